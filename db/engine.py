@@ -1,0 +1,72 @@
+"""Engines and sessions for SQLite (default, embedded) and PostgreSQL (asyncpg)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Execution option that marks a session's transaction as a write (see db.session.begin_write).
+WRITE_OPTION = "dangjian_write"
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'dangjian.db'}"
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def normalize_url(url: str) -> str:
+    """Accept the usual spellings and pick the async drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite:///"):
+        url = "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    return url
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Take transaction control from the driver so that BEGIN IMMEDIATE below is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def on_begin(connection):
+        # Writers take the lock up front, so concurrent writers wait (busy_timeout) instead of
+        # failing with "database is locked" when a read transaction tries to upgrade. Reads stay
+        # deferred: under WAL they never block anyone.
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
+    url = normalize_url(url or database_url())
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    connect_args = kwargs.pop("connect_args", {})
+    # Generic plans hide the subtree size from the planner (measured 2.4 ms → 54 ms).
+    connect_args.setdefault("server_settings", {"plan_cache_mode": "force_custom_plan"})
+    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,204 @@
+"""Tables of dangjian.
+
+The organization tree is stored twice over: `parent_id` (adjacency, the source of truth) and
+`path` (ids of the ancestors and the organization itself, '/1/5/61/'), so that "everything under
+B" is one index range, `path >= :p AND path < :p_hi` (see db.tree). History is kept from day one:
+an organization's parent and a member's placement are effective-dated rows, closed rather than
+overwritten, so that "as of a date" questions need no data migration later.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes on every engine (SQLite keeps no zone of its own)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+# PostgreSQL must compare paths bytewise ('/' sorts just before '0'); SQLite's BINARY already does.
+PathString = String(400).with_variant(String(400, collation="C"), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Organization(Base):
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    path: Mapped[str] = mapped_column(PathString, unique=True)
+    depth: Mapped[int] = mapped_column(SmallInteger)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    short_name: Mapped[str | None] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="ACTIVE")
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    established_on: Mapped[dt.date | None] = mapped_column(Date)
+    revoked_on: Mapped[dt.date | None] = mapped_column(Date)
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class OrganizationParentPeriod(Base):
+    """Which parent an organization had from `valid_from` until `valid_to` (open when null)."""
+
+    __tablename__ = "organization_parent_period"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class OrganizationEvent(Base):
+    """党组织异动: created, renamed, moved, revoked."""
+
+    __tablename__ = "organization_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    date: Mapped[dt.date] = mapped_column(Date)
+    before: Mapped[str | None] = mapped_column(String(300))
+    after: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Member(Base):
+    __tablename__ = "member"
+    __table_args__ = (
+        # Each index ends in id so that keyset pages seek on (key, id); the first one also
+        # carries the usual statistics columns so that counts over an organization read the index.
+        Index("ix_member_org_id_id", "organization_id", "id"),
+        Index("ix_member_org_stats", "organization_id", "status", "gender", "education_code", "birth_date"),
+        Index("ix_member_name_id", "name", "id"),
+        Index("ix_member_birth_date_id", "birth_date", "id"),
+        Index("ix_member_joined_on_id", "joined_on", "id"),
+        Index("ix_member_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    gender: Mapped[str] = mapped_column(String(6))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    ethnicity_code: Mapped[str | None] = mapped_column(String(8))
+    native_place: Mapped[str | None] = mapped_column(String(100))
+    education_code: Mapped[str | None] = mapped_column(String(8))
+    degree_code: Mapped[str | None] = mapped_column(String(8))
+    job_position_code: Mapped[str | None] = mapped_column(String(8))
+    technical_title_code: Mapped[str | None] = mapped_column(String(8))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(20))
+    affiliation: Mapped[str] = mapped_column(String(10), default="DIRECT")
+    status: Mapped[str] = mapped_column(String(20), default="ACTIVE")
+    applied_on: Mapped[dt.date | None] = mapped_column(Date)
+    activist_on: Mapped[dt.date | None] = mapped_column(Date)
+    candidate_on: Mapped[dt.date | None] = mapped_column(Date)
+    joined_on: Mapped[dt.date | None] = mapped_column(Date)
+    confirmed_on: Mapped[dt.date | None] = mapped_column(Date)
+    review_note: Mapped[str | None] = mapped_column(Text)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class MemberPlacement(Base):
+    """Which organization managed a member from `valid_from` until `valid_to` (open when null)."""
+
+    __tablename__ = "member_placement"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Account(Base):
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    gender: Mapped[str | None] = mapped_column(String(6))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(10))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), unique=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class AccessToken(Base):
+    """A bearer token, kept only as its SHA-256."""
+
+    __tablename__ = "access_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+__all__ = [
+    "Base", "Organization", "OrganizationParentPeriod", "OrganizationEvent", "Member",
+    "MemberPlacement", "Account", "AccessToken", "func",
+]

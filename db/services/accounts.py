@@ -1,0 +1,261 @@
+"""Accounts: who may manage whom, sign-in with lockout, bearer tokens, passwords.
+
+Password hashing is passed in (`hasher`, with hash/verify/needs_rehash), so these rules stay
+plain and testable; gql.auth.passwords supplies the argon2id one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+from db.branch import Actor, Branch, accounts
+from db.errors import DomainError, Problems, not_found
+from db.pagination import Page, SortKey, decode_cursor, encode_cursor, seek_after
+from db.roles import ROLES, at_least
+from db.services import members as member_service
+from db.services import organizations
+from db.tree import within
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+PASSWORD_MIN_LENGTH = 8
+MAX_FAILED_LOGINS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+SIGN_IN_FAILED = "用户名或密码错误，或账户已被暂时锁定"
+
+
+class Hasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def password_problem(password: str) -> str | None:
+    if len(password or "") < PASSWORD_MIN_LENGTH:
+        return f"密码至少 {PASSWORD_MIN_LENGTH} 位"
+    if len(password) > 128:
+        return "密码不能超过 128 位"
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+        return "密码须同时包含字母和数字"
+    return None
+
+
+def may_manage(actor: Actor, target_path: str, target_role: str) -> bool:
+    """An ADMIN manages accounts of its branch, and other ADMIN accounts only strictly below it."""
+    if not actor.branch.holds_path(target_path):
+        return False
+    if target_role == "ADMIN":
+        return target_path != actor.branch.path
+    return True
+
+
+async def get(session: AsyncSession, branch: Branch, account_id: int | None,
+              field: list[str] | str | None = None) -> tuple[models.Account, str]:
+    """The account inside the branch and its organization's path; otherwise NOT_FOUND."""
+    row = None
+    if account_id is not None:
+        row = (await session.execute(
+            accounts(branch).add_columns(models.Organization.path).where(models.Account.id == account_id)
+        )).first()
+    if row is None:
+        raise not_found("账户", field)
+    return row[0], row[1]
+
+
+async def create(session: AsyncSession, actor: Actor, hasher: Hasher, *, organization_id: int,
+                 username: str, password: str, name: str, role: str, phone: str | None = None,
+                 gender: str | None = None, birth_date: dt.date | None = None,
+                 member_id: int | None = None) -> models.Account:
+    organization = await organizations.get(session, actor.branch, organization_id, "organizationId")
+    problems = Problems()
+    username = (username or "").strip()
+    name = (name or "").strip()
+    if not USERNAME.match(username):
+        problems.add("INVALID", "用户名须为 3–64 位字母、数字或 _ . @ -", ["username"])
+    if not name:
+        problems.add("INVALID", "姓名不能为空", ["name"])
+    if (message := password_problem(password)):
+        problems.add("INVALID", message, ["password"])
+    if role not in ROLES:
+        problems.add("INVALID", "未知的角色", ["role"])
+    elif not at_least(actor.role, role):
+        problems.add("NOT_ALLOWED", "不能授予高于自己的角色", ["role"])
+    if role == "MEMBER" and member_id is None:
+        problems.add("INVALID", "党员账户须关联党员信息", ["memberId"])
+    problems.raise_if_any()
+    if not may_manage(actor, organization.path, role):
+        raise DomainError("NOT_ALLOWED", "只能为下级党组织创建管理员账户", "role")
+    if member_id is not None:
+        member = await member_service.get(session, actor.branch, member_id, "memberId")
+        if member.organization_id != organization.id:
+            raise DomainError("INVALID", "党员账户须建在该党员所在的党组织", "organizationId")
+        if (await session.execute(select(models.Account.id).where(models.Account.member_id == member.id))).first():
+            raise DomainError("DUPLICATE", "该党员已有账户", "memberId")
+    if (await session.execute(select(models.Account.id).where(models.Account.username == username))).first():
+        raise DomainError("DUPLICATE", "用户名已被使用", "username")
+    account = models.Account(
+        username=username, password_hash=await hasher.hash(password), name=name, role=role,
+        organization_id=organization.id, phone=phone, gender=gender, birth_date=birth_date,
+        member_id=member_id, disabled=False, must_change_password=False, failed_logins=0,
+    )
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def update_fields(session: AsyncSession, actor: Actor, account_id: int, changes: dict[str, Any]) -> models.Account:
+    """Change name, phone, role, organization or disabled (the keys present in `changes`)."""
+    account, path = await get(session, actor.branch, account_id, "accountId")
+    if not may_manage(actor, path, account.role):
+        raise DomainError("NOT_ALLOWED", "只能管理下级党组织的管理员账户", "accountId")
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name:
+            raise DomainError("INVALID", "姓名不能为空", "name")
+        account.name = name
+    if "phone" in changes:
+        account.phone = changes["phone"]
+    new_path = path
+    if changes.get("organization_id") is not None:
+        organization = await organizations.get(session, actor.branch, changes["organization_id"], "organizationId")
+        if account.member_id is not None and organization.id != account.organization_id:
+            raise DomainError("INVALID", "党员账户随党员所在党组织，不能单独调整", "organizationId")
+        account.organization_id, new_path = organization.id, organization.path
+    if changes.get("role") is not None:
+        role = changes["role"]
+        if not at_least(actor.role, role):
+            raise DomainError("NOT_ALLOWED", "不能授予高于自己的角色", "role")
+        if role == "MEMBER" and account.member_id is None:
+            raise DomainError("INVALID", "党员账户须关联党员信息", "role")
+        account.role = role
+    if not may_manage(actor, new_path, account.role):
+        raise DomainError("NOT_ALLOWED", "只能管理下级党组织的管理员账户", "role")
+    if changes.get("disabled") is not None:
+        account.disabled = changes["disabled"]
+        if account.disabled:
+            await revoke_tokens(session, account.id)
+    await session.flush()
+    return account
+
+
+async def reset_password(session: AsyncSession, actor: Actor, hasher: Hasher, account_id: int,
+                         temporary_password: str) -> models.Account:
+    account, path = await get(session, actor.branch, account_id, "accountId")
+    if account.id == actor.account_id or not may_manage(actor, path, account.role):
+        raise DomainError("NOT_ALLOWED", "只能重置下级账户的密码；本人请用修改密码", "accountId")
+    if (message := password_problem(temporary_password)):
+        raise DomainError("INVALID", message, "temporaryPassword")
+    account.password_hash = await hasher.hash(temporary_password)
+    account.must_change_password = True
+    account.failed_logins = 0
+    account.locked_until = None
+    await revoke_tokens(session, account.id)
+    await session.flush()
+    return account
+
+
+async def change_password(session: AsyncSession, hasher: Hasher, account_id: int,
+                          current_password: str, new_password: str) -> models.Account:
+    account = await session.get(models.Account, account_id)
+    if account is None or not await hasher.verify(account.password_hash, current_password):
+        raise DomainError("INVALID", "当前密码不正确", "currentPassword")
+    if (message := password_problem(new_password)):
+        raise DomainError("INVALID", message, "newPassword")
+    if new_password == current_password:
+        raise DomainError("INVALID", "新密码不能与当前密码相同", "newPassword")
+    account.password_hash = await hasher.hash(new_password)
+    account.must_change_password = False
+    await revoke_tokens(session, account.id)
+    await session.flush()
+    return account
+
+
+@dataclass
+class SignIn:
+    account: models.Account | None
+
+
+async def authenticate(session: AsyncSession, hasher: Hasher, username: str, password: str,
+                       dummy_hash: str) -> SignIn:
+    """Check a password, counting failures; the caller commits either way (the lockout is state).
+
+    An unknown username costs the same hash check as a wrong password, and both answer alike."""
+    account = (await session.execute(
+        select(models.Account).where(models.Account.username == (username or "").strip())
+    )).scalar_one_or_none()
+    if account is None:
+        await hasher.verify(dummy_hash, password or "")
+        return SignIn(None)
+    moment = now()
+    if account.locked_until is not None and account.locked_until > moment:
+        await hasher.verify(dummy_hash, password or "")
+        return SignIn(None)
+    if not await hasher.verify(account.password_hash, password or ""):
+        account.failed_logins += 1
+        if account.failed_logins >= MAX_FAILED_LOGINS:
+            account.failed_logins = 0
+            account.locked_until = moment + LOCKOUT
+        await session.flush()
+        return SignIn(None)
+    if account.disabled:
+        return SignIn(None)
+    if hasher.needs_rehash(account.password_hash):
+        account.password_hash = await hasher.hash(password)
+    account.failed_logins = 0
+    account.locked_until = None
+    account.last_login_at = moment
+    await session.flush()
+    return SignIn(account)
+
+
+async def store_token(session: AsyncSession, account_id: int, token_hash: str, expires_at: dt.datetime) -> None:
+    session.add(models.AccessToken(account_id=account_id, token_hash=token_hash, expires_at=expires_at))
+    await session.flush()
+
+
+async def revoke_tokens(session: AsyncSession, account_id: int) -> None:
+    await session.execute(
+        update(models.AccessToken)
+        .where(models.AccessToken.account_id == account_id, models.AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now())
+        .execution_options(synchronize_session=False))
+
+
+async def for_token(session: AsyncSession, token_hash: str) -> tuple[models.Account, str] | None:
+    """The signed-in account of a live token, with its organization's path; None when not live."""
+    row = (await session.execute(
+        select(models.Account, models.Organization.path)
+        .join(models.AccessToken, models.AccessToken.account_id == models.Account.id)
+        .join(models.Organization, models.Organization.id == models.Account.organization_id)
+        .where(models.AccessToken.token_hash == token_hash,
+               models.AccessToken.revoked_at.is_(None),
+               models.AccessToken.expires_at > now(),
+               models.Account.disabled.is_(False))
+    )).first()
+    return (row[0], row[1]) if row else None
+
+
+async def page(session: AsyncSession, branch: Branch, anchor_path: str, subtree: bool, first: int,
+               after: str | None):
+    """Accounts of an organization (or its subtree) in the branch, in tree order; and the
+    statement that counts them."""
+    keys = [SortKey(models.Organization.path), SortKey(models.Account.id)]
+    scope = (within(models.Organization.path, anchor_path) if subtree
+             else models.Organization.path == anchor_path)
+    stmt = accounts(branch).add_columns(models.Organization.path).where(scope)
+    if after:
+        stmt = stmt.where(seek_after(keys, decode_cursor(after, 2)))
+    rows = (await session.execute(stmt.order_by(*(k.order_by() for k in keys)).limit(first + 1))).all()
+    counting = accounts(branch).with_only_columns(func.count(models.Account.id)).where(scope)
+    return Page(rows=[(a, p) for a, p in rows[:first]],
+                cursors=[encode_cursor([p, a.id]) for a, p in rows[:first]],
+                has_next_page=len(rows) > first), counting

@@ -1,0 +1,337 @@
+"""Members: entry with validation, and the one filter/order/page builder every member list uses."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy import and_, exists, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import codes, idnumber, models
+from db.branch import Actor, Branch, members
+from db.errors import DomainError, Problems, not_found
+from db.pagination import Page, SortKey, decode_cursor, encode_cursor, seek_after
+from db.services import organizations
+
+CATEGORIES = ("APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL")
+AFFILIATIONS = ("DIRECT", "INFLOW")
+STATUSES = ("PENDING_APPROVAL", "REJECTED", "ACTIVE", "FLOWING_OUT", "TRANSFERRING", "TRANSFERRED_OUT", "LEFT")
+# Shown when a filter names no statuses: members who belong to the organization now.
+DEFAULT_STATUSES = ("ACTIVE", "FLOWING_OUT", "TRANSFERRING")
+ADMITTED = ("PROBATIONARY", "FULL")
+ADMISSION_AGE = 18
+REVIEW_AGE = 19  # admitted before 19 (i.e. at 18) needs a 人工审核 note
+
+# Input field → (column, code table) for the coded fields.
+CODED_FIELDS = {
+    "ethnicity_code": "ethnicity",
+    "education_code": "education",
+    "degree_code": "degree",
+    "job_position_code": "job_position",
+    "technical_title_code": "technical_title",
+}
+# The development dates, in the order they must happen.
+DATE_FIELDS = ("applied_on", "activist_on", "candidate_on", "joined_on", "confirmed_on")
+TEXT_FIELDS = ("name", "native_place", "phone", "review_note")
+CAMEL = {
+    "name": "name", "id_number": "idNumber", "ethnicity_code": "ethnicityCode", "native_place": "nativePlace",
+    "education_code": "educationCode", "degree_code": "degreeCode", "job_position_code": "jobPositionCode",
+    "technical_title_code": "technicalTitleCode", "phone": "phone", "category": "category",
+    "applied_on": "appliedOn", "activist_on": "activistOn", "candidate_on": "candidateOn",
+    "joined_on": "joinedOn", "confirmed_on": "confirmedOn", "review_note": "reviewNote",
+}
+
+
+def _years_after(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None) -> dict[str, Any]:
+    """Check MemberFields (snake_case keys) for a new record; returns the row values.
+
+    Every problem is reported at once, with its path into the input (["fields", "idNumber"])."""
+    today = today or dt.date.today()
+    problems = Problems()
+
+    def at(name: str) -> list[str]:
+        return ["fields", CAMEL[name]]
+
+    values: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str):
+            value = value.strip() or None
+        values[name] = value
+    if not values["name"]:
+        problems.add("INVALID", "姓名不能为空", at("name"))
+    elif len(values["name"]) > 100:
+        problems.add("INVALID", "姓名不能超过 100 个字", at("name"))
+
+    birth = None
+    raw_id = fields.get("id_number")
+    if not raw_id:
+        problems.add("INVALID", "身份证号码不能为空", at("id_number"))
+    else:
+        try:
+            values["id_number"], birth, values["gender"] = idnumber.parse(raw_id)
+            values["birth_date"] = birth
+        except idnumber.InvalidIdNumber as exc:
+            problems.add("INVALID", str(exc), at("id_number"))
+
+    for name, table in CODED_FIELDS.items():
+        code = fields.get(name)
+        if code is not None and not codes.is_valid(table, code):
+            problems.add("INVALID", f"代码 {code} 不在代码表中", at(name))
+        values[name] = code
+
+    category = fields.get("category")
+    if category is None:
+        problems.add("INVALID", "请选择党员类别", at("category"))
+    values["category"] = category
+
+    previous = None
+    for name in DATE_FIELDS:
+        day = fields.get(name)
+        values[name] = day
+        if day is None:
+            continue
+        if day > today:
+            problems.add("INVALID", "日期不能晚于今天", at(name))
+        if birth and day < birth:
+            problems.add("INVALID", "日期不能早于出生日期", at(name))
+        if previous and day < values[previous]:
+            problems.add("INVALID", "日期须按 申请→积极分子→发展对象→入党→转正 的顺序", at(name))
+        previous = name
+
+    joined = values["joined_on"]
+    if category in ADMITTED and joined is None:
+        problems.add("INVALID", "预备党员和正式党员须填写入党日期", at("joined_on"))
+    if category == "FULL" and values["confirmed_on"] is None:
+        problems.add("INVALID", "正式党员须填写转正日期", at("confirmed_on"))
+    if joined and birth:
+        age = age_on(birth, joined)
+        if age < ADMISSION_AGE:
+            problems.add("INVALID", "入党时未满十八周岁", at("joined_on"))
+        elif age < REVIEW_AGE and not values["review_note"]:
+            problems.add("INVALID", "入党时未满十九周岁，须填写人工审核说明", at("review_note"))
+    problems.raise_if_any()
+    return values
+
+
+async def get(session: AsyncSession, branch: Branch, member_id: int | None,
+              field: list[str] | str | None = None) -> models.Member:
+    row = None
+    if member_id is not None:
+        row = (await session.execute(members(branch).where(models.Member.id == member_id))).scalar_one_or_none()
+    if row is None:
+        raise not_found("党员", field)
+    return row
+
+
+async def create(session: AsyncSession, actor: Actor, *, organization_id: int, affiliation: str,
+                 fields: dict[str, Any]) -> models.Member:
+    organization = await organizations.get(session, actor.branch, organization_id, "organizationId")
+    values = validate_fields(fields)
+    if affiliation not in AFFILIATIONS:
+        raise DomainError("INVALID", "未知的管理关系", "affiliation")
+    if organization.status != "ACTIVE":
+        raise DomainError("NOT_ALLOWED", "该党组织已撤销，不能新增党员", "organizationId")
+    taken = (await session.execute(
+        select(models.Member.id).where(models.Member.id_number == values["id_number"]).limit(1))).first()
+    if taken:
+        raise DomainError("DUPLICATE", "该身份证号码的党员已存在", ["fields", "idNumber"])
+    now = dt.datetime.now(dt.timezone.utc)
+    member = models.Member(
+        **values, organization_id=organization.id, affiliation=affiliation,
+        status="PENDING_APPROVAL" if organization.requires_approval else "ACTIVE",
+        created_at=now, updated_at=now, version=1,
+    )
+    session.add(member)
+    await session.flush()
+    session.add(models.MemberPlacement(
+        member_id=member.id, organization_id=organization.id,
+        valid_from=values["joined_on"] or values["applied_on"] or dt.date.today()))
+    await session.flush()
+    return member
+
+
+# ------------------------------------------------------------------ lists
+
+
+@dataclass(frozen=True)
+class MemberQuery:
+    """A MemberFilter, as plain values (hashable, so equal filters batch together)."""
+
+    subtree: bool = False
+    name_contains: str | None = None
+    id_number: str | None = None
+    categories: tuple[str, ...] | None = None
+    affiliations: tuple[str, ...] | None = None
+    statuses: tuple[str, ...] | None = None
+    genders: tuple[str, ...] | None = None
+    education_codes: tuple[str, ...] | None = None
+    ethnicity_codes: tuple[str, ...] | None = None
+    job_position_codes: tuple[str, ...] | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+    joined_from: dt.date | None = None
+    joined_to: dt.date | None = None
+    has_account: bool | None = None
+
+
+@dataclass(frozen=True)
+class MemberOrder:
+    field: str | None = None  # NAME, JOINED_ON, BIRTH_DATE, CREATED_AT; None: tree order
+    descending: bool = False
+
+
+def conditions(query: MemberQuery, today: dt.date | None = None) -> list:
+    today = today or dt.date.today()
+    m = models.Member
+    where = [m.status.in_(query.statuses or DEFAULT_STATUSES)]
+    if query.name_contains:
+        where.append(m.name.contains(query.name_contains.strip(), autoescape=True))
+    if query.id_number:
+        where.append(m.id_number == query.id_number.strip().upper())
+    for column, values in ((m.category, query.categories), (m.affiliation, query.affiliations),
+                           (m.gender, query.genders), (m.education_code, query.education_codes),
+                           (m.ethnicity_code, query.ethnicity_codes),
+                           (m.job_position_code, query.job_position_codes)):
+        if values is not None:
+            where.append(column.in_(values))
+    if query.min_age is not None:
+        where.append(m.birth_date <= _years_after(today, -query.min_age))
+    if query.max_age is not None:
+        where.append(m.birth_date > _years_after(today, -(query.max_age + 1)))
+    if query.joined_from is not None:
+        where.append(m.joined_on >= query.joined_from)
+    if query.joined_to is not None:
+        where.append(m.joined_on <= query.joined_to)
+    if query.has_account is not None:
+        holds = exists().where(models.Account.member_id == m.id)
+        where.append(holds if query.has_account else ~holds)
+    return where
+
+
+FAR_FUTURE = dt.date(9999, 12, 31)
+
+
+def sort_keys(order: MemberOrder) -> list[SortKey]:
+    m = models.Member
+    desc = order.descending
+    column = {
+        None: models.Organization.path,
+        "NAME": m.name,
+        # Members not yet admitted sort after everyone else.
+        "JOINED_ON": func.coalesce(m.joined_on, literal(FAR_FUTURE)),
+        "BIRTH_DATE": m.birth_date,
+        "CREATED_AT": m.created_at,
+    }[order.field]
+    return [SortKey(column, desc), SortKey(m.id, desc)]
+
+
+def _key_values(row, order: MemberOrder) -> list:
+    member, path = row
+    first = {
+        None: path,
+        "NAME": member.name,
+        "JOINED_ON": member.joined_on or FAR_FUTURE,
+        "BIRTH_DATE": member.birth_date,
+        "CREATED_AT": member.created_at,
+    }[order.field]
+    return [first, member.id]
+
+
+def anchored(branch: Branch, anchor_ids: Sequence[int], query: MemberQuery, *columns):
+    """Members of the anchor organizations (SELF) or of their subtrees, inside the branch.
+
+    The anchor's id is the first column, so that one statement can serve many anchors."""
+    anchor = models.Organization.__table__.alias("anchor")
+    stmt = members(branch, *columns)
+    if query.subtree:
+        anchor_id = anchor.c.id
+        org_path = models.Organization.path
+        hi = func.substr(anchor.c.path, 1, func.length(anchor.c.path) - 1) + "0"
+        stmt = stmt.join(anchor, and_(org_path >= anchor.c.path, org_path < hi))
+    else:
+        anchor_id = models.Member.organization_id
+        stmt = stmt.join(anchor, anchor.c.id == models.Member.organization_id)
+    stmt = stmt.add_columns(anchor_id.label("anchor_id")).where(anchor_id.in_(anchor_ids), *conditions(query))
+    return stmt
+
+
+async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
+                          query: MemberQuery) -> dict[int, int]:
+    stmt = anchored(branch, anchor_ids, query, func.count(models.Member.id).label("n"))
+    stmt = stmt.group_by(stmt.selected_columns.anchor_id)
+    return {row.anchor_id: row.n for row in await session.execute(stmt)}
+
+
+async def count_in(session: AsyncSession, branch: Branch, query: MemberQuery) -> int:
+    stmt = members(branch, func.count(models.Member.id)).where(*conditions(query))
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def page_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
+                         query: MemberQuery, order: MemberOrder, first: int,
+                         after: str | None) -> dict[int, Page]:
+    """One page of members for each anchor organization, in one statement."""
+    keys = sort_keys(order)
+    columns = (models.Member, models.Organization.path)
+    if len(anchor_ids) == 1:
+        stmt = anchored(branch, anchor_ids, query, *columns)
+        if after:
+            stmt = stmt.where(seek_after(keys, decode_cursor(after, len(keys))))
+        stmt = stmt.order_by(*(k.order_by() for k in keys)).limit(first + 1)
+        rows = (await session.execute(stmt)).all()
+        grouped = {anchor_ids[0]: [(r[0], r[1]) for r in rows]}
+    else:
+        # Many anchors (a list of organizations, each with its page): number each anchor's rows
+        # and keep the first `first + 1` of every anchor.
+        inner = anchored(branch, anchor_ids, query, models.Member.id.label("member_id"),
+                         models.Organization.path.label("org_path"))
+        if after:
+            inner = inner.where(seek_after(keys, decode_cursor(after, len(keys))))
+        rn = func.row_number().over(partition_by=inner.selected_columns.anchor_id,
+                                    order_by=[k.order_by() for k in keys]).label("rn")
+        ranked = inner.add_columns(rn).subquery()
+        stmt = (select(models.Member, ranked.c.org_path, ranked.c.anchor_id)
+                .join(ranked, ranked.c.member_id == models.Member.id)
+                .where(ranked.c.rn <= first + 1)
+                .order_by(ranked.c.anchor_id, ranked.c.rn))
+        grouped = {}
+        for member, path, anchor_id in (await session.execute(stmt)).all():
+            grouped.setdefault(anchor_id, []).append((member, path))
+    pages = {}
+    for anchor_id in anchor_ids:
+        rows = grouped.get(anchor_id, [])
+        more = len(rows) > first
+        rows = rows[:first]
+        pages[anchor_id] = Page(
+            rows=rows,
+            cursors=[encode_cursor(_key_values(row, order)) for row in rows],
+            has_next_page=more,
+        )
+    return pages
+
+
+async def page_in_branch(session: AsyncSession, branch: Branch, query: MemberQuery, order: MemberOrder,
+                         first: int, after: str | None) -> Page:
+    """A page of members across the whole branch (no anchor organization)."""
+    keys = sort_keys(order)
+    stmt = members(branch, models.Member, models.Organization.path).where(*conditions(query))
+    if after:
+        stmt = stmt.where(seek_after(keys, decode_cursor(after, len(keys))))
+    rows = (await session.execute(stmt.order_by(*(k.order_by() for k in keys)).limit(first + 1))).all()
+    more = len(rows) > first
+    rows = rows[:first]
+    return Page(rows=[(r[0], r[1]) for r in rows], cursors=[encode_cursor(_key_values(r, order)) for r in rows],
+                has_next_page=more)

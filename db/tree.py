@@ -1,0 +1,38 @@
+"""The organization tree's materialized path.
+
+A path lists the ids from the root down to the organization itself, each followed by '/':
+'/1/5/61/'. Everything under an organization (itself included) is the half-open range
+[path, upper_bound(path)): '/' (0x2F) sorts just before '0' (0x30), so replacing the final '/'
+by '0' gives the first string after every descendant's path. Both engines seek on it.
+"""
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_
+
+CODE_SUFFIX_DIGITS = 3
+
+
+def child_path(parent_path: str | None, organization_id: int) -> str:
+    return f"{parent_path or '/'}{organization_id}/"
+
+
+def upper_bound(path: str) -> str:
+    return path[:-1] + "0"
+
+
+def ancestor_ids(path: str) -> list[int]:
+    """Ids from the root down to the organization itself."""
+    return [int(part) for part in path.strip("/").split("/")]
+
+
+def depth_of(path: str) -> int:
+    return path.count("/") - 2
+
+
+def within(path_column: ColumnElement, branch_path: str) -> ColumnElement[bool]:
+    """`path_column` lies in the subtree rooted at `branch_path` (the root included)."""
+    return and_(path_column >= branch_path, path_column < upper_bound(branch_path))
+
+
+def contains(branch_path: str, path: str) -> bool:
+    return path.startswith(branch_path)

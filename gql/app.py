@@ -1,0 +1,100 @@
+"""The ASGI app: `uvicorn gql.app:app`. GraphQL and GraphiQL at /graphql, GraphiQL's assets
+served from here (deployments sit on intranets without a CDN)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from strawberry.asgi import GraphQL
+
+from db.engine import make_engine, make_sessionmaker
+from gql.auth.passwords import hasher_named
+from gql.context import Context, viewer_for_request
+from gql.db import Db
+from gql.graphiql import STATIC_DIR, graphiql_html
+from gql.schema import schema
+from gql.settings import Settings
+
+log = logging.getLogger("dangjian")
+
+
+class GraphQLView(GraphQL):
+    def __init__(self, sessionmaker, settings: Settings):
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=False)
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.hasher = hasher_named(settings.password_profile)
+
+    async def get_context(self, request: Request, response) -> Context:
+        db = Db(self.sessionmaker)
+        request.state.db = db
+        viewer = await viewer_for_request(db, request.headers.get("authorization"))
+        return Context(request=request, response=response, db=db, settings=self.settings,
+                       hasher=self.hasher, viewer=viewer)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql_html(endpoint="/graphql", static_prefix="/static"))
+
+    async def run(self, request, context=None, root_value=None):  # type: ignore[override]
+        try:
+            return await super().run(request)
+        finally:
+            db = getattr(request.state, "db", None) if hasattr(request, "state") else None
+            if db is not None:
+                await db.close()
+
+
+class BodyLimit:
+    """Refuse request bodies above the limit before anything parses them."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                response = JSONResponse(
+                    {"errors": [{"message": f"请求体超过 {self.max_bytes} 字节",
+                                 "extensions": {"code": "QUERY_TOO_COMPLEX"}}]}, status_code=413)
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def create_app(engine: AsyncEngine | None = None, settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.database_url)
+    view = GraphQLView(make_sessionmaker(engine), settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        await engine.dispose()
+
+    async def home(_request):
+        return RedirectResponse("/graphql")
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/graphql", view, methods=["GET", "POST"]),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def __getattr__(name: str):
+    # `gql.app:app` is built on first use, so importing this module opens no database.
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(name)

@@ -1,0 +1,112 @@
+"""Per-request DataLoaders: every nested list or object field batches through one of these, so a
+query costs a number of statements that depends on its shape, not on the rows it returns.
+
+All of them read through db.branch, so an id outside the caller's branch loads as None."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from db import models
+from db.branch import Branch, accounts, members, organizations
+from db.services import members as member_service
+from gql.db import Db
+
+
+class Loaders:
+    def __init__(self, db: Db, branch: Branch | None, own_account_id: int | None = None,
+                 sees_accounts: bool = False):
+        self.db = db
+        self.branch = branch
+        # Below ADMIN an account reaches no account but its own.
+        self.own_account_id = own_account_id
+        self.sees_accounts = sees_accounts
+        self.organization = DataLoader(self._organizations)
+        self.member = DataLoader(self._members)
+        self.account = DataLoader(self._accounts)
+        self.account_by_member = DataLoader(self._accounts_by_member)
+        self.children = DataLoader(self._children)
+        self.member_page = DataLoader(self._member_pages)
+        self.member_count = DataLoader(self._member_counts)
+        self._all = (self.organization, self.member, self.account, self.account_by_member,
+                     self.children, self.member_page, self.member_count)
+
+    def clear_all(self) -> None:
+        for loader in self._all:
+            loader.clear_all()
+
+    async def _organizations(self, ids: list[int]):
+        if self.branch is None:
+            return [None] * len(ids)
+        stmt = organizations(self.branch).where(models.Organization.id.in_(ids))
+        found = {o.id: o for o in (await self.db.read(lambda s: s.execute(stmt))).scalars()}
+        return [found.get(i) for i in ids]
+
+    async def _members(self, ids: list[int]):
+        """(member, its organization's path) pairs."""
+        if self.branch is None:
+            return [None] * len(ids)
+        stmt = members(self.branch, models.Member, models.Organization.path).where(models.Member.id.in_(ids))
+        found = {m.id: (m, p) for m, p in await self.db.read(lambda s: s.execute(stmt))}
+        return [found.get(i) for i in ids]
+
+    def _visible_accounts(self):
+        stmt = accounts(self.branch).add_columns(models.Organization.path)
+        if not self.sees_accounts:
+            stmt = stmt.where(models.Account.id == self.own_account_id)
+        return stmt
+
+    async def _accounts(self, ids: list[int]):
+        if self.branch is None:
+            return [None] * len(ids)
+        stmt = self._visible_accounts().where(models.Account.id.in_(ids))
+        found = {a.id: (a, p) for a, p in await self.db.read(lambda s: s.execute(stmt))}
+        return [found.get(i) for i in ids]
+
+    async def _accounts_by_member(self, member_ids: list[int]):
+        if self.branch is None:
+            return [None] * len(member_ids)
+        stmt = self._visible_accounts().where(models.Account.member_id.in_(member_ids))
+        found = {a.member_id: (a, p) for a, p in await self.db.read(lambda s: s.execute(stmt))}
+        return [found.get(i) for i in member_ids]
+
+    async def _children(self, keys: list[tuple[int, bool]]):
+        """Key: (parent id, include revoked)."""
+        if self.branch is None:
+            return [[] for _ in keys]
+        parent_ids = sorted({k[0] for k in keys})
+        stmt = (organizations(self.branch)
+                .where(models.Organization.parent_id.in_(parent_ids))
+                .order_by(models.Organization.code))
+        by_parent: dict[int, list] = defaultdict(list)
+        for org in (await self.db.read(lambda s: s.execute(stmt))).scalars():
+            by_parent[org.parent_id].append(org)
+        return [[o for o in by_parent[p] if include or o.status == "ACTIVE"] for p, include in keys]
+
+    async def _member_pages(self, keys: list[tuple]):
+        """Key: (organization id, MemberQuery, MemberOrder, first, after); one statement per
+        distinct (query, order, first, after)."""
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for org_id, *args in keys:
+            groups[tuple(args)].append(org_id)
+        pages = {}
+        for (query, order, first, after), org_ids in groups.items():
+            result = await self.db.read(lambda s: member_service.page_by_anchor(
+                s, self.branch, org_ids, query, order, first, after))
+            for org_id, page in result.items():
+                pages[(org_id, query, order, first, after)] = page
+        return [pages[k] for k in keys]
+
+    async def _member_counts(self, keys: list[tuple]):
+        """Key: (organization id, MemberQuery)."""
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for org_id, query in keys:
+            groups[query].append(org_id)
+        counts = {}
+        for query, org_ids in groups.items():
+            result = await self.db.read(lambda s: member_service.count_by_anchor(s, self.branch, org_ids, query))
+            for org_id in org_ids:
+                counts[(org_id, query)] = result.get(org_id, 0)
+        return [counts[k] for k in keys]

@@ -1,0 +1,128 @@
+"""Mutation resolvers: input → db service call → rows for the payload."""
+from __future__ import annotations
+
+import datetime as dt
+
+from db import models
+from db.errors import Problem
+from db.services import accounts, members, organizations
+from gql.auth import tokens
+from gql.ids import input_pk
+from gql.resolvers.common import provided, viewer_of
+from gql.resolvers.write import Outcome, write
+
+MEMBER_FIELDS = ("name", "id_number", "ethnicity_code", "native_place", "education_code", "degree_code",
+                 "job_position_code", "technical_title_code", "phone", "category", "applied_on",
+                 "activist_on", "candidate_on", "joined_on", "confirmed_on", "review_note")
+
+
+def _value(enum_or_none):
+    return enum_or_none.value if enum_or_none is not None else None
+
+
+async def login(info, username: str, password: str) -> Outcome:
+    settings, hasher = info.context.settings, info.context.hasher
+
+    async def action(session, _actor):
+        signed_in = await accounts.authenticate(session, hasher, username, password, hasher.dummy_hash)
+        if signed_in.account is None:
+            return None
+        token = tokens.new_token()
+        expires_at = accounts.now() + dt.timedelta(seconds=settings.token_ttl_seconds)
+        await accounts.store_token(session, signed_in.account.id, tokens.token_hash(token), expires_at)
+        path = (await session.get(models.Organization, signed_in.account.organization_id)).path
+        return token, expires_at, (signed_in.account, path)
+
+    outcome = await write(info, action, signed_in=False)
+    if outcome.ok and outcome.value is None:
+        outcome.problems = [Problem("INVALID", accounts.SIGN_IN_FAILED, None)]
+    return outcome
+
+
+async def logout(info) -> Outcome:
+    viewer = viewer_of(info)
+    return await write(info, lambda s, _a: accounts.revoke_tokens(s, viewer.account_id))
+
+
+async def change_password(info, current_password: str, new_password: str) -> Outcome:
+    viewer, hasher = viewer_of(info), info.context.hasher
+    return await write(info, lambda s, _a: accounts.change_password(
+        s, hasher, viewer.account_id, current_password, new_password))
+
+
+async def _with_path(session, account: models.Account):
+    return account, (await session.get(models.Organization, account.organization_id)).path
+
+
+async def create_account(info, data) -> Outcome:
+    hasher = info.context.hasher
+
+    async def action(session, actor):
+        account = await accounts.create(
+            session, actor, hasher,
+            organization_id=input_pk(data.organization_id, "Organization", "organizationId"),
+            username=data.username, password=data.password, name=data.name, role=data.role.value,
+            phone=data.phone, gender=_value(data.gender), birth_date=data.birth_date,
+            member_id=input_pk(data.member_id, "Member", "memberId"))
+        return await _with_path(session, account)
+
+    return await write(info, action)
+
+
+async def update_account(info, data) -> Outcome:
+    async def action(session, actor):
+        changes = provided(data, "name", "phone", "role", "organization_id", "disabled")
+        if changes.get("role") is not None:
+            changes["role"] = changes["role"].value
+        if "organization_id" in changes:
+            changes["organization_id"] = input_pk(changes["organization_id"], "Organization", "organizationId")
+        account = await accounts.update_fields(
+            session, actor, input_pk(data.account_id, "Account", "accountId"), changes)
+        return await _with_path(session, account)
+
+    return await write(info, action)
+
+
+async def reset_password(info, data) -> Outcome:
+    hasher = info.context.hasher
+
+    async def action(session, actor):
+        account = await accounts.reset_password(
+            session, actor, hasher, input_pk(data.account_id, "Account", "accountId"), data.temporary_password)
+        return await _with_path(session, account)
+
+    return await write(info, action)
+
+
+async def create_organization(info, data) -> Outcome:
+    return await write(info, lambda session, actor: organizations.create(
+        session, actor, parent_id=input_pk(data.parent_id, "Organization", "parentId"),
+        name=data.name, type=data.type.value, code_suffix=data.code_suffix, short_name=data.short_name,
+        requires_approval=data.requires_approval, established_on=data.established_on,
+        contact_phone=data.contact_phone, address=data.address))
+
+
+async def update_organization(info, data) -> Outcome:
+    async def action(session, actor):
+        changes = provided(data, *organizations.UPDATABLE)
+        if changes.get("type") is not None:
+            changes["type"] = changes["type"].value
+        return await organizations.update_fields(
+            session, actor, input_pk(data.organization_id, "Organization", "organizationId"),
+            data.expected_version, changes)
+
+    return await write(info, action)
+
+
+async def create_member(info, data) -> Outcome:
+    async def action(session, actor):
+        fields = provided(data.fields, *MEMBER_FIELDS)
+        if fields.get("category") is not None:
+            fields["category"] = fields["category"].value
+        member = await members.create(
+            session, actor, organization_id=input_pk(data.organization_id, "Organization", "organizationId"),
+            affiliation=data.affiliation.value, fields=fields)
+        return member, (await session.get(models.Organization, member.organization_id)).path
+
+    return await write(info, action)
+

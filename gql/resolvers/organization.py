@@ -1,0 +1,72 @@
+"""Reads of organizations: lookups, tree navigation and the descendants list."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from db import models
+from db.branch import organizations
+from db.pagination import BadCursor, Page, SortKey, decode_cursor, encode_cursor, seek_after
+from db.tree import ancestor_ids, within
+from gql.ids import pk_of
+from gql.resolvers.common import checked_first, cursor_errors, viewer_of
+
+
+async def by_id_or_code(info, global_id: str | None, code: str | None):
+    viewer = viewer_of(info)
+    if global_id is not None:
+        pk = pk_of(global_id, "Organization")
+        return await info.context.loaders.organization.load(pk) if pk else None
+    if code is not None:
+        stmt = organizations(viewer.branch).where(models.Organization.code == code.strip())
+        return (await info.context.db.read(lambda s: s.execute(stmt))).scalar_one_or_none()
+    return None
+
+
+async def parent(info, path: str, parent_id: int | None):
+    viewer = viewer_of(info)
+    if parent_id is None or path == viewer.organization_path:
+        return None
+    return await info.context.loaders.organization.load(parent_id)
+
+
+async def ancestors(info, path: str):
+    viewer = viewer_of(info)
+    top = len(ancestor_ids(viewer.organization_path))
+    ids = ancestor_ids(path)[top - 1:-1] if path.startswith(viewer.organization_path) else []
+    rows = await info.context.loaders.organization.load_many(ids)
+    return [r for r in rows if r is not None]
+
+
+def _descendant_conditions(path: str, name_contains, types, include_revoked):
+    o = models.Organization
+    where = [within(o.path, path), o.path != path]
+    if not include_revoked:
+        where.append(o.status == "ACTIVE")
+    if name_contains:
+        where.append(o.name.contains(name_contains.strip(), autoescape=True))
+    if types:
+        where.append(o.type.in_(types))
+    return where
+
+
+async def descendants(info, path: str, name_contains, types, include_revoked, first, after):
+    viewer = viewer_of(info)
+    size = checked_first(first)
+    keys = [SortKey(models.Organization.path)]
+    where = _descendant_conditions(path, name_contains, types, include_revoked)
+    stmt = organizations(viewer.branch).where(*where)
+    if after:
+        try:
+            stmt = stmt.where(seek_after(keys, decode_cursor(after, 1)))
+        except BadCursor as exc:
+            raise cursor_errors(exc) from exc
+    rows = list((await info.context.db.read(
+        lambda s: s.execute(stmt.order_by(models.Organization.path).limit(size + 1)))).scalars())
+
+    async def count() -> int:
+        counting = select(func.count()).select_from(models.Organization).where(
+            viewer.branch.organization_condition(), *where)
+        return (await info.context.db.read(lambda s: s.execute(counting))).scalar_one()
+
+    return Page(rows=rows[:size], cursors=[encode_cursor([r.path]) for r in rows[:size]],
+                has_next_page=len(rows) > size), count

@@ -1,0 +1,46 @@
+"""The one write path of every mutation.
+
+One transaction; every id of the input is decoded and loaded through the caller's branch inside
+it (services raise NOT_FOUND for what the caller cannot see); a DomainError becomes `userErrors`
+and nothing is written. What every write will need later (the audit trail, idempotency keys)
+goes here, once."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.branch import Actor
+from db.errors import DomainError, Problem
+from gql.resolvers.common import viewer_of
+
+log = logging.getLogger("dangjian.write")
+
+
+@dataclass
+class Outcome:
+    value: Any = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def write(info, action: Callable[[AsyncSession, Actor], Awaitable[Any]], *, signed_in: bool = True) -> Outcome:
+    actor = viewer_of(info).actor if signed_in else None
+    context = info.context
+    try:
+        value = await context.db.write(lambda session: action(session, actor))
+    except DomainError as exc:
+        return Outcome(problems=exc.problems)
+    except IntegrityError:
+        # A unique value taken by a concurrent write between our check and our insert.
+        log.warning("integrity error in %s", info.field_name, exc_info=True)
+        return Outcome(problems=[Problem("DUPLICATE", "数据已被他人同时修改或占用，请重试", None)])
+    finally:
+        context.loaders.clear_all()
+    return Outcome(value=value)

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry import Private
+
+from db import idnumber, models
+from gql.auth.directives import Role, auth
+from gql.ids import to_global_id
+from gql.schema.base import Gender, Node, OrderDirection, Scope, UserError
+from gql.schema.codes import Code
+
+OrganizationType = Annotated["Organization", strawberry.lazy("gql.schema.organization")]
+AccountType = Annotated["Account", strawberry.lazy("gql.schema.account")]
+
+
+@strawberry.enum
+class MemberCategory(Enum):
+    APPLICANT = strawberry.enum_value("APPLICANT", description="入党申请人")
+    ACTIVIST = strawberry.enum_value("ACTIVIST", description="入党积极分子")
+    CANDIDATE = strawberry.enum_value("CANDIDATE", description="发展对象")
+    PROBATIONARY = strawberry.enum_value("PROBATIONARY", description="预备党员")
+    FULL = strawberry.enum_value("FULL", description="正式党员")
+
+
+@strawberry.enum(description="直管 (the organization holds the member's relationship) or 流入 (managed here, relationship elsewhere).")
+class Affiliation(Enum):
+    DIRECT = "DIRECT"
+    INFLOW = "INFLOW"
+
+
+@strawberry.enum
+class MemberStatus(Enum):
+    PENDING_APPROVAL = strawberry.enum_value("PENDING_APPROVAL", description="Entered in an organization that requires approval; waits for the parent (待审).")
+    REJECTED = strawberry.enum_value("REJECTED", description="Sent back by the approver with a reason (审批未通过).")
+    ACTIVE = "ACTIVE"
+    FLOWING_OUT = strawberry.enum_value("FLOWING_OUT", description="流出: temporarily away, still belongs here.")
+    TRANSFERRING = strawberry.enum_value("TRANSFERRING", description="A transfer out is waiting for the receiving organization.")
+    TRANSFERRED_OUT = strawberry.enum_value("TRANSFERRED_OUT", description="Relationship moved out of the system (转出到系统外).")
+    LEFT = strawberry.enum_value("LEFT", description="Left the party organization: death, withdrawal, removal, expulsion (离开中共组织).")
+
+
+@strawberry.enum
+class MemberOrderField(Enum):
+    NAME = "NAME"
+    JOINED_ON = "JOINED_ON"
+    BIRTH_DATE = "BIRTH_DATE"
+    CREATED_AT = "CREATED_AT"
+
+
+@strawberry.input
+class MemberOrder:
+    field: MemberOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class MemberFilter:
+    scope: Scope | None = strawberry.field(default=None, description="SELF: the organization alone; SUBTREE: it and its descendants. Default SELF.")
+    name_contains: str | None = None
+    id_number: str | None = None
+    categories: list[MemberCategory] | None = None
+    affiliations: list[Affiliation] | None = None
+    statuses: list[MemberStatus] | None = strawberry.field(default=None, description="Default: every status except PENDING_APPROVAL, REJECTED, TRANSFERRED_OUT and LEFT.")
+    genders: list[Gender] | None = None
+    education_codes: list[str] | None = None
+    ethnicity_codes: list[str] | None = None
+    job_position_codes: list[str] | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+    joined_from: dt.date | None = None
+    joined_to: dt.date | None = None
+    has_account: bool | None = None
+
+
+@strawberry.type(directives=[auth(Role.VIEWER, allow_self=True)])
+class Member(Node):
+    id: strawberry.ID
+    name: str
+    gender: Gender
+    birth_date: dt.date
+    native_place: str | None
+    phone: str | None
+    category: MemberCategory
+    affiliation: Affiliation
+    status: MemberStatus
+    applied_on: dt.date | None
+    activist_on: dt.date | None
+    candidate_on: dt.date | None
+    joined_on: dt.date | None = strawberry.field(description="入党日期: admitted as probationary member.")
+    confirmed_on: dt.date | None = strawberry.field(description="转正日期.")
+    review_note: str | None = strawberry.field(description="人工审核 note, required when the member was admitted at 18 (younger than 19); younger than 18 cannot be admitted.")
+    rejection_reason: str | None = strawberry.field(description="Why an entry was rejected by the approver.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    pk: Private[int]
+    organization_pk: Private[int]
+    scope_path: Private[str]
+    owner_member_id: Private[int]
+    row: Private[models.Member]
+
+    @classmethod
+    def from_row(cls, row: tuple[models.Member, str] | None) -> "Member | None":
+        """From a (member, its organization's path) pair."""
+        if row is None:
+            return None
+        m, path = row
+        return cls(
+            id=strawberry.ID(to_global_id("Member", m.id)), name=m.name, gender=Gender(m.gender),
+            birth_date=m.birth_date, native_place=m.native_place, phone=m.phone,
+            category=MemberCategory(m.category), affiliation=Affiliation(m.affiliation),
+            status=MemberStatus(m.status), applied_on=m.applied_on, activist_on=m.activist_on,
+            candidate_on=m.candidate_on, joined_on=m.joined_on, confirmed_on=m.confirmed_on,
+            review_note=m.review_note, rejection_reason=m.rejection_reason, created_at=m.created_at,
+            updated_at=m.updated_at, version=m.version, pk=m.id, organization_pk=m.organization_id,
+            scope_path=path, owner_member_id=m.id, row=m,
+        )
+
+    @strawberry.field(description="居民身份证号码, GB 11643 with a valid check digit. Shown masked (middle digits as *) to VIEWER accounts.")
+    def id_number(self, info: strawberry.Info) -> str:
+        viewer = info.context.viewer
+        if viewer is not None and viewer.role == "VIEWER":
+            return idnumber.mask(self.row.id_number)
+        return self.row.id_number
+
+    @strawberry.field
+    def ethnicity(self) -> Code | None:
+        return Code.of("ethnicity", self.row.ethnicity_code)
+
+    @strawberry.field
+    def education(self) -> Code | None:
+        return Code.of("education", self.row.education_code)
+
+    @strawberry.field
+    def degree(self) -> Code | None:
+        return Code.of("degree", self.row.degree_code)
+
+    @strawberry.field
+    def job_position(self) -> Code | None:
+        return Code.of("job_position", self.row.job_position_code)
+
+    @strawberry.field
+    def technical_title(self) -> Code | None:
+        return Code.of("technical_title", self.row.technical_title_code)
+
+    @strawberry.field(description="The organization that manages the member now.")
+    async def organization(self, info: strawberry.Info) -> OrganizationType:
+        from gql.schema.organization import Organization
+
+        return Organization.from_row(await info.context.loaders.organization.load(self.organization_pk))
+
+    @strawberry.field
+    async def account(self, info: strawberry.Info) -> AccountType | None:
+        from gql.schema.account import Account
+
+        return Account.from_row(await info.context.loaders.account_by_member.load(self.pk))
+
+
+@strawberry.input
+class MemberFields:
+    name: str | None = strawberry.UNSET
+    id_number: str | None = strawberry.UNSET
+    ethnicity_code: str | None = strawberry.UNSET
+    native_place: str | None = strawberry.UNSET
+    education_code: str | None = strawberry.UNSET
+    degree_code: str | None = strawberry.UNSET
+    job_position_code: str | None = strawberry.UNSET
+    technical_title_code: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    category: MemberCategory | None = strawberry.UNSET
+    applied_on: dt.date | None = strawberry.UNSET
+    activist_on: dt.date | None = strawberry.UNSET
+    candidate_on: dt.date | None = strawberry.UNSET
+    joined_on: dt.date | None = strawberry.UNSET
+    confirmed_on: dt.date | None = strawberry.UNSET
+    review_note: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="补录/录入. In an organization that requires approval the member starts PENDING_APPROVAL.")
+class CreateMemberInput:
+    organization_id: strawberry.ID
+    affiliation: Affiliation = Affiliation.DIRECT
+    fields: MemberFields
+
+
+@strawberry.type
+class MemberPayload:
+    member: Member | None
+    user_errors: list[UserError]

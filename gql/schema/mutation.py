@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import strawberry
+
+from gql.auth.directives import Role, auth_mutation
+from gql.resolvers import mutations as resolvers
+from gql.schema.account import (
+    Account, AccountPayload, ChangePasswordInput, CreateAccountInput, LoginInput, LoginPayload,
+    ResetPasswordInput, UpdateAccountInput,
+)
+from gql.schema.base import Payload, user_errors
+from gql.schema.member import CreateMemberInput, Member, MemberPayload
+from gql.schema.organization import (
+    CreateOrganizationInput, Organization, OrganizationPayload, UpdateOrganizationInput,
+)
+
+
+def account_payload(outcome) -> AccountPayload:
+    return AccountPayload(account=Account.from_row(outcome.value) if outcome.ok else None,
+                          user_errors=user_errors(outcome.problems))
+
+
+def organization_payload(outcome) -> OrganizationPayload:
+    return OrganizationPayload(organization=Organization.from_row(outcome.value) if outcome.ok else None,
+                               user_errors=user_errors(outcome.problems))
+
+
+def ok_payload(outcome) -> Payload:
+    return Payload(ok=outcome.ok, user_errors=user_errors(outcome.problems))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def login(self, info: strawberry.Info, input: LoginInput) -> LoginPayload:
+        outcome = await resolvers.login(info, input.username, input.password)
+        if not outcome.ok:
+            return LoginPayload(token=None, expires_at=None, account=None, user_errors=user_errors(outcome.problems))
+        token, expires_at, account_row = outcome.value
+        # The payload's account is read by the account that just signed in.
+        info.context.sign_in(account_row)
+        return LoginPayload(token=token, expires_at=expires_at, account=Account.from_row(account_row), user_errors=[])
+
+    @auth_mutation(requires=Role.MEMBER)
+    async def logout(self, info: strawberry.Info) -> Payload:
+        return ok_payload(await resolvers.logout(info))
+
+    @auth_mutation(requires=Role.MEMBER)
+    async def change_password(self, info: strawberry.Info, input: ChangePasswordInput) -> Payload:
+        return ok_payload(await resolvers.change_password(info, input.current_password, input.new_password))
+
+    @auth_mutation(requires=Role.ADMIN)
+    async def create_account(self, info: strawberry.Info, input: CreateAccountInput) -> AccountPayload:
+        return account_payload(await resolvers.create_account(info, input))
+
+    @auth_mutation(requires=Role.ADMIN)
+    async def update_account(self, info: strawberry.Info, input: UpdateAccountInput) -> AccountPayload:
+        return account_payload(await resolvers.update_account(info, input))
+
+    @auth_mutation(requires=Role.ADMIN)
+    async def reset_password(self, info: strawberry.Info, input: ResetPasswordInput) -> AccountPayload:
+        return account_payload(await resolvers.reset_password(info, input))
+
+    @auth_mutation(requires=Role.ADMIN)
+    async def create_organization(self, info: strawberry.Info, input: CreateOrganizationInput) -> OrganizationPayload:
+        return organization_payload(await resolvers.create_organization(info, input))
+
+    @auth_mutation(requires=Role.ADMIN)
+    async def update_organization(self, info: strawberry.Info, input: UpdateOrganizationInput) -> OrganizationPayload:
+        return organization_payload(await resolvers.update_organization(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def create_member(self, info: strawberry.Info, input: CreateMemberInput) -> MemberPayload:
+        outcome = await resolvers.create_member(info, input)
+        return MemberPayload(member=Member.from_row(outcome.value) if outcome.ok else None,
+                             user_errors=user_errors(outcome.problems))

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import Private
+
+from db import models
+from gql.auth.directives import Role, auth
+from gql.ids import to_global_id
+from gql.resolvers import member as member_resolvers
+from gql.resolvers import organization as resolvers
+from gql.resolvers.common import enum_values
+from gql.schema.base import Connection, Node, UserError, connection
+
+if TYPE_CHECKING:
+    from gql.schema.member import Member, MemberFilter, MemberOrder
+
+MemberType = Annotated["Member", strawberry.lazy("gql.schema.member")]
+MemberFilterType = Annotated["MemberFilter", strawberry.lazy("gql.schema.member")]
+MemberOrderType = Annotated["MemberOrder", strawberry.lazy("gql.schema.member")]
+
+
+@strawberry.enum
+class OrgType(Enum):
+    COMMITTEE = strawberry.enum_value("COMMITTEE", description="党委")
+    WORKING_COMMITTEE = strawberry.enum_value("WORKING_COMMITTEE", description="党工委")
+    GENERAL_BRANCH = strawberry.enum_value("GENERAL_BRANCH", description="党总支")
+    BRANCH = strawberry.enum_value("BRANCH", description="党支部")
+    JOINT_BRANCH = strawberry.enum_value("JOINT_BRANCH", description="联合党支部")
+    PROVISIONAL = strawberry.enum_value("PROVISIONAL", description="临时党组织")
+
+
+@strawberry.enum
+class OrgStatus(Enum):
+    ACTIVE = "ACTIVE"
+    REVOKED = strawberry.enum_value("REVOKED", description="撤销")
+
+
+@strawberry.input
+class OrganizationFilter:
+    name_contains: str | None = None
+    types: list[OrgType] | None = None
+    include_revoked: bool | None = None
+
+
+@strawberry.type(directives=[auth(Role.VIEWER, allow_self=True)])
+class Organization(Node):
+    id: strawberry.ID
+    code: str = strawberry.field(description="党组织代码: the parent's code followed by this organization's three digits.")
+    name: str = strawberry.field(description="Full name (全称); unique among organizations.")
+    short_name: str | None
+    type: OrgType
+    status: OrgStatus
+    requires_approval: bool = strawberry.field(description="新增党员需上级审批: members entered here wait for the parent's approval.")
+    established_on: dt.date | None
+    revoked_on: dt.date | None
+    revoke_reason: str | None
+    contact_phone: str | None
+    address: str | None
+    depth: int = strawberry.field(description="0 at the root of the whole tree.")
+    version: int
+    pk: Private[int]
+    parent_pk: Private[int | None]
+    scope_path: Private[str]
+
+    @classmethod
+    def from_row(cls, row: models.Organization | None) -> "Organization | None":
+        if row is None:
+            return None
+        return cls(
+            id=strawberry.ID(to_global_id("Organization", row.id)), code=row.code, name=row.name,
+            short_name=row.short_name, type=OrgType(row.type), status=OrgStatus(row.status),
+            requires_approval=row.requires_approval, established_on=row.established_on,
+            revoked_on=row.revoked_on, revoke_reason=row.revoke_reason, contact_phone=row.contact_phone,
+            address=row.address, depth=row.depth, version=row.version,
+            pk=row.id, parent_pk=row.parent_id, scope_path=row.path,
+        )
+
+    @strawberry.field(description="Null at the top of the caller's branch.")
+    async def parent(self, info: strawberry.Info) -> "Organization | None":
+        return Organization.from_row(await resolvers.parent(info, self.scope_path, self.parent_pk))
+
+    @strawberry.field(description="From the top of the caller's branch down to the parent.")
+    async def ancestors(self, info: strawberry.Info) -> list["Organization"]:
+        return [Organization.from_row(r) for r in await resolvers.ancestors(info, self.scope_path)]
+
+    @strawberry.field
+    async def children(self, info: strawberry.Info, include_revoked: bool = False) -> list["Organization"]:
+        rows = await info.context.loaders.children.load((self.pk, include_revoked))
+        return [Organization.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def descendants(self, info: strawberry.Info, filter: OrganizationFilter | None = None,
+                          first: int | None = None, after: str | None = None) -> Connection["Organization"]:
+        f = filter or OrganizationFilter()
+        page, count = await resolvers.descendants(
+            info, self.scope_path, f.name_contains, enum_values(f.types), bool(f.include_revoked), first, after)
+        return connection([Organization.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @strawberry.field
+    async def members(self, info: strawberry.Info, filter: MemberFilterType | None = None,
+                      order_by: MemberOrderType | None = None, first: int | None = None,
+                      after: str | None = None) -> Connection[MemberType]:
+        from gql.schema.member import Member
+
+        page, count = await member_resolvers.page_of_organization(info, self.pk, filter, order_by, first, after)
+        nodes = [Member.from_row(row) for row in page.rows]
+        return connection(nodes, page.cursors, page.has_next_page, count)
+
+    @strawberry.field
+    async def member_count(self, info: strawberry.Info, filter: MemberFilterType | None = None) -> int:
+        return await member_resolvers.count_of_organization(info, self.pk, filter)
+
+
+@strawberry.input
+class CreateOrganizationInput:
+    parent_id: strawberry.ID
+    name: str
+    short_name: str | None = None
+    type: OrgType
+    code_suffix: str = strawberry.field(description="The last three digits of the code; the parent's code is the prefix.")
+    requires_approval: bool = False
+    established_on: dt.date | None = None
+    contact_phone: str | None = None
+    address: str | None = None
+
+
+@strawberry.input
+class UpdateOrganizationInput:
+    organization_id: strawberry.ID
+    expected_version: int | None = None
+    short_name: str | None = strawberry.UNSET
+    type: OrgType | None = strawberry.UNSET
+    requires_approval: bool | None = strawberry.UNSET
+    contact_phone: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class OrganizationPayload:
+    organization: Organization | None
+    user_errors: list[UserError]

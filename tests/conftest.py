@@ -1,0 +1,127 @@
+"""Every test gets a fresh database: an SQLite file always, and PostgreSQL as well when
+TEST_DATABASE_URL is set or a local server answers (one schema per test)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import httpx
+import pytest
+
+from db import models
+from db.engine import make_engine
+from gql.app import create_app
+from gql.ids import to_global_id
+from gql.settings import Settings
+from tests.factories import PASSWORD, build_world
+
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    if os.environ.get("DANGJIAN_SKIP_POSTGRES"):
+        return None
+
+    async def probe() -> bool:
+        try:
+            import asyncpg
+
+            connection = await asyncio.wait_for(asyncpg.connect(LOCAL_POSTGRES.replace("+asyncpg", "")), 3)
+            await connection.close()
+            return True
+        except Exception:
+            return False
+
+    return LOCAL_POSTGRES if asyncio.run(probe()) else None
+
+
+POSTGRES_URL = _postgres_url()
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(params=BACKENDS)
+async def engine(request, tmp_path):
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
+        async with engine.begin() as connection:
+            await connection.run_sync(models.Base.metadata.create_all)
+        yield engine
+        await engine.dispose()
+        return
+    schema_name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.exec_driver_sql(f'CREATE SCHEMA "{schema_name}"')
+    engine = make_engine(POSTGRES_URL, connect_args={"server_settings": {
+        "search_path": schema_name, "plan_cache_mode": "force_custom_plan"}})
+    async with engine.begin() as connection:
+        await connection.run_sync(models.Base.metadata.create_all)
+    yield engine
+    await engine.dispose()
+    async with admin.begin() as connection:
+        await connection.exec_driver_sql(f'DROP SCHEMA "{schema_name}" CASCADE')
+    await admin.dispose()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(password_profile="cheapest")
+
+
+@pytest.fixture
+async def client(engine, settings):
+    app = create_app(engine, settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def world(engine):
+    return await build_world(engine)
+
+
+class Api:
+    """Posts GraphQL to the app and signs in the world's accounts."""
+
+    def __init__(self, http: httpx.AsyncClient):
+        self.http = http
+        self.tokens: dict[str, str] = {}
+
+    async def post(self, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
+                                        headers=headers)
+        assert response.status_code in (200, 400), response.text
+        return response.json()
+
+    async def login(self, username: str, password: str = PASSWORD) -> str:
+        if username in self.tokens:
+            return self.tokens[username]
+        result = await self.post(
+            "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token userErrors { message } } }",
+            {"u": username, "p": password})
+        token = result["data"]["login"]["token"]
+        assert token, result
+        self.tokens[username] = token
+        return token
+
+    async def as_(self, username: str | None, query: str, variables: dict | None = None) -> dict:
+        token = await self.login(username) if username else None
+        return await self.post(query, variables, token)
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)
+
+
+def gid(type_name: str, row) -> str:
+    return to_global_id(type_name, row.id)
+
+
+def error_codes(result: dict) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in result.get("errors") or []]

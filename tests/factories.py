@@ -1,0 +1,93 @@
+"""Reusable builders: small trees, members and accounts made through the db services."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import idnumber, models
+from db.branch import SYSTEM_ACTOR
+from db.engine import make_sessionmaker
+from db.services import accounts, members, organizations
+from gql.auth.passwords import CHEAPEST, Argon2Hasher
+
+PASSWORD = "Passw0rd2024"
+HASHER = Argon2Hasher(CHEAPEST)
+_sequence = itertools.count(1)
+
+
+def new_id_number(birth: dt.date = dt.date(1985, 6, 15), region: str = "430102", female: bool = False) -> str:
+    n = next(_sequence)
+    seq = (n * 2) % 1000 if female else (n * 2 + 1) % 1000
+    return idnumber.make(region, birth.replace(year=birth.year + n // 500), seq)
+
+
+def member_fields(**overrides) -> dict:
+    fields = {
+        "name": "张三", "id_number": new_id_number(), "category": "FULL",
+        "applied_on": dt.date(2008, 3, 1), "joined_on": dt.date(2010, 7, 1), "confirmed_on": dt.date(2011, 7, 1),
+        "education_code": None, "ethnicity_code": "01",
+    }
+    fields.update(overrides)
+    return fields
+
+
+async def make_root(session, name="中共示范市委员会", code="001") -> models.Organization:
+    return await organizations.create_root(session, name=name, code=code, established_on=dt.date(1990, 1, 1))
+
+
+async def make_org(session, parent, name, suffix, type="COMMITTEE", **kwargs) -> models.Organization:
+    return await organizations.create(session, SYSTEM_ACTOR, parent_id=parent.id, name=name, type=type,
+                                      code_suffix=suffix, established_on=kwargs.pop("established_on", dt.date(2000, 1, 1)),
+                                      **kwargs)
+
+
+async def make_member(session, organization, **overrides) -> models.Member:
+    affiliation = overrides.pop("affiliation", "DIRECT")
+    return await members.create(session, SYSTEM_ACTOR, organization_id=organization.id,
+                                affiliation=affiliation, fields=member_fields(**overrides))
+
+
+async def make_account(session, organization, username, role, member=None, password=PASSWORD) -> models.Account:
+    return await accounts.create(session, SYSTEM_ACTOR, HASHER, organization_id=organization.id,
+                                 username=username, password=password, name=username, role=role,
+                                 member_id=member.id if member else None)
+
+
+@dataclass
+class World:
+    """root ─┬─ A ─┬─ A1 (members a1_first, a1_second; a MEMBER account for a1_first)
+             │     └─ A2 (member a2_only)
+             └─ B ─── B1 (member b1_only)
+    Accounts: root_admin; a_admin, a_operator, a_viewer; a1_admin, a1_viewer; b_admin, b_viewer; a1_member."""
+
+    orgs: dict[str, models.Organization] = field(default_factory=dict)
+    members: dict[str, models.Member] = field(default_factory=dict)
+    accounts: dict[str, models.Account] = field(default_factory=dict)
+
+
+async def build_world(engine: AsyncEngine) -> World:
+    world = World()
+    async with make_sessionmaker(engine)() as session, session.begin():
+        root = await make_root(session)
+        a = await make_org(session, root, "中共示范市甲区委员会", "001")
+        b = await make_org(session, root, "中共示范市乙区委员会", "002")
+        a1 = await make_org(session, a, "中共示范市甲区第一支部委员会", "001", type="BRANCH")
+        a2 = await make_org(session, a, "中共示范市甲区第二支部委员会", "002", type="BRANCH")
+        b1 = await make_org(session, b, "中共示范市乙区第一支部委员会", "001", type="BRANCH")
+        world.orgs.update(root=root, a=a, b=b, a1=a1, a2=a2, b1=b1)
+        world.members["a1_first"] = await make_member(session, a1, name="李明")
+        world.members["a1_second"] = await make_member(session, a1, name="王芳", id_number=new_id_number(female=True))
+        world.members["a2_only"] = await make_member(session, a2, name="赵刚")
+        world.members["b1_only"] = await make_member(session, b1, name="陈静", id_number=new_id_number(female=True))
+        for username, org, role in [
+            ("root_admin", root, "ADMIN"), ("a_admin", a, "ADMIN"), ("a_operator", a, "OPERATOR"),
+            ("a_viewer", a, "VIEWER"), ("a1_admin", a1, "ADMIN"), ("a1_viewer", a1, "VIEWER"),
+            ("b_admin", b, "ADMIN"), ("b_viewer", b, "VIEWER"),
+        ]:
+            world.accounts[username] = await make_account(session, org, username, role)
+        world.accounts["a1_member"] = await make_account(
+            session, a1, "a1_member", "MEMBER", member=world.members["a1_first"])
+    return world
