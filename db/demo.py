@@ -542,9 +542,8 @@ class _MemberMaker:
         self.region_cum = list(accumulate(r[2] for r in _REGIONS))
         self.cats = [c for c, _w in _CATEGORIES]
         self.cat_cum = list(accumulate(w for _c, w in _CATEGORIES))
-        eth = dict(_ETHNICITY_WEIGHTS)
-        self.ethnicity = _table("ethnicity", {k: v for k, v in eth.items()},
-                                rest=sum(_ETHNICITY_WEIGHTS.values()) * 0.006)
+        # Minorities other than the listed ones share 0.6 %.
+        self.ethnicity = _table("ethnicity", _ETHNICITY_WEIGHTS, rest=sum(_ETHNICITY_WEIGHTS.values()) * 0.006)
         self.edu_young = _table("education", _EDUCATION_YOUNG)
         self.edu_old = _table("education", _EDUCATION_OLD)
         self.jobs_working = _table("job_position", _JOBS_WORKING)

@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import and_, exists, func, literal, select
+from sqlalchemy import and_, case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, idnumber, models
@@ -163,6 +163,37 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
     return member
 
 
+# ------------------------------------------------------------------ completeness
+
+# Fields every record should have beyond the required ones (信息完整度), with their contract names.
+COMPLETENESS_FIELDS = {
+    "ethnicity_code": "ethnicity", "native_place": "nativePlace", "education_code": "education",
+    "job_position_code": "jobPosition", "phone": "phone", "applied_on": "appliedOn",
+}
+PROBATION = dt.timedelta(days=366)
+
+
+def completeness(member: models.Member, today: dt.date | None = None) -> tuple[int, list[str], list[str]]:
+    """(percent, names of missing fields, rule findings); the percent matches completeness_percent()."""
+    today = today or dt.date.today()
+    missing = [name for column, name in COMPLETENESS_FIELDS.items() if getattr(member, column) is None]
+    percent = (len(COMPLETENESS_FIELDS) - len(missing)) * 100 // len(COMPLETENESS_FIELDS)
+    warnings = []
+    if member.category == "PROBATIONARY" and member.joined_on and today - member.joined_on > PROBATION:
+        warnings.append("预备期已超过一年，应及时讨论转正")
+    if member.joined_on and age_on(member.birth_date, member.joined_on) < REVIEW_AGE and not member.review_note:
+        warnings.append("入党时未满十九周岁，缺少人工审核说明")
+    if member.category in ADMITTED and member.joined_on is None:
+        warnings.append("缺少入党日期")
+    return percent, missing, warnings
+
+
+def completeness_percent():
+    """The same percent as completeness(), as a SQL expression."""
+    filled = sum(case((getattr(models.Member, column).is_not(None), 1), else_=0) for column in COMPLETENESS_FIELDS)
+    return filled * 100 / len(COMPLETENESS_FIELDS)
+
+
 # ------------------------------------------------------------------ lists
 
 
@@ -185,6 +216,7 @@ class MemberQuery:
     joined_from: dt.date | None = None
     joined_to: dt.date | None = None
     has_account: bool | None = None
+    completeness_below: int | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +250,8 @@ def conditions(query: MemberQuery, today: dt.date | None = None) -> list:
     if query.has_account is not None:
         holds = exists().where(models.Account.member_id == m.id)
         where.append(holds if query.has_account else ~holds)
+    if query.completeness_below is not None:
+        where.append(completeness_percent() < query.completeness_below)
     return where
 
 

@@ -28,7 +28,7 @@ def member_query(member_filter, default_subtree: bool = False) -> MemberQuery:
         education_codes=enum_values(f.education_codes), ethnicity_codes=enum_values(f.ethnicity_codes),
         job_position_codes=enum_values(f.job_position_codes),
         min_age=f.min_age, max_age=f.max_age, joined_from=f.joined_from, joined_to=f.joined_to,
-        has_account=f.has_account,
+        has_account=f.has_account, completeness_below=f.completeness_below,
     )
 
 

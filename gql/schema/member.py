@@ -8,6 +8,7 @@ import strawberry
 from strawberry import Private
 
 from db import idnumber, models
+from db.services import members as member_service
 from gql.auth.directives import Role, auth
 from gql.ids import to_global_id
 from gql.schema.base import Gender, Node, OrderDirection, Scope, UserError
@@ -74,6 +75,14 @@ class MemberFilter:
     joined_from: dt.date | None = None
     joined_to: dt.date | None = None
     has_account: bool | None = None
+    completeness_below: int | None = strawberry.field(default=None, description="Only members whose completeness is below this percent.")
+
+
+@strawberry.type(description="How complete the record is (信息完整度) and what a maintainer should fix.")
+class Completeness:
+    percent: int = strawberry.field(description="0 to 100.")
+    missing: list[str] = strawberry.field(description="Names of empty fields that the record should have.")
+    warnings: list[str] = strawberry.field(description="Rule findings, e.g. probation longer than allowed, admitted under 18 without a review note.")
 
 
 @strawberry.type(directives=[auth(Role.VIEWER, allow_self=True)])
@@ -146,6 +155,11 @@ class Member(Node):
     @strawberry.field
     def technical_title(self) -> Code | None:
         return Code.of("technical_title", self.row.technical_title_code)
+
+    @strawberry.field(description="信息完整度.")
+    def completeness(self) -> Completeness:
+        percent, missing, warnings = member_service.completeness(self.row)
+        return Completeness(percent=percent, missing=missing, warnings=warnings)
 
     @strawberry.field(description="The organization that manages the member now.")
     async def organization(self, info: strawberry.Info) -> OrganizationType:

@@ -1,0 +1,148 @@
+"""Command line: python -m db migrate | bootstrap | demo | run-setup.
+
+This is the composition root for the command line, so it may use gql.auth.passwords (hashing) the
+way the web app does; the db services themselves import nothing from gql.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+
+from sqlalchemy import func, select
+
+from db import models
+from db.branch import SYSTEM_ACTOR
+from db.engine import database_url, make_engine, make_sessionmaker
+from db.errors import DomainError
+from db.migrate import upgrade
+
+DEMO_PASSWORD = "Dangjian2024"
+DEMO_ACCOUNTS = (  # username, role, which organization (depth in the demo tree), name
+    ("admin", "ADMIN", 0, "系统管理员"),
+    ("operator", "OPERATOR", 1, "经办人员"),
+    ("viewer", "VIEWER", 1, "统计查看"),
+)
+
+
+def _hasher():
+    from gql.auth.passwords import hasher_named
+
+    return hasher_named(os.environ.get("DANGJIAN_PASSWORD_PROFILE", "production"))
+
+
+async def _bootstrap(url: str, root_name: str, root_code: str, admin: str, password: str) -> int:
+    from db.services import accounts, organizations
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            root = await organizations.create_root(session, name=root_name, code=root_code)
+            await accounts.create(session, SYSTEM_ACTOR, _hasher(), organization_id=root.id, username=admin,
+                                  password=password, name=admin, role="ADMIN")
+        print(f"已创建根党组织 {root_name}（{root_code}）和管理员账户 {admin}")
+        return 0
+    except DomainError as exc:
+        for problem in exc.problems:
+            print(f"错误：{problem.message}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+
+
+async def _is_empty(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return (await connection.execute(select(func.count()).select_from(models.Organization))).scalar_one() == 0
+    finally:
+        await engine.dispose()
+
+
+async def _demo(url: str, orgs: int, members: int, seed: int, with_accounts: bool) -> None:
+    from db import demo
+    from db.services import accounts
+
+    engine = make_engine(url)
+    try:
+        summary = await demo.generate(engine, orgs=orgs, members=members, seed=seed)
+        print(f"示例数据：{summary['organizations']} 个党组织，{summary['members']} 名党员")
+        if not with_accounts:
+            return
+        hasher = _hasher()
+        async with make_sessionmaker(engine)() as session, session.begin():
+            by_depth = {}
+            for depth in (0, 1, 2):
+                by_depth[depth] = (await session.execute(
+                    select(models.Organization).where(models.Organization.depth == depth)
+                    .order_by(models.Organization.code).limit(1))).scalar_one_or_none()
+            for username, role, depth, name in DEMO_ACCOUNTS:
+                organization = by_depth.get(depth) or by_depth[0]
+                await accounts.create(session, SYSTEM_ACTOR, hasher, organization_id=organization.id,
+                                      username=username, password=DEMO_PASSWORD, name=name, role=role)
+            branch = (await session.execute(
+                select(models.Organization).where(models.Organization.type == "BRANCH")
+                .order_by(models.Organization.code).limit(1))).scalar_one()
+            member = (await session.execute(
+                select(models.Member).where(models.Member.organization_id == branch.id)
+                .order_by(models.Member.id).limit(1))).scalar_one()
+            await accounts.create(session, SYSTEM_ACTOR, hasher, organization_id=branch.id, username="member",
+                                  password=DEMO_PASSWORD, name=member.name, role="MEMBER", member_id=member.id)
+    finally:
+        await engine.dispose()
+
+
+def print_demo_sign_ins() -> None:
+    print("\n示例账户（demo sign-ins; password / 密码: %s）:" % DEMO_PASSWORD)
+    for username, role, _depth, name in DEMO_ACCOUNTS + (("member", "MEMBER", 3, "党员本人"),):
+        print(f"  {username:<9} {role:<9} {name}")
+    print("\nGraphiQL: http://%s:%s/graphql — sign in with the login mutation, then send the header"
+          % (os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")))
+    print('  {"Authorization": "Bearer <token>"}\n')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db", description="dangjian database commands")
+    parser.add_argument("--database-url", default=None, help="default: $DATABASE_URL or var/dangjian.db")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply the database migrations")
+    boot = commands.add_parser("bootstrap", help="migrate, then create the root organization and its first ADMIN")
+    boot.add_argument("--root-name", required=True)
+    boot.add_argument("--root-code", required=True)
+    boot.add_argument("--admin", required=True)
+    demo = commands.add_parser("demo", help="generate a demo tree into an empty database")
+    demo.add_argument("--orgs", type=int, default=60)
+    demo.add_argument("--members", type=int, default=1200)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--no-accounts", action="store_true", help="no demo accounts")
+    commands.add_parser("run-setup", help="migrate; load the demo tree if the database is empty; print sign-ins")
+    args = parser.parse_args(argv)
+    url = args.database_url or database_url()
+
+    upgrade(url)
+    if args.command == "migrate":
+        print("数据库已迁移到最新版本")
+        return 0
+    if args.command == "bootstrap":
+        password = os.environ.get("DANGJIAN_ADMIN_PASSWORD") or getpass.getpass(f"{args.admin} 的密码: ")
+        return asyncio.run(_bootstrap(url, args.root_name, args.root_code, args.admin, password))
+    if args.command == "demo":
+        if not asyncio.run(_is_empty(url)):
+            print("数据库不是空的：示例数据只写入空数据库", file=sys.stderr)
+            return 1
+        asyncio.run(_demo(url, args.orgs, args.members, args.seed, not args.no_accounts))
+        if not args.no_accounts:
+            print_demo_sign_ins()
+        return 0
+    if args.command == "run-setup":
+        if asyncio.run(_is_empty(url)):
+            asyncio.run(_demo(url, 60, 1200, 1, True))
+        print_demo_sign_ins()
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

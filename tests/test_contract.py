@@ -1,0 +1,58 @@
+"""The served schema against the public contract (../shared/contract/schema.graphql), and the
+committed SDL snapshot, so that every change of the API shows in review."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gql.schema.export import SDL_FILE, sdl
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKER = ROOT.parent / "shared" / "tools" / "contract_check.py"
+
+# What issue 2 (the organization tree, accounts and sign-in) promises of the contract.
+FOUNDATION = [
+    "Query.node", "Query.nodes", "Query.viewer", "Query.organization", "Query.member", "Query.members",
+    "Query.accounts", "Query.codes",
+    "Mutation.login", "Mutation.logout", "Mutation.changePassword", "Mutation.createAccount",
+    "Mutation.updateAccount", "Mutation.resetPassword", "Mutation.createOrganization",
+    "Mutation.updateOrganization", "Mutation.createMember",
+    "Account", "AccountConnection", "AccountEdge", "LoginPayload", "AccountPayload", "Payload",
+    "OrganizationConnection", "OrganizationEdge", "OrganizationPayload", "MemberConnection", "MemberEdge",
+    "MemberPayload", "PageInfo", "UserError", "Code", "CodeTable", "Role", "ErrorCode", "Scope", "Gender",
+    "OrgType", "OrgStatus", "MemberCategory", "Affiliation", "MemberStatus", "MemberOrderField", "OrderDirection",
+    "MemberOrder", "MemberFilter", "MemberFields", "CreateMemberInput", "CreateOrganizationInput",
+    "UpdateOrganizationInput", "LoginInput", "ChangePasswordInput", "CreateAccountInput", "UpdateAccountInput",
+    "ResetPasswordInput",
+] + [f"Organization.{f}" for f in (
+    "id", "code", "name", "shortName", "type", "status", "requiresApproval", "establishedOn", "revokedOn",
+    "revokeReason", "contactPhone", "address", "depth", "parent", "ancestors", "children", "descendants",
+    "members", "memberCount", "version")] + [f"Member.{f}" for f in (
+    "id", "name", "idNumber", "gender", "birthDate", "ethnicity", "nativePlace", "education", "degree",
+    "jobPosition", "technicalTitle", "phone", "category", "affiliation", "status", "organization", "appliedOn",
+    "activistOn", "candidateOn", "joinedOn", "confirmedOn", "reviewNote", "rejectionReason", "account",
+    "createdAt", "updatedAt", "version", "completeness")] + ["Completeness"]
+
+
+def run_checker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(CHECKER), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_compatible_and_no_auth_gap():
+    result = run_checker()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 incompatible; 0 without @auth" in result.stdout
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_the_foundation_present():
+    result = run_checker("--only", *FOUNDATION)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sdl_snapshot_is_current():
+    assert SDL_FILE.read_text(encoding="utf-8") == sdl(), "run: python -m gql.schema.export"

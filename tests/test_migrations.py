@@ -1,0 +1,47 @@
+"""The Alembic migrations build exactly the schema of db.models, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from db import models
+from db.engine import make_engine
+from db.migrate import upgrade
+from tests.conftest import POSTGRES_URL
+
+
+async def _differences(url: str) -> list:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), models.Base.metadata))
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_migrations_match_models(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/migrated.db"
+    await asyncio.to_thread(upgrade, url)
+    await asyncio.to_thread(upgrade, url)  # idempotent
+    assert await _differences(url) == []
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="no PostgreSQL")
+async def test_postgresql_migrations_match_models():
+    name = f"dangjian_mig_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        await asyncio.to_thread(upgrade, url)
+        assert await _differences(url) == []
+    finally:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.dispose()
