@@ -56,6 +56,13 @@ def members(branch: Branch, *columns) -> Select:
     return stmt.where(within(models.Organization.path, branch.path))
 
 
+def owned_by_member(branch: Branch, member_id_column):
+    """Rows hanging from a member (difficulties, ...): a MEMBER account reaches only its own."""
+    if branch.is_self_only:
+        return member_id_column == branch.self_member_id
+    return member_id_column.is_not(None)
+
+
 def accounts(branch: Branch) -> Select:
     stmt = select(models.Account).join(
         models.Organization, models.Organization.id == models.Account.organization_id

@@ -21,7 +21,6 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -83,6 +82,68 @@ class Organization(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+    # The current leadership term (班子), copied from its newest LeadershipTerm row so that
+    # 换届提醒 ("terms ending before D") is one indexed condition.
+    election_method: Mapped[str | None] = mapped_column(String(20))
+    elected_on: Mapped[dt.date | None] = mapped_column(Date)
+    term_ends_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    leadership_changed_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class LeadershipTerm(Base):
+    """Every term ever set (换届), newest last."""
+
+    __tablename__ = "leadership_term"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    election_method: Mapped[str] = mapped_column(String(20))
+    elected_on: Mapped[dt.date] = mapped_column(Date)
+    term_ends_on: Mapped[dt.date] = mapped_column(Date)
+    last_changed_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class LeaderPosition(Base):
+    """书记, 副书记, 委员: held from `since` until `until` (open while null)."""
+
+    __tablename__ = "leader_position"
+    __table_args__ = (Index("ix_leader_position_org_open", "organization_id", "until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    title: Mapped[str] = mapped_column(String(20))
+    since: Mapped[dt.date] = mapped_column(Date)
+    until: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Difficulty(Base):
+    """困难党员: a member's difficulty, recorded by the organization that managed the member."""
+
+    __tablename__ = "difficulty"
+    __table_args__ = (Index("ix_difficulty_org_id_id", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    kind_code: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str | None] = mapped_column(Text)
+    recorded_on: Mapped[dt.date] = mapped_column(Date)
+    revoked_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class OrgRecord(Base):
+    """民主生活会/组织生活会, 民主评议, 党务公开, 专题活动, 党组织惩戒."""
+
+    __tablename__ = "org_record"
+    __table_args__ = (Index("ix_org_record_org_held", "organization_id", "held_on", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    held_on: Mapped[dt.date] = mapped_column(Date)
+    content: Mapped[str | None] = mapped_column(Text)
 
 
 class OrganizationParentPeriod(Base):
@@ -199,6 +260,6 @@ class AccessToken(Base):
 
 
 __all__ = [
-    "Base", "Organization", "OrganizationParentPeriod", "OrganizationEvent", "Member",
-    "MemberPlacement", "Account", "AccessToken", "func",
+    "Base", "Organization", "LeadershipTerm", "LeaderPosition", "Difficulty", "OrgRecord",
+    "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "Account", "AccessToken",
 ]

@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 CURSOR_VERSION = 1
 MAX_PAGE_SIZE = 100
@@ -96,3 +97,41 @@ class Page:
     rows: list[Any]
     cursors: list[str]
     has_next_page: bool
+
+
+async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor_ids: Sequence[int],
+                          first: int, after: str | None, key_values) -> dict[int, Page]:
+    """One page for each anchor (say, each organization of a list), in one statement.
+
+    `stmt` selects the rows of every anchor with `anchor` (a column expression) among its
+    columns; `key_values(row)` gives a row's sort-key values for its cursor. With one anchor this
+    is a plain keyset page; with many, ROW_NUMBER() per anchor keeps the first `first + 1` rows of
+    each, so a list of organizations with their nested lists costs one query, not one per row."""
+    if after:
+        stmt = stmt.where(seek_after(keys, decode_cursor(after, len(keys))))
+    order = [k.order_by() for k in keys]
+    if len(anchor_ids) == 1:
+        rows = (await session.execute(stmt.where(anchor == anchor_ids[0]).order_by(*order).limit(first + 1))).all()
+        grouped = {anchor_ids[0]: list(rows)}
+    else:
+        rn = func.row_number().over(partition_by=anchor, order_by=order)
+        inner = stmt.where(anchor.in_(anchor_ids)).add_columns(anchor.label("anchor_id"), rn.label("rn")).subquery()
+        # Read the same columns back out of the numbered subquery: entities as aliases of it.
+        outer_columns = []
+        for description in stmt.column_descriptions:
+            if description.get("entity") is not None and description["expr"] is description["entity"]:
+                outer_columns.append(aliased(description["entity"], inner))
+            else:
+                outer_columns.append(inner.c[description["name"]])
+        outer = (select(*outer_columns, inner.c.anchor_id)
+                 .where(inner.c.rn <= first + 1).order_by(inner.c.anchor_id, inner.c.rn))
+        grouped = {}
+        for row in (await session.execute(outer)).all():
+            grouped.setdefault(row[-1], []).append(tuple(row[:-1]))
+    pages = {}
+    for anchor_id in anchor_ids:
+        rows = grouped.get(anchor_id, [])
+        pages[anchor_id] = Page(rows=[tuple(r) for r in rows[:first]],
+                                cursors=[encode_cursor(key_values(r)) for r in rows[:first]],
+                                has_next_page=len(rows) > first)
+    return pages

@@ -7,7 +7,7 @@ by '0' gives the first string after every descendant's path. Both engines seek o
 """
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, func
 
 CODE_SUFFIX_DIGITS = 3
 
@@ -36,3 +36,10 @@ def within(path_column: ColumnElement, branch_path: str) -> ColumnElement[bool]:
 
 def contains(branch_path: str, path: str) -> bool:
     return path.startswith(branch_path)
+
+
+def within_subtree_of(path_column: ColumnElement, anchor_path_column: ColumnElement) -> ColumnElement[bool]:
+    """`path_column` lies in the subtree of the organization whose path is `anchor_path_column`
+    (both columns: for joining many anchors at once; the bound is computed in SQL)."""
+    upper = func.substr(anchor_path_column, 1, func.length(anchor_path_column) - 1) + "0"
+    return and_(path_column >= anchor_path_column, path_column < upper)

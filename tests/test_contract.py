@@ -37,6 +37,19 @@ FOUNDATION = [
     "createdAt", "updatedAt", "version", "completeness")] + ["Completeness"]
 
 
+# What issue 3 (organization management) promises.
+ORGANIZATION_MANAGEMENT = [
+    "Mutation.renameOrganization", "Mutation.moveOrganization", "Mutation.revokeOrganization",
+    "Mutation.setLeadershipTerm", "Mutation.appointLeader", "Mutation.endLeaderPosition",
+    "Mutation.addDifficulty", "Mutation.revokeDifficulty", "Mutation.addOrgRecord",
+    "Organization", "OrganizationFilter", "Leadership", "LeaderPosition", "OrgRecord", "OrgRecordConnection",
+    "OrgEvent", "OrgEventKind", "Difficulty", "DifficultyConnection", "Member.difficulties",
+    "RenameOrganizationInput", "MoveOrganizationInput", "RevokeOrganizationInput", "SetLeadershipTermInput",
+    "AppointLeaderInput", "EndLeaderPositionInput", "AddOrgRecordInput", "AddDifficultyInput",
+    "RevokeDifficultyInput", "LeaderPositionPayload", "OrgRecordPayload", "DifficultyPayload",
+]
+
+
 def run_checker(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(CHECKER), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
@@ -56,3 +69,9 @@ def test_contract_parts_of_the_foundation_present():
 
 def test_sdl_snapshot_is_current():
     assert SDL_FILE.read_text(encoding="utf-8") == sdl(), "run: python -m gql.schema.export"
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_organization_management_present():
+    result = run_checker("--only", *ORGANIZATION_MANAGEMENT)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,14 +5,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, idnumber, models
 from db.branch import Actor, Branch, members
 from db.errors import DomainError, Problems, not_found
-from db.pagination import Page, SortKey, decode_cursor, encode_cursor, seek_after
+from db.pagination import Page, SortKey, decode_cursor, encode_cursor, pages_by_anchor, seek_after
 from db.services import organizations
+from db.tree import within_subtree_of
 
 CATEGORIES = ("APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL")
 AFFILIATIONS = ("DIRECT", "INFLOW")
@@ -284,29 +285,22 @@ def _key_values(row, order: MemberOrder) -> list:
     return [first, member.id]
 
 
-def anchored(branch: Branch, anchor_ids: Sequence[int], query: MemberQuery, *columns):
-    """Members of the anchor organizations (SELF) or of their subtrees, inside the branch.
-
-    The anchor's id is the first column, so that one statement can serve many anchors."""
+def anchored(branch: Branch, query: MemberQuery, *columns):
+    """Members inside the branch matching the query, and the expression of their anchor: the
+    organization itself (SELF) or the organization whose subtree holds them (SUBTREE), so that one
+    statement can serve a list of anchor organizations."""
+    stmt = members(branch, *columns).where(*conditions(query))
+    if not query.subtree:
+        return stmt, models.Member.organization_id
     anchor = models.Organization.__table__.alias("anchor")
-    stmt = members(branch, *columns)
-    if query.subtree:
-        anchor_id = anchor.c.id
-        org_path = models.Organization.path
-        hi = func.substr(anchor.c.path, 1, func.length(anchor.c.path) - 1) + "0"
-        stmt = stmt.join(anchor, and_(org_path >= anchor.c.path, org_path < hi))
-    else:
-        anchor_id = models.Member.organization_id
-        stmt = stmt.join(anchor, anchor.c.id == models.Member.organization_id)
-    stmt = stmt.add_columns(anchor_id.label("anchor_id")).where(anchor_id.in_(anchor_ids), *conditions(query))
-    return stmt
+    return stmt.join(anchor, within_subtree_of(models.Organization.path, anchor.c.path)), anchor.c.id
 
 
 async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
                           query: MemberQuery) -> dict[int, int]:
-    stmt = anchored(branch, anchor_ids, query, func.count(models.Member.id).label("n"))
-    stmt = stmt.group_by(stmt.selected_columns.anchor_id)
-    return {row.anchor_id: row.n for row in await session.execute(stmt)}
+    stmt, anchor = anchored(branch, query, func.count(models.Member.id))
+    stmt = stmt.add_columns(anchor).where(anchor.in_(anchor_ids)).group_by(anchor)
+    return {anchor_id: n for n, anchor_id in await session.execute(stmt)}
 
 
 async def count_in(session: AsyncSession, branch: Branch, query: MemberQuery) -> int:
@@ -317,44 +311,10 @@ async def count_in(session: AsyncSession, branch: Branch, query: MemberQuery) ->
 async def page_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
                          query: MemberQuery, order: MemberOrder, first: int,
                          after: str | None) -> dict[int, Page]:
-    """One page of members for each anchor organization, in one statement."""
-    keys = sort_keys(order)
-    columns = (models.Member, models.Organization.path)
-    if len(anchor_ids) == 1:
-        stmt = anchored(branch, anchor_ids, query, *columns)
-        if after:
-            stmt = stmt.where(seek_after(keys, decode_cursor(after, len(keys))))
-        stmt = stmt.order_by(*(k.order_by() for k in keys)).limit(first + 1)
-        rows = (await session.execute(stmt)).all()
-        grouped = {anchor_ids[0]: [(r[0], r[1]) for r in rows]}
-    else:
-        # Many anchors (a list of organizations, each with its page): number each anchor's rows
-        # and keep the first `first + 1` of every anchor.
-        inner = anchored(branch, anchor_ids, query, models.Member.id.label("member_id"),
-                         models.Organization.path.label("org_path"))
-        if after:
-            inner = inner.where(seek_after(keys, decode_cursor(after, len(keys))))
-        rn = func.row_number().over(partition_by=inner.selected_columns.anchor_id,
-                                    order_by=[k.order_by() for k in keys]).label("rn")
-        ranked = inner.add_columns(rn).subquery()
-        stmt = (select(models.Member, ranked.c.org_path, ranked.c.anchor_id)
-                .join(ranked, ranked.c.member_id == models.Member.id)
-                .where(ranked.c.rn <= first + 1)
-                .order_by(ranked.c.anchor_id, ranked.c.rn))
-        grouped = {}
-        for member, path, anchor_id in (await session.execute(stmt)).all():
-            grouped.setdefault(anchor_id, []).append((member, path))
-    pages = {}
-    for anchor_id in anchor_ids:
-        rows = grouped.get(anchor_id, [])
-        more = len(rows) > first
-        rows = rows[:first]
-        pages[anchor_id] = Page(
-            rows=rows,
-            cursors=[encode_cursor(_key_values(row, order)) for row in rows],
-            has_next_page=more,
-        )
-    return pages
+    """One page of (member, organization path) rows for each anchor organization, in one statement."""
+    stmt, anchor = anchored(branch, query, models.Member, models.Organization.path)
+    return await pages_by_anchor(session, stmt, anchor, sort_keys(order), anchor_ids, first, after,
+                                 lambda row: _key_values(row, order))
 
 
 async def page_in_branch(session: AsyncSession, branch: Branch, query: MemberQuery, order: MemberOrder,

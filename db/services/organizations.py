@@ -156,3 +156,136 @@ async def count_in_branch(session: AsyncSession, branch: Branch) -> int:
     return (await session.execute(
         select(func.count()).select_from(models.Organization).where(within(models.Organization.path, branch.path))
     )).scalar_one()
+
+
+# ------------------------------------------------------------ tree changes
+
+
+def _check_event_date(problems: Problems, organization: models.Organization, day: dt.date, field: str) -> None:
+    if day > dt.date.today():
+        problems.add("INVALID", "日期不能晚于今天", [field])
+    if organization.established_on and day < organization.established_on:
+        problems.add("INVALID", "日期不能早于该党组织的成立日期", [field])
+
+
+async def _below_caller(session: AsyncSession, actor: Actor, organization_id: int, action: str) -> models.Organization:
+    """The organization, which must lie strictly below the caller's own (an organization cannot
+    move or revoke itself: that is its superior's decision)."""
+    organization = await get(session, actor.branch, organization_id, "organizationId")
+    if organization.path == actor.branch.path:
+        raise DomainError("NOT_ALLOWED", f"不能{action}本账户所在的党组织，须由上级党组织办理", "organizationId")
+    return organization
+
+
+async def _bump(session: AsyncSession, organization: models.Organization, **values) -> None:
+    for key, value in values.items():
+        setattr(organization, key, value)
+    organization.version += 1
+    await session.flush()
+
+
+async def rename(session: AsyncSession, actor: Actor, organization_id: int, name: str, date: dt.date,
+                 reason: str | None) -> models.Organization:
+    organization = await get(session, actor.branch, organization_id, "organizationId")
+    problems = Problems()
+    name = _check_name(problems, name, ["name"])
+    _check_event_date(problems, organization, date, "date")
+    problems.raise_if_any()
+    if organization.status != "ACTIVE":
+        raise DomainError("NOT_ALLOWED", "已撤销的党组织不能更名", "organizationId")
+    if name == organization.name:
+        raise DomainError("INVALID", "新名称与现名称相同", "name")
+    if await name_taken(session, name, except_id=organization.id):
+        raise DomainError("DUPLICATE", f"党组织名称“{name}”已存在", "name")
+    session.add(models.OrganizationEvent(organization_id=organization.id, kind="RENAMED", date=date,
+                                         before=organization.name, after=name, reason=reason))
+    await _bump(session, organization, name=name)
+    return organization
+
+
+async def move(session: AsyncSession, actor: Actor, organization_id: int, new_parent_id: int,
+               code_suffix: str | None, date: dt.date, reason: str | None) -> models.Organization:
+    """变更隶属关系: the organization moves under a new parent with its whole subtree.
+
+    One UPDATE rewrites the path, depth and code prefix of every organization of the subtree (an
+    index range); members keep their organization and so follow without being touched."""
+    organization = await _below_caller(session, actor, organization_id, "调整隶属关系")
+    new_parent = await get(session, actor.branch, new_parent_id, "newParentId")
+    problems = Problems()
+    if code_suffix is not None and not CODE_SUFFIX.match(code_suffix):
+        problems.add("INVALID", f"代码后缀必须是 {CODE_SUFFIX_DIGITS} 位数字", ["codeSuffix"])
+    _check_event_date(problems, organization, date, "date")
+    if new_parent.established_on and date < new_parent.established_on:
+        problems.add("INVALID", "日期不能早于新上级党组织的成立日期", ["date"])
+    problems.raise_if_any()
+    if new_parent.path.startswith(organization.path):
+        raise DomainError("NOT_ALLOWED", "不能把党组织调整到它自己或它的下级党组织之下", "newParentId")
+    if new_parent.id == organization.parent_id:
+        raise DomainError("INVALID", "该党组织已隶属于这个上级党组织", "newParentId")
+    if organization.status != "ACTIVE" or new_parent.status != "ACTIVE":
+        raise DomainError("NOT_ALLOWED", "已撤销的党组织不能调整隶属关系", "newParentId")
+    open_period = (await session.execute(
+        select(models.OrganizationParentPeriod)
+        .where(models.OrganizationParentPeriod.organization_id == organization.id,
+               models.OrganizationParentPeriod.valid_to.is_(None)))).scalar_one_or_none()
+    if open_period is not None and date < open_period.valid_from:
+        raise DomainError("INVALID", "日期不能早于上一次隶属关系变更的日期", "date")
+    suffix = code_suffix or organization.code[-CODE_SUFFIX_DIGITS:]
+    new_code = new_parent.code + suffix
+    if (await session.execute(select(models.Organization.id).where(models.Organization.code == new_code))).first():
+        raise DomainError("DUPLICATE", f"党组织代码 {new_code} 已被新上级的下级党组织使用，请另给 codeSuffix",
+                          "codeSuffix")
+    old_parent = await session.get(models.Organization, organization.parent_id)
+    old_path, old_code = organization.path, organization.code
+    new_path = child_path(new_parent.path, organization.id)
+    o = models.Organization
+    await session.execute(
+        update(o)
+        .where(within(o.path, old_path))
+        .values(path=new_path + func.substr(o.path, len(old_path) + 1),
+                code=new_code + func.substr(o.code, len(old_code) + 1),
+                depth=o.depth + (new_parent.depth + 1 - organization.depth))
+        .execution_options(synchronize_session=False))
+    await session.execute(
+        update(o).where(o.id == organization.id)
+        .values(parent_id=new_parent.id, version=o.version + 1)
+        .execution_options(synchronize_session=False))
+    if open_period is not None:
+        open_period.valid_to = date
+    session.add(models.OrganizationParentPeriod(organization_id=organization.id, parent_id=new_parent.id,
+                                                valid_from=date))
+    session.add(models.OrganizationEvent(organization_id=organization.id, kind="MOVED", date=date,
+                                         before=old_parent.name if old_parent else None,
+                                         after=new_parent.name, reason=reason))
+    await session.flush()
+    await session.refresh(organization)
+    return organization
+
+
+async def revoke(session: AsyncSession, actor: Actor, organization_id: int, date: dt.date,
+                 reason: str) -> models.Organization:
+    """撤销: only from a strictly higher level, and only once nobody remains in the subtree."""
+    organization = await _below_caller(session, actor, organization_id, "撤销")
+    problems = Problems()
+    if not (reason or "").strip():
+        problems.add("INVALID", "请填写撤销原因", ["reason"])
+    _check_event_date(problems, organization, date, "date")
+    problems.raise_if_any()
+    if organization.status != "ACTIVE":
+        raise DomainError("NOT_ALLOWED", "该党组织已撤销", "organizationId")
+    o, m = models.Organization, models.Member
+    active_child = (await session.execute(
+        select(o.id).where(within(o.path, organization.path), o.id != organization.id, o.status == "ACTIVE").limit(1)
+    )).first()
+    if active_child:
+        raise DomainError("NOT_ALLOWED", "该党组织还有未撤销的下级党组织", "organizationId")
+    remaining = (await session.execute(
+        select(m.id).join(o, o.id == m.organization_id)
+        .where(within(o.path, organization.path), m.status.not_in(("LEFT", "TRANSFERRED_OUT"))).limit(1)
+    )).first()
+    if remaining:
+        raise DomainError("NOT_ALLOWED", "该党组织还有党员，须先转出或办理离开", "organizationId")
+    session.add(models.OrganizationEvent(organization_id=organization.id, kind="REVOKED", date=date,
+                                         reason=reason.strip()))
+    await _bump(session, organization, status="REVOKED", revoked_on=date, revoke_reason=reason.strip())
+    return organization

@@ -83,6 +83,15 @@ def is_self(source: Any, viewer, type_name: str) -> bool:
     return type_name == "Organization" and source.scope_path == viewer.organization_path
 
 
+def require_signed_in(info) -> None:
+    """For the public `node`/`nodes`: signed in, and not held at a forced password change."""
+    viewer = info.context.viewer
+    if viewer is None:
+        raise Unauthenticated()
+    if viewer.must_change_password:
+        raise Forbidden("密码已被重置，请先修改密码（changePassword）")
+
+
 def check(rule: Rule, source: Any, info) -> None:
     viewer = info.context.viewer
     name = f"{info.parent_type.name}.{info.field_name}"

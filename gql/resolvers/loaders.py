@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from db import models
 from db.branch import Branch, accounts, members, organizations
 from db.services import members as member_service
+from db.services import reads
 from gql.db import Db
 
 
@@ -30,8 +31,18 @@ class Loaders:
         self.children = DataLoader(self._children)
         self.member_page = DataLoader(self._member_pages)
         self.member_count = DataLoader(self._member_counts)
+        self.open_positions = DataLoader(self._open_positions)
+        self.position = DataLoader(self._positions)
+        self.history = DataLoader(self._history)
+        self.difficulty = DataLoader(self._difficulties)
+        self.member_difficulties = DataLoader(self._member_difficulties)
+        self.difficulty_page = DataLoader(self._difficulty_pages)
+        self.record = DataLoader(self._records)
+        self.record_page = DataLoader(self._record_pages)
         self._all = (self.organization, self.member, self.account, self.account_by_member,
-                     self.children, self.member_page, self.member_count)
+                     self.children, self.member_page, self.member_count, self.open_positions,
+                     self.position, self.history, self.difficulty, self.member_difficulties,
+                     self.difficulty_page, self.record, self.record_page)
 
     def clear_all(self) -> None:
         for loader in self._all:
@@ -86,18 +97,8 @@ class Loaders:
         return [[o for o in by_parent[p] if include or o.status == "ACTIVE"] for p, include in keys]
 
     async def _member_pages(self, keys: list[tuple]):
-        """Key: (organization id, MemberQuery, MemberOrder, first, after); one statement per
-        distinct (query, order, first, after)."""
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        for org_id, *args in keys:
-            groups[tuple(args)].append(org_id)
-        pages = {}
-        for (query, order, first, after), org_ids in groups.items():
-            result = await self.db.read(lambda s: member_service.page_by_anchor(
-                s, self.branch, org_ids, query, order, first, after))
-            for org_id, page in result.items():
-                pages[(org_id, query, order, first, after)] = page
-        return [pages[k] for k in keys]
+        """Key: (organization id, MemberQuery, MemberOrder, first, after)."""
+        return await self._grouped_pages(keys, member_service.page_by_anchor)
 
     async def _member_counts(self, keys: list[tuple]):
         """Key: (organization id, MemberQuery)."""
@@ -110,3 +111,50 @@ class Loaders:
             for org_id in org_ids:
                 counts[(org_id, query)] = result.get(org_id, 0)
         return [counts[k] for k in keys]
+
+    # ------------------------------------------------ the organization's affairs
+
+    async def _read_batch(self, read, keys, empty):
+        """Run `read(session, branch, keys)` → {key: value} and answer in key order."""
+        if self.branch is None:
+            return [empty() for _ in keys]
+        found = await self.db.read(lambda s: read(s, self.branch, keys))
+        return [found.get(k, empty()) for k in keys]
+
+    async def _open_positions(self, org_ids):
+        return await self._read_batch(reads.open_positions, org_ids, list)
+
+    async def _positions(self, ids):
+        return await self._read_batch(reads.positions_by_id, ids, lambda: None)
+
+    async def _history(self, org_ids):
+        return await self._read_batch(reads.events, org_ids, list)
+
+    async def _difficulties(self, ids):
+        return await self._read_batch(reads.difficulties_by_id, ids, lambda: None)
+
+    async def _member_difficulties(self, member_ids):
+        return await self._read_batch(reads.difficulties_of_members, member_ids, list)
+
+    async def _grouped_pages(self, keys, read):
+        """Keys are (organization id, *arguments); one statement per distinct arguments."""
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for org_id, *args in keys:
+            groups[tuple(args)].append(org_id)
+        pages = {}
+        for args, org_ids in groups.items():
+            result = await self.db.read(lambda s: read(s, self.branch, org_ids, *args))
+            for org_id, page in result.items():
+                pages[(org_id, *args)] = page
+        return [pages[k] for k in keys]
+
+    async def _difficulty_pages(self, keys):
+        """Key: (organization id, subtree, include revoked, first, after)."""
+        return await self._grouped_pages(keys, reads.difficulty_pages)
+
+    async def _records(self, ids):
+        return await self._read_batch(reads.records_by_id, ids, lambda: None)
+
+    async def _record_pages(self, keys):
+        """Key: (organization id, kind, first, after)."""
+        return await self._grouped_pages(keys, reads.record_pages)

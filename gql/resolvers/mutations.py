@@ -5,7 +5,7 @@ import datetime as dt
 
 from db import models
 from db.errors import Problem
-from db.services import accounts, members, organizations
+from db.services import accounts, difficulties, leadership, members, org_records, organizations
 from gql.auth import tokens
 from gql.ids import input_pk
 from gql.resolvers.common import provided, viewer_of
@@ -126,3 +126,71 @@ async def create_member(info, data) -> Outcome:
 
     return await write(info, action)
 
+
+
+# ------------------------------------------------------------ issue 3: organization management
+
+
+def _org_pk(data, field="organizationId"):
+    return input_pk(data.organization_id, "Organization", field)
+
+
+async def rename_organization(info, data) -> Outcome:
+    return await write(info, lambda session, actor: organizations.rename(
+        session, actor, _org_pk(data), data.name, data.date, data.reason))
+
+
+async def move_organization(info, data) -> Outcome:
+    return await write(info, lambda session, actor: organizations.move(
+        session, actor, _org_pk(data), input_pk(data.new_parent_id, "Organization", "newParentId"),
+        data.code_suffix, data.date, data.reason))
+
+
+async def revoke_organization(info, data) -> Outcome:
+    return await write(info, lambda session, actor: organizations.revoke(
+        session, actor, _org_pk(data), data.date, data.reason))
+
+
+async def set_leadership_term(info, data) -> Outcome:
+    return await write(info, lambda session, actor: leadership.set_term(
+        session, actor, _org_pk(data), data.election_method.value, data.elected_on, data.term_ends_on,
+        data.last_changed_on))
+
+
+async def _position_row(session, position):
+    return position, (await session.get(models.Organization, position.organization_id)).path
+
+
+async def appoint_leader(info, data) -> Outcome:
+    async def action(session, actor):
+        position = await leadership.appoint(
+            session, actor, _org_pk(data), input_pk(data.member_id, "Member", "memberId"), data.title.value,
+            data.since)
+        return await _position_row(session, position)
+
+    return await write(info, action)
+
+
+async def end_leader_position(info, data) -> Outcome:
+    async def action(session, actor):
+        position = await leadership.end_position(
+            session, actor, input_pk(data.position_id, "LeaderPosition", "positionId"), data.until)
+        return await _position_row(session, position)
+
+    return await write(info, action)
+
+
+async def add_difficulty(info, data) -> Outcome:
+    return await write(info, lambda session, actor: difficulties.add(
+        session, actor, input_pk(data.member_id, "Member", "memberId"), data.kind_code, data.description,
+        data.recorded_on))
+
+
+async def revoke_difficulty(info, data) -> Outcome:
+    return await write(info, lambda session, actor: difficulties.revoke(
+        session, actor, input_pk(data.difficulty_id, "Difficulty", "difficultyId"), data.date))
+
+
+async def add_org_record(info, data) -> Outcome:
+    return await write(info, lambda session, actor: org_records.add(
+        session, actor, _org_pk(data), data.kind.value, data.title, data.held_on, data.content))

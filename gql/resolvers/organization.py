@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 
 from db import models
 from db.branch import organizations
+from db.services import reads
 from db.pagination import BadCursor, Page, SortKey, decode_cursor, encode_cursor, seek_after
 from db.tree import ancestor_ids, within
 from gql.ids import pk_of
@@ -37,7 +38,7 @@ async def ancestors(info, path: str):
     return [r for r in rows if r is not None]
 
 
-def _descendant_conditions(path: str, name_contains, types, include_revoked):
+def _descendant_conditions(path: str, name_contains, types, include_revoked, term_ends_before):
     o = models.Organization
     where = [within(o.path, path), o.path != path]
     if not include_revoked:
@@ -46,14 +47,16 @@ def _descendant_conditions(path: str, name_contains, types, include_revoked):
         where.append(o.name.contains(name_contains.strip(), autoescape=True))
     if types:
         where.append(o.type.in_(types))
+    if term_ends_before is not None:
+        where.append(o.term_ends_on <= term_ends_before)
     return where
 
 
-async def descendants(info, path: str, name_contains, types, include_revoked, first, after):
+async def descendants(info, path: str, name_contains, types, include_revoked, term_ends_before, first, after):
     viewer = viewer_of(info)
     size = checked_first(first)
     keys = [SortKey(models.Organization.path)]
-    where = _descendant_conditions(path, name_contains, types, include_revoked)
+    where = _descendant_conditions(path, name_contains, types, include_revoked, term_ends_before)
     stmt = organizations(viewer.branch).where(*where)
     if after:
         try:
@@ -70,3 +73,32 @@ async def descendants(info, path: str, name_contains, types, include_revoked, fi
 
     return Page(rows=rows[:size], cursors=[encode_cursor([r.path]) for r in rows[:size]],
                 has_next_page=len(rows) > size), count
+
+
+async def _page(info, loader, key):
+    try:
+        return await loader.load(key)
+    except BadCursor as exc:
+        raise cursor_errors(exc) from exc
+
+
+async def difficulties(info, organization_id: int, subtree: bool, include_revoked: bool, first, after):
+    viewer_of(info)
+    key = (organization_id, subtree, include_revoked, checked_first(first), after)
+    page = await _page(info, info.context.loaders.difficulty_page, key)
+
+    async def count() -> int:
+        return await info.context.db.read(lambda s: reads.count_difficulties(
+            s, info.context.viewer.branch, organization_id, subtree, include_revoked))
+
+    return page, count
+
+
+async def org_records(info, organization_id: int, kind: str | None, first, after):
+    viewer_of(info)
+    page = await _page(info, info.context.loaders.record_page, (organization_id, kind, checked_first(first), after))
+
+    async def count() -> int:
+        return await info.context.db.read(lambda s: reads.count_records(s, info.context.viewer.branch, organization_id, kind))
+
+    return page, count

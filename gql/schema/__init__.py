@@ -8,6 +8,9 @@ from strawberry.schema.config import StrawberryConfig
 from gql.auth.errors import ErrorPolicy
 from gql.auth.guard import AuthGuard
 from gql.schema.account import Account
+from gql.schema.difficulty import Difficulty
+from gql.schema.leadership import LeaderPosition
+from gql.schema.org_record import OrgRecord
 from gql.schema.member import Member
 from gql.schema.mutation import Mutation
 from gql.schema.organization import Organization
@@ -20,7 +23,7 @@ MAX_TOKENS = 5000
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    types=[Organization, Member, Account],
+    types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord],
     extensions=[
         AuthGuard,
         ErrorPolicy,

@@ -16,6 +16,7 @@ from gql.schema.codes import Code
 
 OrganizationType = Annotated["Organization", strawberry.lazy("gql.schema.organization")]
 AccountType = Annotated["Account", strawberry.lazy("gql.schema.account")]
+DifficultyType = Annotated["Difficulty", strawberry.lazy("gql.schema.difficulty")]
 
 
 @strawberry.enum
@@ -166,6 +167,12 @@ class Member(Node):
         from gql.schema.organization import Organization
 
         return Organization.from_row(await info.context.loaders.organization.load(self.organization_pk))
+
+    @strawberry.field
+    async def difficulties(self, info: strawberry.Info) -> list[DifficultyType]:
+        from gql.schema.difficulty import Difficulty
+
+        return [Difficulty.from_row(r) for r in await info.context.loaders.member_difficulties.load(self.pk)]
 
     @strawberry.field
     async def account(self, info: strawberry.Info) -> AccountType | None:

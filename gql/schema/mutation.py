@@ -10,8 +10,14 @@ from gql.schema.account import (
 )
 from gql.schema.base import Payload, user_errors
 from gql.schema.member import CreateMemberInput, Member, MemberPayload
+from gql.schema.difficulty import AddDifficultyInput, Difficulty, DifficultyPayload, RevokeDifficultyInput
+from gql.schema.leadership import (
+    AppointLeaderInput, EndLeaderPositionInput, LeaderPosition, LeaderPositionPayload, SetLeadershipTermInput,
+)
+from gql.schema.org_record import AddOrgRecordInput, OrgRecord, OrgRecordPayload
 from gql.schema.organization import (
-    CreateOrganizationInput, Organization, OrganizationPayload, UpdateOrganizationInput,
+    CreateOrganizationInput, MoveOrganizationInput, Organization, OrganizationPayload, RenameOrganizationInput,
+    RevokeOrganizationInput, UpdateOrganizationInput,
 )
 
 
@@ -74,3 +80,49 @@ class Mutation:
         outcome = await resolvers.create_member(info, input)
         return MemberPayload(member=Member.from_row(outcome.value) if outcome.ok else None,
                              user_errors=user_errors(outcome.problems))
+
+    @auth_mutation(requires=Role.ADMIN)
+    async def rename_organization(self, info: strawberry.Info, input: RenameOrganizationInput) -> OrganizationPayload:
+        return organization_payload(await resolvers.rename_organization(info, input))
+
+    @auth_mutation(requires=Role.ADMIN, description="变更隶属关系: with the whole subtree and all their members, in one transaction.")
+    async def move_organization(self, info: strawberry.Info, input: MoveOrganizationInput) -> OrganizationPayload:
+        return organization_payload(await resolvers.move_organization(info, input))
+
+    @auth_mutation(requires=Role.ADMIN, description="撤销: only from a strictly higher level, once no member remains.")
+    async def revoke_organization(self, info: strawberry.Info, input: RevokeOrganizationInput) -> OrganizationPayload:
+        return organization_payload(await resolvers.revoke_organization(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def set_leadership_term(self, info: strawberry.Info, input: SetLeadershipTermInput) -> OrganizationPayload:
+        return organization_payload(await resolvers.set_leadership_term(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def appoint_leader(self, info: strawberry.Info, input: AppointLeaderInput) -> LeaderPositionPayload:
+        outcome = await resolvers.appoint_leader(info, input)
+        return LeaderPositionPayload(position=LeaderPosition.from_row(outcome.value) if outcome.ok else None,
+                                     user_errors=user_errors(outcome.problems))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def end_leader_position(self, info: strawberry.Info, input: EndLeaderPositionInput) -> LeaderPositionPayload:
+        outcome = await resolvers.end_leader_position(info, input)
+        return LeaderPositionPayload(position=LeaderPosition.from_row(outcome.value) if outcome.ok else None,
+                                     user_errors=user_errors(outcome.problems))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def add_org_record(self, info: strawberry.Info, input: AddOrgRecordInput) -> OrgRecordPayload:
+        outcome = await resolvers.add_org_record(info, input)
+        return OrgRecordPayload(record=OrgRecord.from_row(outcome.value) if outcome.ok else None,
+                                user_errors=user_errors(outcome.problems))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def add_difficulty(self, info: strawberry.Info, input: AddDifficultyInput) -> DifficultyPayload:
+        outcome = await resolvers.add_difficulty(info, input)
+        return DifficultyPayload(difficulty=Difficulty.from_row(outcome.value) if outcome.ok else None,
+                                 user_errors=user_errors(outcome.problems))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def revoke_difficulty(self, info: strawberry.Info, input: RevokeDifficultyInput) -> DifficultyPayload:
+        outcome = await resolvers.revoke_difficulty(info, input)
+        return DifficultyPayload(difficulty=Difficulty.from_row(outcome.value) if outcome.ok else None,
+                                 user_errors=user_errors(outcome.problems))

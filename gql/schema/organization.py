@@ -13,7 +13,10 @@ from gql.ids import to_global_id
 from gql.resolvers import member as member_resolvers
 from gql.resolvers import organization as resolvers
 from gql.resolvers.common import enum_values
-from gql.schema.base import Connection, Node, UserError, connection
+from gql.schema.base import Connection, Node, Scope, UserError, connection
+from gql.schema.difficulty import Difficulty
+from gql.schema.leadership import Leadership
+from gql.schema.org_record import OrgRecord, OrgRecordKind
 
 if TYPE_CHECKING:
     from gql.schema.member import Member, MemberFilter, MemberOrder
@@ -44,6 +47,24 @@ class OrganizationFilter:
     name_contains: str | None = None
     types: list[OrgType] | None = None
     include_revoked: bool | None = None
+    term_ends_before: dt.date | None = strawberry.field(default=None, description="Only organizations whose leadership term ends on or before this date (换届提醒).")
+
+
+@strawberry.enum
+class OrgEventKind(Enum):
+    CREATED = "CREATED"
+    RENAMED = "RENAMED"
+    MOVED = "MOVED"
+    REVOKED = "REVOKED"
+
+
+@strawberry.type
+class OrgEvent:
+    kind: OrgEventKind
+    date: dt.date
+    before: str | None = strawberry.field(description="Old and new name for RENAMED; old and new parent name for MOVED.")
+    after: str | None
+    reason: str | None
 
 
 @strawberry.type(directives=[auth(Role.VIEWER, allow_self=True)])
@@ -65,6 +86,7 @@ class Organization(Node):
     pk: Private[int]
     parent_pk: Private[int | None]
     scope_path: Private[str]
+    row: Private[models.Organization]
 
     @classmethod
     def from_row(cls, row: models.Organization | None) -> "Organization | None":
@@ -76,7 +98,7 @@ class Organization(Node):
             requires_approval=row.requires_approval, established_on=row.established_on,
             revoked_on=row.revoked_on, revoke_reason=row.revoke_reason, contact_phone=row.contact_phone,
             address=row.address, depth=row.depth, version=row.version,
-            pk=row.id, parent_pk=row.parent_id, scope_path=row.path,
+            pk=row.id, parent_pk=row.parent_id, scope_path=row.path, row=row,
         )
 
     @strawberry.field(description="Null at the top of the caller's branch.")
@@ -97,7 +119,8 @@ class Organization(Node):
                           first: int | None = None, after: str | None = None) -> Connection["Organization"]:
         f = filter or OrganizationFilter()
         page, count = await resolvers.descendants(
-            info, self.scope_path, f.name_contains, enum_values(f.types), bool(f.include_revoked), first, after)
+            info, self.scope_path, f.name_contains, enum_values(f.types), bool(f.include_revoked),
+            f.term_ends_before, first, after)
         return connection([Organization.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @strawberry.field
@@ -113,6 +136,28 @@ class Organization(Node):
     @strawberry.field
     async def member_count(self, info: strawberry.Info, filter: MemberFilterType | None = None) -> int:
         return await member_resolvers.count_of_organization(info, self.pk, filter)
+
+
+    @strawberry.field(description="班子: the current term and its office holders.")
+    async def leadership(self, info: strawberry.Info) -> Leadership:
+        return Leadership.of(self.row, await info.context.loaders.open_positions.load(self.pk))
+
+    @strawberry.field(description="困难党员 of this organization (SELF) or its whole subtree (SUBTREE).")
+    async def difficulties(self, info: strawberry.Info, scope: Scope = Scope.SELF, include_revoked: bool = False,
+                           first: int | None = None, after: str | None = None) -> Connection[Difficulty]:
+        page, count = await resolvers.difficulties(info, self.pk, scope == Scope.SUBTREE, include_revoked, first, after)
+        return connection([Difficulty.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @strawberry.field(description="民主生活会/组织生活会, 民主评议, 党务公开, 专题活动, 党组织惩戒 records.")
+    async def org_records(self, info: strawberry.Info, kind: OrgRecordKind | None = None, first: int | None = None,
+                          after: str | None = None) -> Connection[OrgRecord]:
+        page, count = await resolvers.org_records(info, self.pk, kind.value if kind else None, first, after)
+        return connection([OrgRecord.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @strawberry.field(description="Renames, moves and revocation, oldest first (党组织异动).")
+    async def history(self, info: strawberry.Info) -> list[OrgEvent]:
+        return [OrgEvent(kind=OrgEventKind(e.kind), date=e.date, before=e.before, after=e.after, reason=e.reason)
+                for e in await info.context.loaders.history.load(self.pk)]
 
 
 @strawberry.input
@@ -137,6 +182,30 @@ class UpdateOrganizationInput:
     requires_approval: bool | None = strawberry.UNSET
     contact_phone: str | None = strawberry.UNSET
     address: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class RenameOrganizationInput:
+    organization_id: strawberry.ID
+    name: str
+    date: dt.date
+    reason: str | None = None
+
+
+@strawberry.input(description="变更隶属关系: the organization moves under a new parent with its whole subtree and all their members.")
+class MoveOrganizationInput:
+    organization_id: strawberry.ID
+    new_parent_id: strawberry.ID
+    code_suffix: str | None = strawberry.field(default=None, description="A new last-three-digits when the old one is taken under the new parent; codes of the whole subtree take the new prefix.")
+    date: dt.date
+    reason: str | None = None
+
+
+@strawberry.input(description="撤销: only from a strictly higher level, and only when no member remains in the subtree.")
+class RevokeOrganizationInput:
+    organization_id: strawberry.ID
+    date: dt.date
+    reason: str
 
 
 @strawberry.type

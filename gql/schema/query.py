@@ -9,11 +9,15 @@ from gql.ids import MalformedId, from_global_id, pk_of
 from gql.resolvers import member as member_resolvers
 from gql.resolvers import organization as organization_resolvers
 from gql.resolvers.common import checked_first, cursor_errors, viewer_of
-from gql.auth.errors import BadUserInput, Unauthenticated
+from gql.auth.errors import BadUserInput
+from gql.auth.guard import require_signed_in
 from gql.schema.account import Account
 from gql.schema.base import Connection, Node, Scope, connection
 from gql.schema.codes import Code, CodeTable, codes_of
+from gql.schema.difficulty import Difficulty
+from gql.schema.leadership import LeaderPosition
 from gql.schema.member import Member, MemberFilter, MemberOrder
+from gql.schema.org_record import OrgRecord
 from gql.schema.organization import Organization
 
 
@@ -29,6 +33,12 @@ async def load_node(info, global_id: str):
         return Member.from_row(await loaders.member.load(pk))
     if type_name == "Account":
         return Account.from_row(await loaders.account.load(pk))
+    if type_name == "LeaderPosition":
+        return LeaderPosition.from_row(await loaders.position.load(pk))
+    if type_name == "Difficulty":
+        return Difficulty.from_row(await loaders.difficulty.load(pk))
+    if type_name == "OrgRecord":
+        return OrgRecord.from_row(await loaders.record.load(pk))
     return None
 
 
@@ -36,14 +46,12 @@ async def load_node(info, global_id: str):
 class Query:
     @strawberry.field
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
-        if info.context.viewer is None:
-            raise Unauthenticated()
+        require_signed_in(info)
         return await load_node(info, id)
 
     @strawberry.field
     async def nodes(self, info: strawberry.Info, ids: list[strawberry.ID]) -> list[Node | None]:
-        if info.context.viewer is None:
-            raise Unauthenticated()
+        require_signed_in(info)
         if len(ids) > 100:
             raise BadUserInput("ids 最多 100 个")
         return [await load_node(info, i) for i in ids]

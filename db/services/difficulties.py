@@ -1,0 +1,58 @@
+"""困难党员: difficulties recorded for members, revoked rather than deleted."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import codes, models
+from db.branch import Actor, Branch, organizations
+from db.errors import DomainError, Problems, not_found
+from db.services import members as member_service
+
+KIND_TABLE = "difficulty_kind"
+
+
+async def add(session: AsyncSession, actor: Actor, member_id: int, kind_code: str, description: str | None,
+              recorded_on: dt.date) -> tuple[models.Difficulty, str]:
+    member = await member_service.get(session, actor.branch, member_id, "memberId")
+    organization = await session.get(models.Organization, member.organization_id)
+    problems = Problems()
+    if not codes.is_valid(KIND_TABLE, kind_code or ""):
+        problems.add("INVALID", f"困难类型代码 {kind_code} 不在代码表中", ["kindCode"])
+    if recorded_on > dt.date.today():
+        problems.add("INVALID", "登记日期不能晚于今天", ["recordedOn"])
+    if organization.established_on and recorded_on < organization.established_on:
+        problems.add("INVALID", "登记日期不能早于党组织的成立日期", ["recordedOn"])
+    problems.raise_if_any()
+    difficulty = models.Difficulty(member_id=member.id, organization_id=organization.id, kind_code=kind_code,
+                                   description=(description or "").strip() or None, recorded_on=recorded_on)
+    session.add(difficulty)
+    await session.flush()
+    return difficulty, organization.path
+
+
+async def get(session: AsyncSession, branch: Branch, difficulty_id: int | None,
+              field: str) -> tuple[models.Difficulty, str]:
+    row = None
+    if difficulty_id is not None:
+        row = (await session.execute(
+            organizations(branch).add_columns(models.Difficulty)
+            .join(models.Difficulty, models.Difficulty.organization_id == models.Organization.id)
+            .where(models.Difficulty.id == difficulty_id))).first()
+    if row is None:
+        raise not_found("困难党员记录", field)
+    return row[1], row[0].path
+
+
+async def revoke(session: AsyncSession, actor: Actor, difficulty_id: int, date: dt.date) -> tuple[models.Difficulty, str]:
+    difficulty, path = await get(session, actor.branch, difficulty_id, "difficultyId")
+    if difficulty.revoked_on is not None:
+        raise DomainError("CONFLICT", "该困难记录已撤销", "difficultyId")
+    if date < difficulty.recorded_on:
+        raise DomainError("INVALID", "撤销日期不能早于登记日期", "date")
+    if date > dt.date.today():
+        raise DomainError("INVALID", "撤销日期不能晚于今天", "date")
+    difficulty.revoked_on = date
+    await session.flush()
+    return difficulty, path

@@ -1,0 +1,115 @@
+"""班子: leadership terms and office holders (书记, 副书记, 委员)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+from db.branch import Actor, Branch
+from db.branch import organizations as organizations_in
+from db.errors import DomainError, Problems, not_found
+from db.services import members as member_service
+from db.services import organizations
+
+ELECTION_METHODS = ("COMPETITIVE", "NON_COMPETITIVE", "APPOINTED")
+TITLES = ("SECRETARY", "DEPUTY_SECRETARY", "COMMITTEE_MEMBER")
+# Who may hold a position: an ACTIVE, DIRECT member of that very organization, admitted.
+LEADER_CATEGORIES = ("FULL", "PROBATIONARY")
+
+
+def _not_before_established(problems: Problems, organization: models.Organization, day: dt.date | None,
+                            field: str) -> None:
+    if day is not None and organization.established_on and day < organization.established_on:
+        problems.add("INVALID", "日期不能早于该党组织的成立日期", [field])
+
+
+async def set_term(session: AsyncSession, actor: Actor, organization_id: int, election_method: str,
+                   elected_on: dt.date, term_ends_on: dt.date,
+                   last_changed_on: dt.date | None) -> models.Organization:
+    organization = await organizations.get(session, actor.branch, organization_id, "organizationId")
+    problems = Problems()
+    if election_method not in ELECTION_METHODS:
+        problems.add("INVALID", "未知的选举方式", ["electionMethod"])
+    if elected_on > dt.date.today():
+        problems.add("INVALID", "选举日期不能晚于今天", ["electedOn"])
+    _not_before_established(problems, organization, elected_on, "electedOn")
+    if term_ends_on <= elected_on:
+        problems.add("INVALID", "届满日期须晚于选举日期", ["termEndsOn"])
+    if last_changed_on is not None and last_changed_on < elected_on:
+        problems.add("INVALID", "最近调整日期不能早于选举日期", ["lastChangedOn"])
+    problems.raise_if_any()
+    if organization.status != "ACTIVE":
+        raise DomainError("NOT_ALLOWED", "已撤销的党组织不能换届", "organizationId")
+    session.add(models.LeadershipTerm(organization_id=organization.id, election_method=election_method,
+                                      elected_on=elected_on, term_ends_on=term_ends_on,
+                                      last_changed_on=last_changed_on))
+    organization.election_method = election_method
+    organization.elected_on = elected_on
+    organization.term_ends_on = term_ends_on
+    organization.leadership_changed_on = last_changed_on
+    organization.version += 1
+    await session.flush()
+    return organization
+
+
+async def appoint(session: AsyncSession, actor: Actor, organization_id: int, member_id: int, title: str,
+                  since: dt.date) -> models.LeaderPosition:
+    """Appointing a secretary ends the current secretary's position on the new one's `since`."""
+    organization = await organizations.get(session, actor.branch, organization_id, "organizationId")
+    member = await member_service.get(session, actor.branch, member_id, "memberId")
+    problems = Problems()
+    if title not in TITLES:
+        problems.add("INVALID", "未知的职务", ["title"])
+    if since > dt.date.today():
+        problems.add("INVALID", "任职日期不能晚于今天", ["since"])
+    _not_before_established(problems, organization, since, "since")
+    problems.raise_if_any()
+    if organization.status != "ACTIVE":
+        raise DomainError("NOT_ALLOWED", "已撤销的党组织不能任命班子成员", "organizationId")
+    if (member.organization_id != organization.id or member.status != "ACTIVE"
+            or member.affiliation != "DIRECT" or member.category not in LEADER_CATEGORIES):
+        raise DomainError("NOT_ALLOWED", "班子成员须是本党组织直管、在册的正式党员或预备党员", "memberId")
+    p = models.LeaderPosition
+    open_positions = list((await session.execute(
+        select(p).where(p.organization_id == organization.id, p.until.is_(None)))).scalars())
+    if any(q.member_id == member.id and q.title == title for q in open_positions):
+        raise DomainError("DUPLICATE", "该党员已担任此职务", "memberId")
+    if title == "SECRETARY":
+        for current in (q for q in open_positions if q.title == "SECRETARY"):
+            if since < current.since:
+                raise DomainError("INVALID", "新书记的任职日期不能早于现任书记的任职日期", "since")
+            current.until = since
+    position = p(organization_id=organization.id, member_id=member.id, title=title, since=since)
+    session.add(position)
+    organization.leadership_changed_on = max(filter(None, (organization.leadership_changed_on, since)))
+    await session.flush()
+    return position
+
+
+async def get_position(session: AsyncSession, branch: Branch, position_id: int | None,
+                       field: str) -> tuple[models.LeaderPosition, models.Organization]:
+    row = None
+    if position_id is not None:
+        row = (await session.execute(
+            organizations_in(branch).add_columns(models.LeaderPosition)
+            .join(models.LeaderPosition, models.LeaderPosition.organization_id == models.Organization.id)
+            .where(models.LeaderPosition.id == position_id))).first()
+    if row is None:
+        raise not_found("班子职务", field)
+    return row[1], row[0]
+
+
+async def end_position(session: AsyncSession, actor: Actor, position_id: int, until: dt.date) -> models.LeaderPosition:
+    position, organization = await get_position(session, actor.branch, position_id, "positionId")
+    if position.until is not None:
+        raise DomainError("CONFLICT", "该职务已经结束", "positionId")
+    if until < position.since:
+        raise DomainError("INVALID", "离任日期不能早于任职日期", "until")
+    if until > dt.date.today():
+        raise DomainError("INVALID", "离任日期不能晚于今天", "until")
+    position.until = until
+    organization.leadership_changed_on = max(filter(None, (organization.leadership_changed_on, until)))
+    await session.flush()
+    return position
