@@ -43,3 +43,25 @@ def within_subtree_of(path_column: ColumnElement, anchor_path_column: ColumnElem
     (both columns: for joining many anchors at once; the bound is computed in SQL)."""
     upper = func.substr(anchor_path_column, 1, func.length(anchor_path_column) - 1) + "0"
     return and_(path_column >= anchor_path_column, path_column < upper)
+
+
+async def invariant_violations(session) -> dict[str, int]:
+    """Rows that break the tree's derived columns; all zero on a healthy tree.
+
+    path = parent's path + id + '/', depth = parent's depth + 1, code = parent's code + 3 digits,
+    and the root's path is '/id/'. Checked in SQL, so it runs on millions of rows."""
+    from sqlalchemy import String, cast, func, or_, select
+    from sqlalchemy.orm import aliased
+
+    from db import models
+
+    child, parent = models.Organization, aliased(models.Organization)
+    joined = select(func.count()).select_from(child).join(parent, parent.id == child.parent_id)
+    stale_path = await session.scalar(joined.where(child.path != parent.path + cast(child.id, String) + "/"))
+    stale_depth = await session.scalar(joined.where(child.depth != parent.depth + 1))
+    stale_code = await session.scalar(joined.where(or_(
+        func.substr(child.code, 1, func.length(parent.code)) != parent.code,
+        func.length(child.code) != func.length(parent.code) + CODE_SUFFIX_DIGITS)))
+    bad_roots = await session.scalar(select(func.count()).select_from(child).where(
+        child.parent_id.is_(None), or_(child.path != "/" + cast(child.id, String) + "/", child.depth != 0)))
+    return {"path": stale_path, "depth": stale_depth, "code": stale_code, "root": bad_roots}

@@ -27,7 +27,6 @@ PUBLIC_ROOT_FIELDS = frozenset({
 })
 # What an account that must change its password may still do.
 BEFORE_PASSWORD_CHANGE = frozenset({"Query.viewer", "Mutation.changePassword", "Mutation.logout", "Mutation.login"})
-ROOT_TYPES = ("Query", "Mutation")
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ class Rule:
 
 PUBLIC = None
 DENY = Rule("DENY", False, True)
-_rules: dict[tuple[str, str], Rule | None] = {}
+# Keyed by the type object itself (not its name), so a rule never leaks across schemas.
+_rules: dict[tuple[GraphQLObjectType, str], Rule | None] = {}
 
 
 def _auth_of(definition: Any) -> Auth | None:
@@ -49,8 +49,8 @@ def _auth_of(definition: Any) -> Auth | None:
     return None
 
 
-def rule_for(parent_type: GraphQLObjectType, field_name: str) -> Rule | None:
-    key = (parent_type.name, field_name)
+def rule_for(info, parent_type: GraphQLObjectType, field_name: str) -> Rule | None:
+    key = (parent_type, field_name)
     if key in _rules:
         return _rules[key]
     rule: Rule | None = PUBLIC
@@ -59,7 +59,8 @@ def rule_for(parent_type: GraphQLObjectType, field_name: str) -> Rule | None:
     else:
         field = parent_type.fields[field_name]
         field_auth = _auth_of(field.extensions.get("strawberry-definition"))
-        if parent_type.name in ROOT_TYPES:
+        roots = (info.schema.query_type, info.schema.mutation_type, info.schema.subscription_type)
+        if any(parent_type is root for root in roots if root is not None):
             if field_auth is not None:
                 rule = Rule(field_auth.requires.value, field_auth.allow_self, True)
             elif f"{parent_type.name}.{field_name}" in PUBLIC_ROOT_FIELDS:
@@ -126,7 +127,7 @@ def check(rule: Rule, source: Any, info) -> None:
 
 class AuthGuard(SchemaExtension):
     def resolve(self, _next, root, info, *args, **kwargs):
-        rule = rule_for(info.parent_type, info.field_name)
+        rule = rule_for(info, info.parent_type, info.field_name)
         if rule is not PUBLIC:
             check(rule, root, info)
         return _next(root, info, *args, **kwargs)
