@@ -1,7 +1,10 @@
 """Request-level GraphQL errors, each with `extensions.code`."""
 from __future__ import annotations
 
+import logging
+
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 
 
 class AppError(GraphQLError):
@@ -38,10 +41,6 @@ class ScopeViolation(Exception):
 
     Not an AppError, so it is masked as INTERNAL_SERVER_ERROR (and logged)."""
 
-
-import logging  # noqa: E402
-
-from strawberry.extensions import MaskErrors  # noqa: E402
 
 log = logging.getLogger("dangjian.errors")
 
