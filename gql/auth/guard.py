@@ -107,6 +107,9 @@ def check(rule: Rule, source: Any, info) -> None:
         if viewer.has_role(rule.requires) or (rule.allow_self and viewer.role == "MEMBER"):
             return
         raise Forbidden()
+    if viewer.must_change_password and getattr(source, "owner_account_id", None) != viewer.account_id:
+        # Reading through `viewer` must not bypass the forced change: only the own account shows.
+        raise Forbidden("密码已被重置，请先修改密码（changePassword）")
     scope_path = getattr(source, "scope_path", None)
     if scope_path is None:
         raise ScopeViolation(f"{name}: object without scope_path")
