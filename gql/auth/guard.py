@@ -93,6 +93,14 @@ def require_signed_in(info) -> None:
         raise Forbidden("密码已被重置，请先修改密码（changePassword）")
 
 
+def _who_am_i(source: Any, viewer, type_name: str) -> bool:
+    """What an account held at a forced password change may still read: itself and the
+    organization it belongs to (but nothing reached from there)."""
+    if getattr(source, "owner_account_id", None) == viewer.account_id:
+        return True
+    return type_name == "Organization" and source.scope_path == viewer.organization_path
+
+
 def check(rule: Rule, source: Any, info) -> None:
     viewer = info.context.viewer
     name = f"{info.parent_type.name}.{info.field_name}"
@@ -107,8 +115,8 @@ def check(rule: Rule, source: Any, info) -> None:
         if viewer.has_role(rule.requires) or (rule.allow_self and viewer.role == "MEMBER"):
             return
         raise Forbidden()
-    if viewer.must_change_password and getattr(source, "owner_account_id", None) != viewer.account_id:
-        # Reading through `viewer` must not bypass the forced change: only the own account shows.
+    if viewer.must_change_password and not _who_am_i(source, viewer, info.parent_type.name):
+        # Reading through `viewer` must not bypass the forced change.
         raise Forbidden("密码已被重置，请先修改密码（changePassword）")
     scope_path = getattr(source, "scope_path", None)
     if scope_path is None:
