@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Branch, owned_by_member
 from db.pagination import Page, SortKey, pages_by_anchor
-from db.tree import within, within_subtree_of
+from db.tree import within_subtree_of
 
 O, P, D, R, E = (models.Organization, models.LeaderPosition, models.Difficulty, models.OrgRecord,
                  models.OrganizationEvent)
@@ -65,17 +65,9 @@ async def difficulties_of_members(session: AsyncSession, branch: Branch, member_
 
 async def difficulty_pages(session: AsyncSession, branch: Branch, org_ids: Sequence[int], subtree: bool,
                            include_revoked: bool, first: int, after: str | None) -> dict[int, Page]:
-    stmt = _difficulties(branch)
-    if not include_revoked:
-        stmt = stmt.where(D.revoked_on.is_(None))
-    if subtree:
-        anchor_table = O.__table__.alias("anchor")
-        stmt = stmt.join(anchor_table, within_subtree_of(O.path, anchor_table.c.path))
-        anchor = anchor_table.c.id
-    else:
-        anchor = D.organization_id
-    keys = [SortKey(D.id)]
-    return await pages_by_anchor(session, stmt, anchor, keys, org_ids, first, after, lambda row: [row[0].id])
+    stmt, anchor = _difficulties_anchored(branch, subtree, include_revoked)
+    return await pages_by_anchor(session, stmt, anchor, [SortKey(D.id)], org_ids, first, after,
+                                 lambda row: [row[0].id])
 
 
 async def records_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
@@ -95,22 +87,29 @@ async def record_pages(session: AsyncSession, branch: Branch, org_ids: Sequence[
 
 
 
-async def count_difficulties(session: AsyncSession, branch: Branch, organization_id: int, subtree: bool,
-                             include_revoked: bool) -> int:
-    stmt = _difficulties(branch).with_only_columns(func.count(D.id), maintain_column_froms=True)
+def _difficulties_anchored(branch: Branch, subtree: bool, include_revoked: bool, *columns):
+    """Difficulties in the branch, with the anchor they count for: their organization (SELF) or
+    each organization whose subtree holds it (SUBTREE)."""
+    stmt = select(*(columns or (D, O.path))).join(O, O.id == D.organization_id).where(
+        branch.organization_condition(), owned_by_member(branch, D.member_id))
     if not include_revoked:
         stmt = stmt.where(D.revoked_on.is_(None))
-    if subtree:
-        anchor = (await session.execute(select(O.path).where(O.id == organization_id))).scalar_one()
-        stmt = stmt.where(within(O.path, anchor))
-    else:
-        stmt = stmt.where(D.organization_id == organization_id)
-    return (await session.execute(stmt)).scalar_one()
+    if not subtree:
+        return stmt, D.organization_id
+    anchor = O.__table__.alias("anchor")
+    return stmt.join(anchor, within_subtree_of(O.path, anchor.c.path)), anchor.c.id
 
 
-async def count_records(session: AsyncSession, branch: Branch, organization_id: int, kind: str | None) -> int:
-    stmt = hanging(branch, R).with_only_columns(func.count(R.id), maintain_column_froms=True).where(
-        R.organization_id == organization_id)
+async def count_difficulties(session: AsyncSession, branch: Branch, org_ids: Sequence[int], subtree: bool,
+                             include_revoked: bool) -> dict[int, int]:
+    stmt, anchor = _difficulties_anchored(branch, subtree, include_revoked, func.count(D.id))
+    stmt = stmt.add_columns(anchor).where(anchor.in_(org_ids)).group_by(anchor)
+    return {anchor_id: n for n, anchor_id in await session.execute(stmt)}
+
+
+async def count_records(session: AsyncSession, branch: Branch, org_ids: Sequence[int], kind: str | None) -> dict[int, int]:
+    stmt = (select(R.organization_id, func.count(R.id)).join(O, O.id == R.organization_id)
+            .where(branch.organization_condition(), R.organization_id.in_(org_ids)).group_by(R.organization_id))
     if kind is not None:
         stmt = stmt.where(R.kind == kind)
-    return (await session.execute(stmt)).scalar_one()
+    return {org_id: n for org_id, n in await session.execute(stmt)}

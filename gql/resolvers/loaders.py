@@ -39,10 +39,13 @@ class Loaders:
         self.difficulty_page = DataLoader(self._difficulty_pages)
         self.record = DataLoader(self._records)
         self.record_page = DataLoader(self._record_pages)
+        self.difficulty_count = DataLoader(self._difficulty_counts)
+        self.record_count = DataLoader(self._record_counts)
         self._all = (self.organization, self.member, self.account, self.account_by_member,
                      self.children, self.member_page, self.member_count, self.open_positions,
                      self.position, self.history, self.difficulty, self.member_difficulties,
-                     self.difficulty_page, self.record, self.record_page)
+                     self.difficulty_page, self.record, self.record_page, self.difficulty_count,
+                     self.record_count)
 
     def clear_all(self) -> None:
         for loader in self._all:
@@ -98,19 +101,11 @@ class Loaders:
 
     async def _member_pages(self, keys: list[tuple]):
         """Key: (organization id, MemberQuery, MemberOrder, first, after)."""
-        return await self._grouped_pages(keys, member_service.page_by_anchor)
+        return await self._grouped(keys, member_service.page_by_anchor)
 
     async def _member_counts(self, keys: list[tuple]):
         """Key: (organization id, MemberQuery)."""
-        groups: dict[Any, list[int]] = defaultdict(list)
-        for org_id, query in keys:
-            groups[query].append(org_id)
-        counts = {}
-        for query, org_ids in groups.items():
-            result = await self.db.read(lambda s: member_service.count_by_anchor(s, self.branch, org_ids, query))
-            for org_id in org_ids:
-                counts[(org_id, query)] = result.get(org_id, 0)
-        return [counts[k] for k in keys]
+        return await self._grouped(keys, member_service.count_by_anchor, 0)
 
     # ------------------------------------------------ the organization's affairs
 
@@ -136,25 +131,34 @@ class Loaders:
     async def _member_difficulties(self, member_ids):
         return await self._read_batch(reads.difficulties_of_members, member_ids, list)
 
-    async def _grouped_pages(self, keys, read):
-        """Keys are (organization id, *arguments); one statement per distinct arguments."""
+    async def _grouped(self, keys, read, missing=None):
+        """Keys are (organization id, *arguments); one statement per distinct arguments, which
+        answers {organization id: value} for all the organizations sharing them."""
         groups: dict[tuple, list[int]] = defaultdict(list)
         for org_id, *args in keys:
             groups[tuple(args)].append(org_id)
-        pages = {}
+        values = {}
         for args, org_ids in groups.items():
             result = await self.db.read(lambda s: read(s, self.branch, org_ids, *args))
-            for org_id, page in result.items():
-                pages[(org_id, *args)] = page
-        return [pages[k] for k in keys]
+            for org_id in org_ids:
+                values[(org_id, *args)] = result.get(org_id, missing)
+        return [values[k] for k in keys]
+
+    async def _difficulty_counts(self, keys):
+        """Key: (organization id, subtree, include revoked)."""
+        return await self._grouped(keys, reads.count_difficulties, 0)
+
+    async def _record_counts(self, keys):
+        """Key: (organization id, kind)."""
+        return await self._grouped(keys, reads.count_records, 0)
 
     async def _difficulty_pages(self, keys):
         """Key: (organization id, subtree, include revoked, first, after)."""
-        return await self._grouped_pages(keys, reads.difficulty_pages)
+        return await self._grouped(keys, reads.difficulty_pages)
 
     async def _records(self, ids):
         return await self._read_batch(reads.records_by_id, ids, lambda: None)
 
     async def _record_pages(self, keys):
         """Key: (organization id, kind, first, after)."""
-        return await self._grouped_pages(keys, reads.record_pages)
+        return await self._grouped(keys, reads.record_pages)

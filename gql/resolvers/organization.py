@@ -5,7 +5,6 @@ from sqlalchemy import func, select
 
 from db import models
 from db.branch import organizations
-from db.services import reads
 from db.pagination import BadCursor, Page, SortKey, decode_cursor, encode_cursor, seek_after
 from db.tree import ancestor_ids, within
 from gql.ids import pk_of
@@ -88,8 +87,7 @@ async def difficulties(info, organization_id: int, subtree: bool, include_revoke
     page = await _page(info, info.context.loaders.difficulty_page, key)
 
     async def count() -> int:
-        return await info.context.db.read(lambda s: reads.count_difficulties(
-            s, info.context.viewer.branch, organization_id, subtree, include_revoked))
+        return await info.context.loaders.difficulty_count.load((organization_id, subtree, include_revoked))
 
     return page, count
 
@@ -99,6 +97,6 @@ async def org_records(info, organization_id: int, kind: str | None, first, after
     page = await _page(info, info.context.loaders.record_page, (organization_id, kind, checked_first(first), after))
 
     async def count() -> int:
-        return await info.context.db.read(lambda s: reads.count_records(s, info.context.viewer.branch, organization_id, kind))
+        return await info.context.loaders.record_count.load((organization_id, kind))
 
     return page, count
