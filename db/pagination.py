@@ -43,15 +43,27 @@ def _encode_value(value):
 
 
 def _decode_value(value):
-    if isinstance(value, dict):
-        if "t" in value:
-            return dt.datetime.fromisoformat(value["t"])
-        if "d" in value:
-            return dt.date.fromisoformat(value["d"])
-        raise BadCursor("malformed cursor value")
-    if value is None or isinstance(value, (int, str)):
+    try:
+        if isinstance(value, dict) and len(value) == 1:
+            if isinstance(value.get("t"), str):
+                return dt.datetime.fromisoformat(value["t"])
+            if isinstance(value.get("d"), str):
+                return dt.date.fromisoformat(value["d"])
+    except ValueError as exc:
+        raise BadCursor("malformed cursor value") from exc
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
         return value
     raise BadCursor("malformed cursor value")
+
+
+def _fits(value, key: SortKey) -> bool:
+    """The value has exactly the Python type of the key's column (a cursor of another list or
+    ordering must never reach SQL)."""
+    try:
+        expected = key.column.type.python_type
+    except NotImplementedError:
+        return False
+    return type(value) is expected
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -59,15 +71,18 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, key_count: int) -> list[Any]:
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadCursor("malformed cursor") from exc
-    if not isinstance(data, list) or len(data) != key_count + 1 or data[0] != CURSOR_VERSION:
+    if not isinstance(data, list) or len(data) != len(keys) + 1 or data[0] != CURSOR_VERSION:
         raise BadCursor("the cursor does not belong to this list or ordering")
-    return [_decode_value(v) for v in data[1:]]
+    values = [_decode_value(v) for v in data[1:]]
+    if not all(_fits(value, key) for value, key in zip(values, keys)):
+        raise BadCursor("the cursor does not belong to this list or ordering")
+    return values
 
 
 def seek_after(keys: Sequence[SortKey], values: Sequence[Any]):
@@ -99,6 +114,21 @@ class Page:
     has_next_page: bool
 
 
+def starting_after(stmt, keys: Sequence[SortKey], after: str | None):
+    return stmt.where(seek_after(keys, decode_cursor(after, keys))) if after else stmt
+
+
+def _page(rows: list, first: int, key_values) -> Page:
+    return Page(rows=[tuple(r) for r in rows[:first]], cursors=[encode_cursor(key_values(r)) for r in rows[:first]],
+                has_next_page=len(rows) > first)
+
+
+async def keyset_page(session, stmt, keys: Sequence[SortKey], first: int, after: str | None, key_values) -> Page:
+    """One page of `stmt` in the order of `keys`, after the cursor."""
+    stmt = starting_after(stmt, keys, after).order_by(*(k.order_by() for k in keys)).limit(first + 1)
+    return _page((await session.execute(stmt)).all(), first, key_values)
+
+
 async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor_ids: Sequence[int],
                           first: int, after: str | None, key_values) -> dict[int, Page]:
     """One page for each anchor (say, each organization of a list), in one statement.
@@ -107,31 +137,23 @@ async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor
     columns; `key_values(row)` gives a row's sort-key values for its cursor. With one anchor this
     is a plain keyset page; with many, ROW_NUMBER() per anchor keeps the first `first + 1` rows of
     each, so a list of organizations with their nested lists costs one query, not one per row."""
-    if after:
-        stmt = stmt.where(seek_after(keys, decode_cursor(after, len(keys))))
-    order = [k.order_by() for k in keys]
     if len(anchor_ids) == 1:
-        rows = (await session.execute(stmt.where(anchor == anchor_ids[0]).order_by(*order).limit(first + 1))).all()
-        grouped = {anchor_ids[0]: list(rows)}
-    else:
-        rn = func.row_number().over(partition_by=anchor, order_by=order)
-        inner = stmt.where(anchor.in_(anchor_ids)).add_columns(anchor.label("anchor_id"), rn.label("rn")).subquery()
-        # Read the same columns back out of the numbered subquery: entities as aliases of it.
-        outer_columns = []
-        for description in stmt.column_descriptions:
-            if description.get("entity") is not None and description["expr"] is description["entity"]:
-                outer_columns.append(aliased(description["entity"], inner))
-            else:
-                outer_columns.append(inner.c[description["name"]])
-        outer = (select(*outer_columns, inner.c.anchor_id)
-                 .where(inner.c.rn <= first + 1).order_by(inner.c.anchor_id, inner.c.rn))
-        grouped = {}
-        for row in (await session.execute(outer)).all():
-            grouped.setdefault(row[-1], []).append(tuple(row[:-1]))
-    pages = {}
-    for anchor_id in anchor_ids:
-        rows = grouped.get(anchor_id, [])
-        pages[anchor_id] = Page(rows=[tuple(r) for r in rows[:first]],
-                                cursors=[encode_cursor(key_values(r)) for r in rows[:first]],
-                                has_next_page=len(rows) > first)
-    return pages
+        return {anchor_ids[0]: await keyset_page(session, stmt.where(anchor == anchor_ids[0]), keys, first, after,
+                                                 key_values)}
+    stmt = starting_after(stmt, keys, after)
+    order = [k.order_by() for k in keys]
+    rn = func.row_number().over(partition_by=anchor, order_by=order)
+    inner = stmt.where(anchor.in_(anchor_ids)).add_columns(anchor.label("anchor_id"), rn.label("rn")).subquery()
+    # Read the same columns back out of the numbered subquery: entities as aliases of it.
+    outer_columns = []
+    for description in stmt.column_descriptions:
+        if description.get("entity") is not None and description["expr"] is description["entity"]:
+            outer_columns.append(aliased(description["entity"], inner))
+        else:
+            outer_columns.append(inner.c[description["name"]])
+    outer = (select(*outer_columns, inner.c.anchor_id)
+             .where(inner.c.rn <= first + 1).order_by(inner.c.anchor_id, inner.c.rn))
+    grouped = {}
+    for row in (await session.execute(outer)).all():
+        grouped.setdefault(row[-1], []).append(tuple(row[:-1]))
+    return {anchor_id: _page(grouped.get(anchor_id, []), first, key_values) for anchor_id in anchor_ids}

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from db.engine import make_engine, make_sessionmaker
+from gql.auth.errors import request_error_code
 from gql.auth.passwords import hasher_named
 from gql.context import Context, viewer_for_request
 from gql.db import Db
@@ -38,6 +39,15 @@ class GraphQLView(GraphQL):
         return Context(request=request, response=response, db=db, settings=self.settings,
                        hasher=self.hasher, viewer=viewer)
 
+    async def process_result(self, request: Request, result):
+        """Errors raised before execution (syntax, the token limit) bypass the schema's
+        extensions: give them their code here."""
+        response = await super().process_result(request, result)
+        for error in response.get("errors") or []:
+            extensions = error.setdefault("extensions", {})
+            extensions.setdefault("code", request_error_code(error.get("message", "")))
+        return response
+
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_html(endpoint="/graphql", static_prefix="/static"))
 
@@ -51,20 +61,43 @@ class GraphQLView(GraphQL):
 
 
 class BodyLimit:
-    """Refuse request bodies above the limit before anything parses them."""
+    """Refuse request bodies above the limit, declared (Content-Length) or streamed (chunked),
+    before anything parses them: the body is read up to the limit and then handed on."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
 
+    async def too_large(self, scope, receive, send):
+        response = JSONResponse({"errors": [{"message": f"请求体超过 {self.max_bytes} 字节",
+                                             "extensions": {"code": "QUERY_TOO_COMPLEX"}}]}, status_code=413)
+        await response(scope, receive, send)
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                response = JSONResponse(
-                    {"errors": [{"message": f"请求体超过 {self.max_bytes} 字节",
-                                 "extensions": {"code": "QUERY_TOO_COMPLEX"}}]}, status_code=413)
-                return await response(scope, receive, send)
-        return await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self.too_large(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self.too_large(scope, receive, send)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
 
 
 def create_app(engine: AsyncEngine | None = None, settings: Settings | None = None) -> Starlette:

@@ -5,13 +5,30 @@ Strawberry resolves sibling fields concurrently, and an AsyncSession refuses con
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, TypeVar
+import logging
+from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.session import begin_write
 
 R = TypeVar("R")
+log = logging.getLogger("dangjian.db")
+
+
+async def _uncancellable(work: Coroutine[Any, Any, R]) -> R:
+    """Run `work` to its end even when the caller is cancelled (graphql-core cancels the sibling
+    fields of a field that failed): a statement cut off halfway would leave the request's
+    connection broken. The cancellation is passed on once the work is done."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await task
+        except Exception:  # the caller is gone; its error goes to the log
+            log.warning("database work failed after its caller was cancelled", exc_info=True)
+        raise
 
 
 class Db:
@@ -27,11 +44,17 @@ class Db:
         return self._session
 
     async def read(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
+        return await _uncancellable(self._read(work))
+
+    async def _read(self, work):
         async with self._lock:
             return await work(self.session)
 
     async def write(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
         """Run `work` in one write transaction: committed when it returns, rolled back when it raises."""
+        return await _uncancellable(self._write(work))
+
+    async def _write(self, work):
         async with self._lock:
             session = self.session
             await begin_write(session)
@@ -44,6 +67,12 @@ class Db:
                 raise
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        async with self._lock:
+            if self._session is None:
+                return
+            session, self._session = self._session, None
+            try:
+                await session.close()
+            except Exception:
+                log.warning("closing the request's session failed; its connection is discarded", exc_info=True)
+                await session.invalidate()

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Actor, Branch, accounts
 from db.errors import DomainError, Problems, not_found
-from db.pagination import Page, SortKey, decode_cursor, encode_cursor, seek_after
+from db.pagination import SortKey, keyset_page
 from db.roles import ROLES, at_least
 from db.services import members as member_service
 from db.services import organizations
 from db.tree import within
 
-USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+USERNAME = re.compile(r"[A-Za-z0-9_.@-]{3,64}")  # with fullmatch
 PASSWORD_MIN_LENGTH = 8
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
@@ -79,10 +79,12 @@ async def create(session: AsyncSession, actor: Actor, hasher: Hasher, *, organiz
     problems = Problems()
     username = (username or "").strip()
     name = (name or "").strip()
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         problems.add("INVALID", "用户名须为 3–64 位字母、数字或 _ . @ -", ["username"])
     if not name:
         problems.add("INVALID", "姓名不能为空", ["name"])
+    organizations.check_lengths(problems, {"name": name, "phone": phone},
+                                {"name": ("name", 100), "phone": ("phone", 40)})
     if (message := password_problem(password)):
         problems.add("INVALID", message, ["password"])
     if role not in ROLES:
@@ -119,10 +121,12 @@ async def update_fields(session: AsyncSession, actor: Actor, account_id: int, ch
         raise DomainError("NOT_ALLOWED", "只能管理下级党组织的管理员账户", "accountId")
     if "name" in changes:
         name = (changes["name"] or "").strip()
-        if not name:
-            raise DomainError("INVALID", "姓名不能为空", "name")
+        if not name or len(name) > 100:
+            raise DomainError("INVALID", "姓名不能为空，且不能超过 100 个字符", "name")
         account.name = name
     if "phone" in changes:
+        if changes["phone"] is not None and len(changes["phone"]) > 40:
+            raise DomainError("INVALID", "不能超过 40 个字符", "phone")
         account.phone = changes["phone"]
     new_path = path
     if changes.get("organization_id") is not None:
@@ -252,10 +256,6 @@ async def page(session: AsyncSession, branch: Branch, anchor_path: str, subtree:
     scope = (within(models.Organization.path, anchor_path) if subtree
              else models.Organization.path == anchor_path)
     stmt = accounts(branch).add_columns(models.Organization.path).where(scope)
-    if after:
-        stmt = stmt.where(seek_after(keys, decode_cursor(after, 2)))
-    rows = (await session.execute(stmt.order_by(*(k.order_by() for k in keys)).limit(first + 1))).all()
+    page = await keyset_page(session, stmt, keys, first, after, lambda row: [row[1], row[0].id])
     counting = accounts(branch).with_only_columns(func.count(models.Account.id)).where(scope)
-    return Page(rows=[(a, p) for a, p in rows[:first]],
-                cursors=[encode_cursor([p, a.id]) for a, p in rows[:first]],
-                has_next_page=len(rows) > first), counting
+    return page, counting

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import codes, idnumber, models
 from db.branch import Actor, Branch, members
 from db.errors import DomainError, Problems, not_found
-from db.pagination import Page, SortKey, decode_cursor, encode_cursor, pages_by_anchor, seek_after
+from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
 from db.services import organizations
 from db.tree import within_subtree_of
 
@@ -35,6 +35,7 @@ CODED_FIELDS = {
 # The development dates, in the order they must happen.
 DATE_FIELDS = ("applied_on", "activist_on", "candidate_on", "joined_on", "confirmed_on")
 TEXT_FIELDS = ("name", "native_place", "phone", "review_note")
+TEXT_LIMITS = {"name": 100, "native_place": 100, "phone": 40, "review_note": 2000}
 CAMEL = {
     "name": "name", "id_number": "idNumber", "ethnicity_code": "ethnicityCode", "native_place": "nativePlace",
     "education_code": "educationCode", "degree_code": "degreeCode", "job_position_code": "jobPositionCode",
@@ -73,8 +74,8 @@ def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None) -> 
         values[name] = value
     if not values["name"]:
         problems.add("INVALID", "姓名不能为空", at("name"))
-    elif len(values["name"]) > 100:
-        problems.add("INVALID", "姓名不能超过 100 个字", at("name"))
+    organizations.check_lengths(problems, values, {name: (CAMEL[name], limit) for name, limit in TEXT_LIMITS.items()},
+                                ("fields",))
 
     birth = None
     raw_id = fields.get("id_number")
@@ -319,13 +320,6 @@ async def page_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequ
 
 async def page_in_branch(session: AsyncSession, branch: Branch, query: MemberQuery, order: MemberOrder,
                          first: int, after: str | None) -> Page:
-    """A page of members across the whole branch (no anchor organization)."""
-    keys = sort_keys(order)
+    """A page of (member, organization path) rows across the whole branch (no anchor organization)."""
     stmt = members(branch, models.Member, models.Organization.path).where(*conditions(query))
-    if after:
-        stmt = stmt.where(seek_after(keys, decode_cursor(after, len(keys))))
-    rows = (await session.execute(stmt.order_by(*(k.order_by() for k in keys)).limit(first + 1))).all()
-    more = len(rows) > first
-    rows = rows[:first]
-    return Page(rows=[(r[0], r[1]) for r in rows], cursors=[encode_cursor(_key_values(r, order)) for r in rows],
-                has_next_page=more)
+    return await keyset_page(session, stmt, sort_keys(order), first, after, lambda row: _key_values(row, order))

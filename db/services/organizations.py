@@ -14,8 +14,11 @@ from db.errors import DomainError, Problems, not_found
 from db.tree import CODE_SUFFIX_DIGITS, child_path, within
 
 ORG_TYPES = ("COMMITTEE", "WORKING_COMMITTEE", "GENERAL_BRANCH", "BRANCH", "JOINT_BRANCH", "PROVISIONAL")
-CODE_SUFFIX = re.compile(rf"^\d{{{CODE_SUFFIX_DIGITS}}}$")
-ROOT_CODE = re.compile(r"^\d{1,30}$")
+# [0-9], not \d (which takes any Unicode digit); used with fullmatch (a "$" admits a final newline).
+CODE_SUFFIX = re.compile(rf"[0-9]{{{CODE_SUFFIX_DIGITS}}}")
+ROOT_CODE = re.compile(r"[0-9]{1,30}")
+# Column widths of the optional text fields (INVALID beyond them, never a database error).
+TEXT_LIMITS = {"short_name": ("shortName", 100), "contact_phone": ("contactPhone", 40), "address": ("address", 300)}
 NAME_MAX = 200
 UPDATABLE = ("short_name", "type", "requires_approval", "contact_phone", "address")
 
@@ -31,6 +34,15 @@ async def get(session: AsyncSession, branch: Branch, organization_id: int | None
     if row is None:
         raise not_found("党组织", field)
     return row
+
+
+def check_lengths(problems: Problems, values: dict, limits: dict[str, tuple[str, int]],
+                  prefix: tuple[str, ...] = ()) -> None:
+    """INVALID for each text value longer than its limit; `limits`: key → (input name, max)."""
+    for key, (name, limit) in limits.items():
+        value = values.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            problems.add("INVALID", f"不能超过 {limit} 个字符", [*prefix, name])
 
 
 def _check_name(problems: Problems, name: str | None, field: list[str]) -> str | None:
@@ -83,10 +95,12 @@ async def create(session: AsyncSession, actor: Actor, *, parent_id: int | None, 
     parent = await get(session, actor.branch, parent_id, "parentId")
     problems = Problems()
     name = _check_name(problems, name, ["name"])
-    if not CODE_SUFFIX.match(code_suffix or ""):
+    if not CODE_SUFFIX.fullmatch(code_suffix or ""):
         problems.add("INVALID", f"代码后缀必须是 {CODE_SUFFIX_DIGITS} 位数字", ["codeSuffix"])
     if type not in ORG_TYPES:
         problems.add("INVALID", "未知的党组织类别", ["type"])
+    check_lengths(problems, {"short_name": short_name, "contact_phone": contact_phone, "address": address},
+                  TEXT_LIMITS)
     if established_on and established_on > dt.date.today():
         problems.add("INVALID", "成立日期不能晚于今天", ["establishedOn"])
     if established_on and parent.established_on and established_on < parent.established_on:
@@ -110,7 +124,7 @@ async def create_root(session: AsyncSession, *, name: str, code: str,
     """The top of the tree (bootstrap). Refuses when a root exists."""
     problems = Problems()
     name = _check_name(problems, name, ["name"])
-    if not ROOT_CODE.match(code or ""):
+    if not ROOT_CODE.fullmatch(code or ""):
         problems.add("INVALID", "根党组织代码必须由数字组成", ["code"])
     problems.raise_if_any()
     if await root(session) is not None:
@@ -130,8 +144,11 @@ async def update_fields(session: AsyncSession, actor: Actor, organization_id: in
                         expected_version: int | None, changes: dict) -> models.Organization:
     """Change the given fields (keys from UPDATABLE); `expectedVersion` guards lost updates."""
     organization = await get(session, actor.branch, organization_id, "organizationId")
-    if "type" in changes and changes["type"] not in ORG_TYPES:
-        raise DomainError("INVALID", "未知的党组织类别", "type")
+    problems = Problems()
+    if changes.get("type") is not None and changes["type"] not in ORG_TYPES:
+        problems.add("INVALID", "未知的党组织类别", ["type"])
+    check_lengths(problems, changes, TEXT_LIMITS)
+    problems.raise_if_any()
     if changes.get("requires_approval") is None:
         changes.pop("requires_approval", None)
     if changes.get("type") is None:
@@ -212,7 +229,7 @@ async def move(session: AsyncSession, actor: Actor, organization_id: int, new_pa
     organization = await _below_caller(session, actor, organization_id, "调整隶属关系")
     new_parent = await get(session, actor.branch, new_parent_id, "newParentId")
     problems = Problems()
-    if code_suffix is not None and not CODE_SUFFIX.match(code_suffix):
+    if code_suffix is not None and not CODE_SUFFIX.fullmatch(code_suffix):
         problems.add("INVALID", f"代码后缀必须是 {CODE_SUFFIX_DIGITS} 位数字", ["codeSuffix"])
     _check_event_date(problems, organization, date, "date")
     if new_parent.established_on and date < new_parent.established_on:

@@ -44,19 +44,23 @@ class ScopeViolation(Exception):
 
 log = logging.getLogger("dangjian.errors")
 
-TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases found", "maximum number of tokens",
-                       "exceeds the maximum")
+TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases found", "Document contains more than")
 
 
-def _code_for_request_error(error: GraphQLError) -> str:
-    message = error.message
-    if message.startswith("Syntax Error"):
-        return "GRAPHQL_PARSE_FAILED"
+def request_error_code(message: str) -> str:
+    """The code of an error about the request itself (its text, limits, variables)."""
     if any(marker in message for marker in TOO_COMPLEX_MARKERS):
         return "QUERY_TOO_COMPLEX"
-    if message.startswith("Variable '$") or "got invalid value" in message:
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$"):
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _is_variable_error(error: GraphQLError) -> bool:
+    # graphql-core 3.3 keeps the scalar's own exception as original_error of a coercion error.
+    return error.path is None and error.message.startswith("Variable '$")
 
 
 class ErrorPolicy(MaskErrors):
@@ -73,10 +77,10 @@ class ErrorPolicy(MaskErrors):
             original = error.original_error
             if isinstance(original, AppError) or (original is None and isinstance(error, AppError)):
                 processed.append(error)
-            elif original is None:
+            elif original is None or _is_variable_error(error):
                 processed.append(GraphQLError(
                     error.message, nodes=error.nodes, source=error.source, positions=error.positions,
-                    path=error.path, extensions={**(error.extensions or {}), "code": _code_for_request_error(error)}))
+                    path=error.path, extensions={**(error.extensions or {}), "code": request_error_code(error.message)}))
             else:
                 log.error("internal error at %s", error.path, exc_info=original)
                 masked = self.anonymise_error(error)

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from db import models
 from db.branch import organizations
-from db.pagination import BadCursor, Page, SortKey, decode_cursor, encode_cursor, seek_after
+from db.pagination import BadCursor, SortKey, keyset_page
 from db.tree import ancestor_ids, within
 from gql.ids import pk_of
 from gql.resolvers.common import checked_first, cursor_errors, viewer_of
@@ -57,21 +57,18 @@ async def descendants(info, path: str, name_contains, types, include_revoked, te
     keys = [SortKey(models.Organization.path)]
     where = _descendant_conditions(path, name_contains, types, include_revoked, term_ends_before)
     stmt = organizations(viewer.branch).where(*where)
-    if after:
-        try:
-            stmt = stmt.where(seek_after(keys, decode_cursor(after, 1)))
-        except BadCursor as exc:
-            raise cursor_errors(exc) from exc
-    rows = list((await info.context.db.read(
-        lambda s: s.execute(stmt.order_by(models.Organization.path).limit(size + 1)))).scalars())
+    try:
+        page = await info.context.db.read(
+            lambda s: keyset_page(s, stmt, keys, size, after, lambda row: [row[0].path]))
+    except BadCursor as exc:
+        raise cursor_errors(exc) from exc
 
     async def count() -> int:
         counting = select(func.count()).select_from(models.Organization).where(
             viewer.branch.organization_condition(), *where)
         return (await info.context.db.read(lambda s: s.execute(counting))).scalar_one()
 
-    return Page(rows=rows[:size], cursors=[encode_cursor([r.path]) for r in rows[:size]],
-                has_next_page=len(rows) > size), count
+    return page, count
 
 
 async def _page(info, loader, key):

@@ -121,7 +121,7 @@ class Organization(Node):
         page, count = await resolvers.descendants(
             info, self.scope_path, f.name_contains, enum_values(f.types), bool(f.include_revoked),
             f.term_ends_before, first, after)
-        return connection([Organization.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+        return connection([Organization.from_row(r[0]) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @strawberry.field
     async def members(self, info: strawberry.Info, filter: MemberFilterType | None = None,
