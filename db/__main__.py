@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from db import models
 from db.branch import SYSTEM_ACTOR
-from db.engine import database_url, make_engine, make_sessionmaker
+from db.engine import analyze, database_url, make_engine, make_sessionmaker
 from db.errors import DomainError
 from db.migrate import upgrade
 
@@ -94,6 +94,14 @@ async def _demo(url: str, orgs: int, members: int, seed: int, with_accounts: boo
         await engine.dispose()
 
 
+async def _analyze(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        await analyze(engine)
+    finally:
+        await engine.dispose()
+
+
 def print_demo_sign_ins() -> None:
     print("\n示例账户（demo sign-ins; password / 密码: %s）:" % DEMO_PASSWORD)
     for username, role, _depth, name in DEMO_ACCOUNTS + (("member", "MEMBER", 3, "党员本人"),):
@@ -123,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     upgrade(url)
     if args.command == "migrate":
+        asyncio.run(_analyze(url))
         print("数据库已迁移到最新版本")
         return 0
     if args.command == "bootstrap":

@@ -25,10 +25,14 @@ class Branch:
     def is_self_only(self) -> bool:
         return self.self_member_id is not None
 
-    def organization_condition(self):
+    def holds(self, path_column):
+        """SQL: an organization path (column) lies in the branch."""
         if self.is_self_only:
-            return models.Organization.path == self.path
-        return within(models.Organization.path, self.path)
+            return path_column == self.path
+        return within(path_column, self.path)
+
+    def organization_condition(self):
+        return self.holds(models.Organization.path)
 
     def holds_path(self, path: str) -> bool:
         if self.is_self_only:

@@ -19,11 +19,12 @@ from collections import deque
 from itertools import accumulate
 from typing import Callable, Iterator
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import codes, idnumber, models
-from db.engine import WRITE_OPTION
+from db.engine import WRITE_OPTION, analyze
+from db.services.members import completeness_percent, recount_statement
 from db.tree import CODE_SUFFIX_DIGITS, child_path
 
 __all__ = ["generate"]
@@ -808,9 +809,13 @@ async def generate(engine: AsyncEngine, orgs: int, members: int, seed: int = 1, 
                 await conn.execute(insert(models.MemberPlacement.__table__), placement_rows)
                 done += n
                 await asyncio.sleep(0)
+            # Derived columns, set in bulk the way the services keep them row by row.
+            await conn.execute(update(models.Member.__table__).values(completeness=completeness_percent()))
+            await conn.execute(recount_statement())
             if engine.dialect.name == "postgresql":
                 for table in ("organization", "member", "member_placement", "organization_parent_period",
                               "organization_event"):
                     await conn.execute(text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"))
+    await analyze(engine)
     return {"organizations": len(ordered), "members": members, "root_id": ordered[0].id}

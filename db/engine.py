@@ -28,6 +28,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
+POSTGRES_SETTINGS = {
+    # Generic plans hide the subtree size from the planner (measured 2.4 ms → 54 ms).
+    "plan_cache_mode": "force_custom_plan",
+    # JIT compilation cost 57–111 ms per aggregate at a million members and saved nothing.
+    "jit": "off",
+}
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
@@ -62,10 +70,17 @@ def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    connect_args = kwargs.pop("connect_args", {})
-    # Generic plans hide the subtree size from the planner (measured 2.4 ms → 54 ms).
-    connect_args.setdefault("server_settings", {"plan_cache_mode": "force_custom_plan"})
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args["server_settings"] = {**POSTGRES_SETTINGS, **connect_args.get("server_settings", {})}
     return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+
+
+async def analyze(engine: AsyncEngine) -> None:
+    """Refresh the planner's statistics (after migrations and bulk loads): without them SQLite
+    drives a filtered count from the wrong index (measured 807 ms → 22 ms on 30k members)."""
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("ANALYZE")
+        await connection.commit()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -68,6 +68,10 @@ def _now() -> dt.datetime:
 
 class Organization(Base):
     __tablename__ = "organization"
+    __table_args__ = (
+        # Covers "members in the subtree": a sum of direct_member_count over the path range.
+        Index("ix_organization_path_members", "path", "direct_member_count"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
@@ -92,6 +96,9 @@ class Organization(Base):
     elected_on: Mapped[dt.date | None] = mapped_column(Date)
     term_ends_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
     leadership_changed_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Rollup: members directly here in the statuses a member list shows by default, kept by the
+    # member services in the same transaction as each member write (db.services.members).
+    direct_member_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LeadershipTerm(Base):
@@ -187,6 +194,7 @@ class Member(Base):
         Index("ix_member_birth_date_id", "birth_date", "id"),
         Index("ix_member_joined_on_id", "joined_on", "id"),
         Index("ix_member_created_at_id", "created_at", "id"),
+        Index("ix_member_org_completeness", "organization_id", "status", "completeness"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -212,6 +220,8 @@ class Member(Base):
     confirmed_on: Mapped[dt.date | None] = mapped_column(Date)
     review_note: Mapped[str | None] = mapped_column(Text)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # 信息完整度 in percent, stored so that "completeness below N" reads an index.
+    completeness: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
     version: Mapped[int] = mapped_column(Integer, default=1)

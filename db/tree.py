@@ -64,4 +64,15 @@ async def invariant_violations(session) -> dict[str, int]:
         func.length(child.code) != func.length(parent.code) + CODE_SUFFIX_DIGITS)))
     bad_roots = await session.scalar(select(func.count()).select_from(child).where(
         child.parent_id.is_(None), or_(child.path != "/" + cast(child.id, String) + "/", child.depth != 0)))
-    return {"path": stale_path, "depth": stale_depth, "code": stale_code, "root": bad_roots}
+    # The member-count rollup against the members themselves.
+    from db.services.members import DEFAULT_STATUSES
+
+    counted = (select(func.count(models.Member.id))
+               .where(models.Member.organization_id == child.id, models.Member.status.in_(DEFAULT_STATUSES))
+               .scalar_subquery())
+    stale_counts = await session.scalar(select(func.count()).select_from(child).where(child.direct_member_count != counted))
+    return {"path": stale_path, "depth": stale_depth, "code": stale_code, "root": bad_roots,
+            "member_count": stale_counts}
+
+
+HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0}

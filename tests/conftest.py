@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from db import models
-from db.engine import make_engine
+from db.engine import make_engine, make_sessionmaker
+from db.tree import HEALTHY, invariant_violations
 from gql.app import create_app
 from gql.ids import to_global_id
 from gql.settings import Settings
@@ -43,6 +44,12 @@ POSTGRES_URL = _postgres_url()
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
+async def assert_healthy(engine) -> None:
+    """Whatever a test did through the services, the tree and its rollups still hold."""
+    async with make_sessionmaker(engine)() as session:
+        assert await invariant_violations(session) == HEALTHY
+
+
 @pytest.fixture(params=BACKENDS)
 async def engine(request, tmp_path):
     if request.param == "sqlite":
@@ -50,17 +57,18 @@ async def engine(request, tmp_path):
         async with engine.begin() as connection:
             await connection.run_sync(models.Base.metadata.create_all)
         yield engine
+        await assert_healthy(engine)
         await engine.dispose()
         return
     schema_name = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)
     async with admin.begin() as connection:
         await connection.exec_driver_sql(f'CREATE SCHEMA "{schema_name}"')
-    engine = make_engine(POSTGRES_URL, connect_args={"server_settings": {
-        "search_path": schema_name, "plan_cache_mode": "force_custom_plan"}})
+    engine = make_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema_name}})
     async with engine.begin() as connection:
         await connection.run_sync(models.Base.metadata.create_all)
     yield engine
+    await assert_healthy(engine)
     await engine.dispose()
     async with admin.begin() as connection:
         await connection.exec_driver_sql(f'DROP SCHEMA "{schema_name}" CASCADE')

@@ -50,6 +50,13 @@ async def make_member(session, organization, **overrides) -> models.Member:
                                 affiliation=affiliation, fields=member_fields(**overrides))
 
 
+async def set_member_status(engine: AsyncEngine, member_ids, status: str) -> None:
+    """Give members a status the way the status workflows will (the rollup follows)."""
+    async with make_sessionmaker(engine)() as session, session.begin():
+        for member_id in member_ids:
+            await members.set_status(session, await session.get(models.Member, member_id), status)
+
+
 async def make_account(session, organization, username, role, member=None, password=PASSWORD) -> models.Account:
     return await accounts.create(session, SYSTEM_ACTOR, HASHER, organization_id=organization.id,
                                  username=username, password=password, name=username, role=role,

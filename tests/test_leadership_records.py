@@ -15,7 +15,7 @@ from db.services import difficulties as difficulty_service
 from db.services import leadership as leadership_service
 from db.services import org_records as record_service
 from tests.conftest import error_codes, gid
-from tests.factories import make_member, make_org
+from tests.factories import set_member_status, make_member, make_org
 
 TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
 
@@ -291,10 +291,8 @@ async def test_only_active_direct_admitted_members_of_that_organization_hold_pos
         left = await make_member(session, a1, name="褚离开")
         probationary = await make_member(session, a1, name="卫预备", category="PROBATIONARY",
                                          joined_on=dt.date(2025, 12, 1), confirmed_on=None)
-    async with engine.begin() as connection:
-        await connection.execute(update(models.Member).where(models.Member.id == flowing.id)
-                                 .values(status="FLOWING_OUT"))
-        await connection.execute(update(models.Member).where(models.Member.id == left.id).values(status="LEFT"))
+    await set_member_status(engine, [flowing.id], "FLOWING_OUT")
+    await set_member_status(engine, [left.id], "LEFT")
     ineligible = {"member of another organization": world.members["a2_only"], "INFLOW": inflow,
                   "ACTIVIST": activist, "CANDIDATE": candidate, "FLOWING_OUT": flowing, "LEFT": left}
     for why, member in ineligible.items():

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from db import models
 from tests.conftest import gid
-from tests.factories import new_id_number
+from tests.factories import set_member_status, new_id_number
 
 ROOT_NAME = "中共示范市委员会"
 A_NAME = "中共示范市甲区委员会"
@@ -102,10 +102,7 @@ async def by_id(api, username, org):
 
 
 async def set_status(engine, members, status):
-    async with engine.begin() as connection:
-        await connection.execute(update(models.Member)
-                                 .where(models.Member.id.in_([m.id for m in members]))
-                                 .values(status=status))
+    await set_member_status(engine, [m.id for m in members], status)
 
 
 async def member_total_of(api, username, code):

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from db import demo, models
 from db.engine import make_sessionmaker
-from db.tree import invariant_violations
+from db.tree import HEALTHY, invariant_violations
 from tests.conftest import gid
 from tests.factories import make_account
 
@@ -29,7 +29,7 @@ async def test_move_on_generated_tree_keeps_invariants(api, engine):
                 select(func.count()).select_from(o).where(o.path >= org.path, o.path < org.path[:-1] + "0"))
         moved = max(level1, key=lambda org: sizes[org.id])
         target = next(org for org in level1 if org.id != moved.id)
-        assert await invariant_violations(session) == {"path": 0, "depth": 0, "code": 0, "root": 0}
+        assert await invariant_violations(session) == HEALTHY
 
     before_moved = (await api.as_("root_admin", COUNT, {"id": gid("Organization", moved)}))["data"]["organization"]["memberCount"]
     before_target = (await api.as_("root_admin", COUNT, {"id": gid("Organization", target)}))["data"]["organization"]["memberCount"]
@@ -43,7 +43,7 @@ async def test_move_on_generated_tree_keeps_invariants(api, engine):
     after_target = (await api.as_("root_admin", COUNT, {"id": gid("Organization", target)}))["data"]["organization"]["memberCount"]
     assert after_target == before_target + before_moved
     async with make_sessionmaker(engine)() as session:
-        assert await invariant_violations(session) == {"path": 0, "depth": 0, "code": 0, "root": 0}
+        assert await invariant_violations(session) == HEALTHY
         subtree = await session.scalar(select(func.count()).select_from(models.Organization).where(
             models.Organization.code.startswith(target.code + "999")))
         assert subtree == sizes[moved.id]

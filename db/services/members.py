@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import case, exists, func, literal, select
+from sqlalchemy import case, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, idnumber, models
@@ -154,10 +154,11 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
     member = models.Member(
         **values, organization_id=organization.id, affiliation=affiliation,
         status="PENDING_APPROVAL" if organization.requires_approval else "ACTIVE",
-        created_at=now, updated_at=now, version=1,
+        completeness=completeness_percent_of(values), created_at=now, updated_at=now, version=1,
     )
     session.add(member)
     await session.flush()
+    await count_change(session, organization.id, None, member.status)
     session.add(models.MemberPlacement(
         member_id=member.id, organization_id=organization.id,
         valid_from=values["joined_on"] or values["applied_on"] or dt.date.today()))
@@ -175,11 +176,17 @@ COMPLETENESS_FIELDS = {
 PROBATION = dt.timedelta(days=366)
 
 
+def completeness_percent_of(values: dict[str, Any]) -> int:
+    """The stored percent (member.completeness) of a record's values; completeness_percent() in SQL."""
+    filled = sum(values.get(column) is not None for column in COMPLETENESS_FIELDS)
+    return filled * 100 // len(COMPLETENESS_FIELDS)
+
+
 def completeness(member: models.Member, today: dt.date | None = None) -> tuple[int, list[str], list[str]]:
-    """(percent, names of missing fields, rule findings); the percent matches completeness_percent()."""
+    """(percent, names of missing fields, rule findings)."""
     today = today or dt.date.today()
     missing = [name for column, name in COMPLETENESS_FIELDS.items() if getattr(member, column) is None]
-    percent = (len(COMPLETENESS_FIELDS) - len(missing)) * 100 // len(COMPLETENESS_FIELDS)
+    percent = member.completeness
     warnings = []
     if member.category == "PROBATIONARY" and member.joined_on and today - member.joined_on > PROBATION:
         warnings.append("预备期已超过一年，应及时讨论转正")
@@ -191,9 +198,50 @@ def completeness(member: models.Member, today: dt.date | None = None) -> tuple[i
 
 
 def completeness_percent():
-    """The same percent as completeness(), as a SQL expression."""
+    """The same percent as completeness_percent_of(), as a SQL expression (backfills, rebuilds)."""
     filled = sum(case((getattr(models.Member, column).is_not(None), 1), else_=0) for column in COMPLETENESS_FIELDS)
     return filled * 100 / len(COMPLETENESS_FIELDS)
+
+
+# ------------------------------------------------------------------ the member-count rollup
+
+
+async def count_change(session: AsyncSession, organization_id: int, old_status: str | None,
+                       new_status: str | None) -> None:
+    """Keep organization.direct_member_count in step with a member write (same transaction).
+
+    Every service that creates, removes, moves or re-statuses a member calls this."""
+    delta = (new_status in DEFAULT_STATUSES) - (old_status in DEFAULT_STATUSES)
+    if delta:
+        o = models.Organization
+        await session.execute(update(o).where(o.id == organization_id)
+                              .values(direct_member_count=o.direct_member_count + delta)
+                              .execution_options(synchronize_session=False))
+
+
+async def set_status(session: AsyncSession, member: models.Member, status: str) -> None:
+    """Change a member's status and keep the rollup (the building block of the status workflows)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status}")
+    old = member.status
+    member.status = status
+    member.version += 1
+    member.updated_at = dt.datetime.now(dt.timezone.utc)
+    await session.flush()
+    await count_change(session, member.organization_id, old, status)
+
+
+def recount_statement():
+    """Rebuild the rollup from the members (after bulk loads; a periodic check compares it)."""
+    m, o = models.Member, models.Organization
+    counted = (select(func.count(m.id)).where(m.organization_id == o.id, m.status.in_(DEFAULT_STATUSES))
+               .scalar_subquery())
+    return update(o).values(direct_member_count=counted).execution_options(synchronize_session=False)
+
+
+def _plain(query: MemberQuery, branch: Branch) -> bool:
+    """Counts the rollup can answer: no filter but the scope, and a branch wider than one member."""
+    return query == MemberQuery(subtree=query.subtree) and not branch.is_self_only
 
 
 # ------------------------------------------------------------------ lists
@@ -253,11 +301,17 @@ def conditions(query: MemberQuery, today: dt.date | None = None) -> list:
         holds = exists().where(models.Account.member_id == m.id)
         where.append(holds if query.has_account else ~holds)
     if query.completeness_below is not None:
-        where.append(completeness_percent() < query.completeness_below)
+        where.append(m.completeness < query.completeness_below)
     return where
 
 
-FAR_FUTURE = dt.date(9999, 12, 31)
+# Members not yet admitted have no joinedOn: they sort after everyone else in either direction.
+# Not date.max/date.min: asyncpg sends those as ±infinity, which would not equal the literal.
+NOT_ADMITTED_ASC, NOT_ADMITTED_DESC = dt.date(9999, 12, 30), dt.date(1, 1, 2)
+
+
+def _not_admitted(order: MemberOrder) -> dt.date:
+    return NOT_ADMITTED_DESC if order.descending else NOT_ADMITTED_ASC
 
 
 def sort_keys(order: MemberOrder) -> list[SortKey]:
@@ -266,8 +320,7 @@ def sort_keys(order: MemberOrder) -> list[SortKey]:
     column = {
         None: models.Organization.path,
         "NAME": m.name,
-        # Members not yet admitted sort after everyone else.
-        "JOINED_ON": func.coalesce(m.joined_on, literal(FAR_FUTURE)),
+        "JOINED_ON": func.coalesce(m.joined_on, literal(_not_admitted(order), literal_execute=True)),
         "BIRTH_DATE": m.birth_date,
         "CREATED_AT": m.created_at,
     }[order.field]
@@ -279,7 +332,7 @@ def _key_values(row, order: MemberOrder) -> list:
     first = {
         None: path,
         "NAME": member.name,
-        "JOINED_ON": member.joined_on or FAR_FUTURE,
+        "JOINED_ON": member.joined_on or _not_admitted(order),
         "BIRTH_DATE": member.birth_date,
         "CREATED_AT": member.created_at,
     }[order.field]
@@ -287,24 +340,46 @@ def _key_values(row, order: MemberOrder) -> list:
 
 
 def anchored(branch: Branch, query: MemberQuery, *columns):
-    """Members inside the branch matching the query, and the expression of their anchor: the
-    organization itself (SELF) or the organization whose subtree holds them (SUBTREE), so that one
-    statement can serve a list of anchor organizations."""
-    stmt = members(branch, *columns).where(*conditions(query))
-    if not query.subtree:
-        return stmt, models.Member.organization_id
+    """Members matching the query, and the expression of their anchor: their own organization
+    (SELF) or each organization whose subtree holds them (SUBTREE), so that one statement serves a
+    list of anchor organizations. The branch condition sits on the anchor: an anchor inside the
+    branch has its whole subtree inside it, and the planner then seeks each anchor's own range."""
+    if not query.subtree or branch.is_self_only:
+        stmt = members(branch, *columns).where(*conditions(query))
+        if not query.subtree:
+            return stmt, models.Member.organization_id
+        anchor = models.Organization.__table__.alias("anchor")
+        return stmt.join(anchor, within_subtree_of(models.Organization.path, anchor.c.path)), anchor.c.id
     anchor = models.Organization.__table__.alias("anchor")
-    return stmt.join(anchor, within_subtree_of(models.Organization.path, anchor.c.path)), anchor.c.id
+    stmt = (select(*columns)
+            .join(models.Organization, models.Organization.id == models.Member.organization_id)
+            .join(anchor, within_subtree_of(models.Organization.path, anchor.c.path))
+            .where(branch.holds(anchor.c.path), *conditions(query)))
+    return stmt, anchor.c.id
 
 
 async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
                           query: MemberQuery) -> dict[int, int]:
-    stmt, anchor = anchored(branch, query, func.count(models.Member.id))
-    stmt = stmt.add_columns(anchor).where(anchor.in_(anchor_ids)).group_by(anchor)
-    return {anchor_id: n for n, anchor_id in await session.execute(stmt)}
+    o = models.Organization
+    if _plain(query, branch) and not query.subtree:
+        stmt = select(o.id, o.direct_member_count).where(o.id.in_(anchor_ids), branch.holds(o.path))
+    elif _plain(query, branch):
+        anchor = o.__table__.alias("anchor")
+        stmt = (select(anchor.c.id, func.sum(o.direct_member_count))
+                .join(anchor, within_subtree_of(o.path, anchor.c.path))
+                .where(anchor.c.id.in_(anchor_ids), branch.holds(anchor.c.path)).group_by(anchor.c.id))
+    else:
+        stmt, anchor_id = anchored(branch, query, func.count(models.Member.id))
+        stmt = stmt.add_columns(anchor_id).where(anchor_id.in_(anchor_ids)).group_by(anchor_id)
+        return {anchor_id: n for n, anchor_id in await session.execute(stmt)}
+    return {anchor_id: int(n or 0) for anchor_id, n in await session.execute(stmt)}
 
 
 async def count_in(session: AsyncSession, branch: Branch, query: MemberQuery) -> int:
+    if _plain(query, branch):
+        o = models.Organization
+        total = await session.scalar(select(func.sum(o.direct_member_count)).where(branch.holds(o.path)))
+        return int(total or 0)
     stmt = members(branch, func.count(models.Member.id)).where(*conditions(query))
     return (await session.execute(stmt)).scalar_one()
 
