@@ -133,3 +133,15 @@ def gid(type_name: str, row) -> str:
 
 def error_codes(result: dict) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in result.get("errors") or []]
+
+
+PROTECTED = '{ organization(code: "001") { name } }'
+
+
+async def is_signed_in(api: Api, token: str) -> bool:
+    """True when the token reaches a protected field; False when it gives UNAUTHENTICATED."""
+    result = await api.post(PROTECTED, token=token)
+    if error_codes(result) == ["UNAUTHENTICATED"]:
+        return False
+    assert "errors" not in result, result
+    return True

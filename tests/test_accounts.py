@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from db import models
-from tests.conftest import error_codes, gid
+from tests.conftest import PROTECTED, is_signed_in, error_codes, gid
 from tests.factories import PASSWORD
 
 ACCOUNT_FIELDS = "id username name phone role disabled mustChangePassword organization { code } member { id }"
@@ -84,15 +84,8 @@ async def account_count(engine) -> int:
         return (await c.execute(select(func.count()).select_from(models.Account))).scalar_one()
 
 
-PROTECTED = '{ organization(code: "001") { name } }'
 
 
-async def is_signed_in(api, token: str) -> bool:
-    result = await api.post(PROTECTED, token=token)
-    if error_codes(result) == ["UNAUTHENTICATED"]:
-        return False
-    assert "errors" not in result, result
-    return True
 
 
 # ------------------------------------------------------------------ createAccount

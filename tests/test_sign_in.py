@@ -8,7 +8,7 @@ import argon2
 from sqlalchemy import select, update
 
 from db import models
-from tests.conftest import error_codes, gid
+from tests.conftest import PROTECTED, is_signed_in, error_codes, gid
 from tests.factories import PASSWORD
 
 LOGIN = """mutation($u: String!, $p: String!) {
@@ -17,7 +17,6 @@ LOGIN = """mutation($u: String!, $p: String!) {
   }
 }"""
 VIEWER = "{ viewer { id username role mustChangePassword } }"
-PROTECTED = '{ organization(code: "001") { name } }'
 LOGOUT = "mutation { logout { ok userErrors { field message code } } }"
 CHANGE_PASSWORD = """mutation($c: String!, $n: String!) {
   changePassword(input: {currentPassword: $c, newPassword: $n}) { ok userErrors { field message code } }
@@ -55,13 +54,6 @@ async def account_column(engine, username: str, column):
         return (await c.execute(select(column).where(models.Account.username == username))).scalar_one()
 
 
-async def is_signed_in(api, token: str) -> bool:
-    """True when the token reaches a protected field; False when it gives UNAUTHENTICATED."""
-    result = await api.post(PROTECTED, token=token)
-    if error_codes(result) == ["UNAUTHENTICATED"]:
-        return False
-    assert "errors" not in result, result
-    return True
 
 
 # ------------------------------------------------------------------ tokens

@@ -21,14 +21,18 @@ from gql.schema.organization import (
 )
 
 
+def payload(payload_type, subject: str, convert, outcome):
+    """The payload of a mutation: its subject when it succeeded, else null and the userErrors."""
+    return payload_type(**{subject: convert(outcome.value) if outcome.ok else None},
+                        user_errors=user_errors(outcome.problems))
+
+
 def account_payload(outcome) -> AccountPayload:
-    return AccountPayload(account=Account.from_row(outcome.value) if outcome.ok else None,
-                          user_errors=user_errors(outcome.problems))
+    return payload(AccountPayload, "account", Account.from_row, outcome)
 
 
 def organization_payload(outcome) -> OrganizationPayload:
-    return OrganizationPayload(organization=Organization.from_row(outcome.value) if outcome.ok else None,
-                               user_errors=user_errors(outcome.problems))
+    return payload(OrganizationPayload, "organization", Organization.from_row, outcome)
 
 
 def ok_payload(outcome) -> Payload:
@@ -77,9 +81,7 @@ class Mutation:
 
     @auth_mutation(requires=Role.OPERATOR)
     async def create_member(self, info: strawberry.Info, input: CreateMemberInput) -> MemberPayload:
-        outcome = await resolvers.create_member(info, input)
-        return MemberPayload(member=Member.from_row(outcome.value) if outcome.ok else None,
-                             user_errors=user_errors(outcome.problems))
+        return payload(MemberPayload, "member", Member.from_row, await resolvers.create_member(info, input))
 
     @auth_mutation(requires=Role.ADMIN)
     async def rename_organization(self, info: strawberry.Info, input: RenameOrganizationInput) -> OrganizationPayload:
@@ -99,30 +101,20 @@ class Mutation:
 
     @auth_mutation(requires=Role.OPERATOR)
     async def appoint_leader(self, info: strawberry.Info, input: AppointLeaderInput) -> LeaderPositionPayload:
-        outcome = await resolvers.appoint_leader(info, input)
-        return LeaderPositionPayload(position=LeaderPosition.from_row(outcome.value) if outcome.ok else None,
-                                     user_errors=user_errors(outcome.problems))
+        return payload(LeaderPositionPayload, "position", LeaderPosition.from_row, await resolvers.appoint_leader(info, input))
 
     @auth_mutation(requires=Role.OPERATOR)
     async def end_leader_position(self, info: strawberry.Info, input: EndLeaderPositionInput) -> LeaderPositionPayload:
-        outcome = await resolvers.end_leader_position(info, input)
-        return LeaderPositionPayload(position=LeaderPosition.from_row(outcome.value) if outcome.ok else None,
-                                     user_errors=user_errors(outcome.problems))
+        return payload(LeaderPositionPayload, "position", LeaderPosition.from_row, await resolvers.end_leader_position(info, input))
 
     @auth_mutation(requires=Role.OPERATOR)
     async def add_org_record(self, info: strawberry.Info, input: AddOrgRecordInput) -> OrgRecordPayload:
-        outcome = await resolvers.add_org_record(info, input)
-        return OrgRecordPayload(record=OrgRecord.from_row(outcome.value) if outcome.ok else None,
-                                user_errors=user_errors(outcome.problems))
+        return payload(OrgRecordPayload, "record", OrgRecord.from_row, await resolvers.add_org_record(info, input))
 
     @auth_mutation(requires=Role.OPERATOR)
     async def add_difficulty(self, info: strawberry.Info, input: AddDifficultyInput) -> DifficultyPayload:
-        outcome = await resolvers.add_difficulty(info, input)
-        return DifficultyPayload(difficulty=Difficulty.from_row(outcome.value) if outcome.ok else None,
-                                 user_errors=user_errors(outcome.problems))
+        return payload(DifficultyPayload, "difficulty", Difficulty.from_row, await resolvers.add_difficulty(info, input))
 
     @auth_mutation(requires=Role.OPERATOR)
     async def revoke_difficulty(self, info: strawberry.Info, input: RevokeDifficultyInput) -> DifficultyPayload:
-        outcome = await resolvers.revoke_difficulty(info, input)
-        return DifficultyPayload(difficulty=Difficulty.from_row(outcome.value) if outcome.ok else None,
-                                 user_errors=user_errors(outcome.problems))
+        return payload(DifficultyPayload, "difficulty", Difficulty.from_row, await resolvers.revoke_difficulty(info, input))
