@@ -5,7 +5,7 @@ from typing import Any
 
 from strawberry.types.unset import UNSET
 
-from db.pagination import BadCursor, page_size
+from db.pagination import BadCursor, Page, page_size
 from gql.auth.errors import BadUserInput, Unauthenticated
 
 
@@ -40,3 +40,12 @@ def given(value: Any) -> bool:
 def provided(obj: Any, *names: str) -> dict[str, Any]:
     """The input fields the client actually sent (an explicit null included), by snake_case name."""
     return {n: getattr(obj, n) for n in names if getattr(obj, n, UNSET) is not UNSET}
+
+
+async def _zero() -> int:
+    return 0
+
+
+def empty_page():
+    """What a list anchored at an absent or foreign organization answers: nothing, and a count of 0."""
+    return Page(rows=[], cursors=[], has_next_page=False), _zero

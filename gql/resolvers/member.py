@@ -8,7 +8,8 @@ from db.services import members as member_service
 from db.services.members import MemberOrder, MemberQuery
 from gql.auth.errors import BadUserInput
 from gql.ids import pk_of
-from gql.resolvers.common import checked_first, cursor_errors, enum_values, viewer_of
+from gql.resolvers import organization as organization_resolvers
+from gql.resolvers.common import checked_first, cursor_errors, empty_page, enum_values, viewer_of
 
 
 def member_query(member_filter, default_subtree: bool = False) -> MemberQuery:
@@ -76,11 +77,9 @@ async def page_of_branch(info, organization_global_id, member_filter, order, fir
     viewer = viewer_of(info)
     size = checked_first(first)
     if organization_global_id is not None:
-        organization = await by_id_or_code(info, organization_global_id)
+        organization = await organization_resolvers.by_id_or_code(info, organization_global_id, None)
         if organization is None:
-            async def zero() -> int:
-                return 0
-            return None, zero
+            return empty_page()
         return await page_of_organization(info, organization.id, member_filter, order, size, after)
     query, sort = member_query(member_filter, default_subtree=True), member_order(order)
     try:
@@ -94,8 +93,4 @@ async def page_of_branch(info, organization_global_id, member_filter, order, fir
 
     return page, count
 
-
-async def by_id_or_code(info, global_id):
-    pk = pk_of(global_id, "Organization")
-    return await info.context.loaders.organization.load(pk) if pk else None
 

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 import strawberry
 
-from db.pagination import BadCursor
-from db.services import accounts as account_service
 from gql.auth.directives import Role, auth_field
-from gql.ids import MalformedId, from_global_id, pk_of
+from gql.ids import MalformedId, from_global_id
+from gql.resolvers import account as account_resolvers
 from gql.resolvers import member as member_resolvers
 from gql.resolvers import organization as organization_resolvers
-from gql.resolvers.common import checked_first, cursor_errors, viewer_of
 from gql.auth.errors import BadUserInput
 from gql.auth.guard import require_signed_in
 from gql.schema.account import Account
@@ -78,35 +76,13 @@ class Query:
                       filter: MemberFilter | None = None, order_by: MemberOrder | None = None,
                       first: int | None = None, after: str | None = None) -> Connection[Member]:
         page, count = await member_resolvers.page_of_branch(info, organization_id, filter, order_by, first, after)
-        if page is None:
-            return connection([], [], False, count)
         return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @auth_field(requires=Role.ADMIN)
     async def accounts(self, info: strawberry.Info, organization_id: strawberry.ID | None = None,
                        scope: Scope | None = None, first: int | None = None,
                        after: str | None = None) -> Connection[Account]:
-        viewer = viewer_of(info)
-        size = checked_first(first)
-        anchor_path = viewer.organization_path
-        if organization_id is not None:
-            pk = pk_of(organization_id, "Organization")
-            org = await info.context.loaders.organization.load(pk) if pk else None
-            if org is None:
-                async def zero() -> int:
-                    return 0
-                return connection([], [], False, zero)
-            anchor_path = org.path
-        subtree = scope != Scope.SELF
-        try:
-            page, counting = await info.context.db.read(lambda s: account_service.page(
-                s, viewer.branch, anchor_path, subtree, size, after))
-        except BadCursor as exc:
-            raise cursor_errors(exc) from exc
-
-        async def count() -> int:
-            return (await info.context.db.read(lambda s: s.execute(counting))).scalar_one()
-
+        page, count = await account_resolvers.page(info, organization_id, scope != Scope.SELF, first, after)
         return connection([Account.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @strawberry.field
