@@ -67,6 +67,14 @@ def owned_by_member(branch: Branch, member_id_column):
     return member_id_column.is_not(None)
 
 
+def hanging(branch: Branch, entity, *columns) -> Select:
+    """Rows of `entity` (anything with an organization_id) whose organization is in the branch,
+    selected with `columns` (default: the row and its organization)."""
+    return (select(*(columns or (entity, models.Organization)))
+            .join(models.Organization, models.Organization.id == entity.organization_id)
+            .where(branch.organization_condition()))
+
+
 def accounts(branch: Branch) -> Select:
     stmt = select(models.Account).join(
         models.Organization, models.Organization.id == models.Account.organization_id

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, models
-from db.branch import Actor, Branch, organizations
+from db.branch import Actor, Branch, hanging
 from db.errors import DomainError, Problems, not_found
 from db.services import members as member_service
 
@@ -36,13 +36,10 @@ async def get(session: AsyncSession, branch: Branch, difficulty_id: int | None,
               field: str) -> tuple[models.Difficulty, str]:
     row = None
     if difficulty_id is not None:
-        row = (await session.execute(
-            organizations(branch).add_columns(models.Difficulty)
-            .join(models.Difficulty, models.Difficulty.organization_id == models.Organization.id)
-            .where(models.Difficulty.id == difficulty_id))).first()
+        row = (await session.execute(hanging(branch, models.Difficulty).where(models.Difficulty.id == difficulty_id))).first()
     if row is None:
         raise not_found("困难党员记录", field)
-    return row[1], row[0].path
+    return row[0], row[1].path
 
 
 async def revoke(session: AsyncSession, actor: Actor, difficulty_id: int, date: dt.date) -> tuple[models.Difficulty, str]:

@@ -7,8 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.branch import Actor, Branch
-from db.branch import organizations as organizations_in
+from db.branch import Actor, Branch, hanging
 from db.errors import DomainError, Problems, not_found
 from db.services import members as member_service
 from db.services import organizations
@@ -93,12 +92,10 @@ async def get_position(session: AsyncSession, branch: Branch, position_id: int |
     row = None
     if position_id is not None:
         row = (await session.execute(
-            organizations_in(branch).add_columns(models.LeaderPosition)
-            .join(models.LeaderPosition, models.LeaderPosition.organization_id == models.Organization.id)
-            .where(models.LeaderPosition.id == position_id))).first()
+            hanging(branch, models.LeaderPosition).where(models.LeaderPosition.id == position_id))).first()
     if row is None:
         raise not_found("班子职务", field)
-    return row[1], row[0]
+    return row[0], row[1]
 
 
 async def end_position(session: AsyncSession, actor: Actor, position_id: int, until: dt.date) -> models.LeaderPosition:

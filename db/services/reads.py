@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.branch import Branch, owned_by_member
+from db.branch import Branch, hanging, owned_by_member
 from db.pagination import Page, SortKey, pages_by_anchor
 from db.tree import within_subtree_of
 
@@ -17,14 +17,13 @@ O, P, D, R, E = (models.Organization, models.LeaderPosition, models.Difficulty, 
                  models.OrganizationEvent)
 
 
-def hanging(branch: Branch, entity, *extra):
+def hanging_with_path(branch: Branch, entity):
     """Rows of `entity` whose organization lies in the branch, with that organization's path."""
-    return (select(entity, O.path, *extra).join(O, O.id == entity.organization_id)
-            .where(branch.organization_condition()))
+    return hanging(branch, entity, entity, O.path)
 
 
 async def open_positions(session: AsyncSession, branch: Branch, org_ids: Sequence[int]) -> dict[int, list]:
-    stmt = (hanging(branch, P)
+    stmt = (hanging_with_path(branch, P)
             .where(P.organization_id.in_(org_ids), P.until.is_(None)).order_by(P.since, P.id))
     grouped = defaultdict(list)
     for position, path in (await session.execute(stmt)).all():
@@ -33,12 +32,12 @@ async def open_positions(session: AsyncSession, branch: Branch, org_ids: Sequenc
 
 
 async def positions_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
-    stmt = hanging(branch, P).where(P.id.in_(ids))
+    stmt = hanging_with_path(branch, P).where(P.id.in_(ids))
     return {p.id: (p, path) for p, path in (await session.execute(stmt)).all()}
 
 
 async def events(session: AsyncSession, branch: Branch, org_ids: Sequence[int]) -> dict[int, list]:
-    stmt = hanging(branch, E).where(E.organization_id.in_(org_ids)).order_by(E.date, E.id)
+    stmt = hanging_with_path(branch, E).where(E.organization_id.in_(org_ids)).order_by(E.date, E.id)
     grouped = defaultdict(list)
     for event, _path in (await session.execute(stmt)).all():
         grouped[event.organization_id].append(event)
@@ -46,7 +45,7 @@ async def events(session: AsyncSession, branch: Branch, org_ids: Sequence[int]) 
 
 
 def _difficulties(branch: Branch):
-    return hanging(branch, D).where(owned_by_member(branch, D.member_id))
+    return hanging_with_path(branch, D).where(owned_by_member(branch, D.member_id))
 
 
 async def difficulties_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
@@ -71,14 +70,14 @@ async def difficulty_pages(session: AsyncSession, branch: Branch, org_ids: Seque
 
 
 async def records_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
-    stmt = hanging(branch, R).where(R.id.in_(ids))
+    stmt = hanging_with_path(branch, R).where(R.id.in_(ids))
     return {r.id: (r, path) for r, path in (await session.execute(stmt)).all()}
 
 
 async def record_pages(session: AsyncSession, branch: Branch, org_ids: Sequence[int], kind: str | None,
                        first: int, after: str | None) -> dict[int, Page]:
     """Newest first."""
-    stmt = hanging(branch, R)
+    stmt = hanging_with_path(branch, R)
     if kind is not None:
         stmt = stmt.where(R.kind == kind)
     keys = [SortKey(R.held_on, descending=True), SortKey(R.id, descending=True)]
@@ -90,8 +89,7 @@ async def record_pages(session: AsyncSession, branch: Branch, org_ids: Sequence[
 def _difficulties_anchored(branch: Branch, subtree: bool, include_revoked: bool, *columns):
     """Difficulties in the branch, with the anchor they count for: their organization (SELF) or
     each organization whose subtree holds it (SUBTREE)."""
-    stmt = select(*(columns or (D, O.path))).join(O, O.id == D.organization_id).where(
-        branch.organization_condition(), owned_by_member(branch, D.member_id))
+    stmt = hanging(branch, D, *(columns or (D, O.path))).where(owned_by_member(branch, D.member_id))
     if not include_revoked:
         stmt = stmt.where(D.revoked_on.is_(None))
     if not subtree:
@@ -108,8 +106,8 @@ async def count_difficulties(session: AsyncSession, branch: Branch, org_ids: Seq
 
 
 async def count_records(session: AsyncSession, branch: Branch, org_ids: Sequence[int], kind: str | None) -> dict[int, int]:
-    stmt = (select(R.organization_id, func.count(R.id)).join(O, O.id == R.organization_id)
-            .where(branch.organization_condition(), R.organization_id.in_(org_ids)).group_by(R.organization_id))
+    stmt = (hanging(branch, R, R.organization_id, func.count(R.id))
+            .where(R.organization_id.in_(org_ids)).group_by(R.organization_id))
     if kind is not None:
         stmt = stmt.where(R.kind == kind)
     return {org_id: n for org_id, n in await session.execute(stmt)}
