@@ -124,3 +124,20 @@ async def test_flat_lists_cost_the_same_for_a_small_and_a_large_tree(api, world,
     assert abs(len(small) - len(large)) <= 1, (
         f"small: {len(small)}\n{describe(small)}\nlarge: {len(large)}\n{describe(large)}")
     assert len(large) <= 14, describe(large)
+
+
+NESTED_DESCENDANTS = """{ organization(code: "001") { children {
+  descendants(first: 3, filter: {types: [BRANCH]}) { totalCount edges { node { name memberCount } } } } } }"""
+
+
+async def test_nested_descendants_cost_the_same_for_a_small_and_a_large_tree(api, world, engine):
+    token = await api.login("root_admin")
+    small, small_statements = await run(api, engine, token, NESTED_DESCENDANTS)
+    assert [c["descendants"]["totalCount"] for c in small["organization"]["children"]] == [2, 1]
+
+    await grow(engine, world)
+    large, large_statements = await run(api, engine, token, NESTED_DESCENDANTS)
+    children = large["organization"]["children"]
+    assert [c["descendants"]["totalCount"] for c in children] == [7, 6]
+    assert [len(c["descendants"]["edges"]) for c in children] == [3, 3]
+    assert len(large_statements) == len(small_statements), describe(large_statements)

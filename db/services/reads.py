@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -111,3 +111,40 @@ async def count_records(session: AsyncSession, branch: Branch, org_ids: Sequence
     if kind is not None:
         stmt = stmt.where(R.kind == kind)
     return {org_id: n for org_id, n in await session.execute(stmt)}
+
+
+# ------------------------------------------------------------ descendants
+
+
+def _descendants_anchored(branch: Branch, name_contains: str | None, types: tuple[str, ...] | None,
+                          include_revoked: bool, term_ends_before, *columns):
+    """Organizations strictly below each anchor organization, with the anchor's id."""
+    anchor = O.__table__.alias("anchor")
+    stmt = (select(*(columns or (O,))).join(anchor, within_subtree_of(O.path, anchor.c.path))
+            .where(O.path != anchor.c.path, branch.holds(anchor.c.path)))
+    if branch.is_self_only:
+        stmt = stmt.where(branch.organization_condition())
+    if not include_revoked:
+        stmt = stmt.where(O.status == "ACTIVE")
+    if name_contains:
+        stmt = stmt.where(O.name.contains(name_contains.strip(), autoescape=True))
+    if types:
+        stmt = stmt.where(O.type.in_(types))
+    if term_ends_before is not None:
+        stmt = stmt.where(O.term_ends_on <= term_ends_before)
+    return stmt, anchor.c.id
+
+
+async def descendant_pages(session: AsyncSession, branch: Branch, org_ids: Sequence[int], criteria: tuple,
+                           first: int, after: str | None) -> dict[int, Page]:
+    """`criteria`: (name contains, types, include revoked, term ends before); tree order."""
+    stmt, anchor = _descendants_anchored(branch, *criteria)
+    return await pages_by_anchor(session, stmt, anchor, [SortKey(O.path)], org_ids, first, after,
+                                 lambda row: [row[0].path])
+
+
+async def count_descendants(session: AsyncSession, branch: Branch, org_ids: Sequence[int],
+                            criteria: tuple) -> dict[int, int]:
+    stmt, anchor = _descendants_anchored(branch, *criteria, func.count(O.id))
+    stmt = stmt.add_columns(anchor).where(anchor.in_(org_ids)).group_by(anchor)
+    return {anchor_id: n for n, anchor_id in await session.execute(stmt)}

@@ -40,12 +40,14 @@ class Loaders:
         self.record = DataLoader(self._records)
         self.record_page = DataLoader(self._record_pages)
         self.difficulty_count = DataLoader(self._difficulty_counts)
+        self.descendant_page = DataLoader(self._descendant_pages)
+        self.descendant_count = DataLoader(self._descendant_counts)
         self.record_count = DataLoader(self._record_counts)
         self._all = (self.organization, self.member, self.account, self.account_by_member,
                      self.children, self.member_page, self.member_count, self.open_positions,
                      self.position, self.history, self.difficulty, self.member_difficulties,
                      self.difficulty_page, self.record, self.record_page, self.difficulty_count,
-                     self.record_count)
+                     self.record_count, self.descendant_page, self.descendant_count)
 
     def clear_all(self) -> None:
         for loader in self._all:
@@ -162,3 +164,11 @@ class Loaders:
     async def _record_pages(self, keys):
         """Key: (organization id, kind, first, after)."""
         return await self._grouped(keys, reads.record_pages)
+
+    async def _descendant_pages(self, keys):
+        """Key: (organization id, criteria, first, after)."""
+        return await self._grouped(keys, reads.descendant_pages)
+
+    async def _descendant_counts(self, keys):
+        """Key: (organization id, criteria)."""
+        return await self._grouped(keys, reads.count_descendants, 0)

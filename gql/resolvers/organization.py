@@ -1,12 +1,10 @@
 """Reads of organizations: lookups, tree navigation and the descendants list."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from db import models
 from db.branch import organizations
-from db.pagination import BadCursor, SortKey, keyset_page
-from db.tree import ancestor_ids, within
+from db.pagination import BadCursor
+from db.tree import ancestor_ids
 from gql.ids import pk_of
 from gql.resolvers.common import checked_first, cursor_errors, viewer_of
 
@@ -37,36 +35,15 @@ async def ancestors(info, path: str):
     return [r for r in rows if r is not None]
 
 
-def _descendant_conditions(path: str, name_contains, types, include_revoked, term_ends_before):
-    o = models.Organization
-    where = [within(o.path, path), o.path != path]
-    if not include_revoked:
-        where.append(o.status == "ACTIVE")
-    if name_contains:
-        where.append(o.name.contains(name_contains.strip(), autoescape=True))
-    if types:
-        where.append(o.type.in_(types))
-    if term_ends_before is not None:
-        where.append(o.term_ends_on <= term_ends_before)
-    return where
-
-
-async def descendants(info, path: str, name_contains, types, include_revoked, term_ends_before, first, after):
-    viewer = viewer_of(info)
-    size = checked_first(first)
-    keys = [SortKey(models.Organization.path)]
-    where = _descendant_conditions(path, name_contains, types, include_revoked, term_ends_before)
-    stmt = organizations(viewer.branch).where(*where)
-    try:
-        page = await info.context.db.read(
-            lambda s: keyset_page(s, stmt, keys, size, after, lambda row: [row[0].path]))
-    except BadCursor as exc:
-        raise cursor_errors(exc) from exc
+async def descendants(info, organization_id: int, name_contains, types, include_revoked, term_ends_before,
+                      first, after):
+    """A page of the organizations below (batched across a list of organizations)."""
+    viewer_of(info)
+    criteria = (name_contains, types, include_revoked, term_ends_before)
+    page = await _page(info, info.context.loaders.descendant_page, (organization_id, criteria, checked_first(first), after))
 
     async def count() -> int:
-        counting = select(func.count()).select_from(models.Organization).where(
-            viewer.branch.organization_condition(), *where)
-        return (await info.context.db.read(lambda s: s.execute(counting))).scalar_one()
+        return await info.context.loaders.descendant_count.load((organization_id, criteria))
 
     return page, count
 

@@ -119,7 +119,7 @@ class Organization(Node):
                           first: int | None = None, after: str | None = None) -> Connection["Organization"]:
         f = filter or OrganizationFilter()
         page, count = await resolvers.descendants(
-            info, self.scope_path, f.name_contains, enum_values(f.types), bool(f.include_revoked),
+            info, self.pk, f.name_contains, enum_values(f.types), bool(f.include_revoked),
             f.term_ends_before, first, after)
         return connection([Organization.from_row(r[0]) for r in page.rows], page.cursors, page.has_next_page, count)
 
