@@ -309,3 +309,31 @@ async def test_graphiql_page_is_self_hosted(client):
     escape = await client.get("/static/../app.py")
     assert escape.status_code == 404
     assert "BodyLimit" not in escape.text
+
+
+# ------------------------------------------------------------------ node cost
+
+NESTED = """query($a: Int, $b: Int, $c: Int) { members(first: $a) { edges { node { organization {
+  members(first: $b) { edges { node { organization { members(first: $c) { totalCount } } } } } } } } } }"""
+
+
+async def test_node_cost_is_reported_and_its_limit_enforced(api, world):
+    token = await api.login("root_admin")
+    fine = await api.post(NESTED, {"a": 10, "b": 10, "c": 10}, token)
+    assert "errors" not in fine, fine
+    assert fine["extensions"]["cost"] == {"nodes": 10 + 100 + 1000, "limit": 50000}
+    # 100 × 100 × 100: a million rows asked for in a short query.
+    too_many = await api.post(NESTED, {"a": 100, "b": 100, "c": 100}, token)
+    assert error_codes(too_many) == ["QUERY_TOO_COMPLEX"] and too_many["data"] is None
+    # No `first`: a connection counts its default page of 20.
+    default = await api.post("{ members { edges { node { name } } } }", token=token)
+    assert default["extensions"]["cost"]["nodes"] == 20
+
+
+async def test_node_cost_follows_fragments(api, world):
+    token = await api.login("root_admin")
+    query = """query { members(first: 100) { edges { node { ...M } } } }
+      fragment M on Member { organization { members(first: 100) { edges { node { organization { ...O } } } } } }
+      fragment O on Organization { descendants(first: 100) { totalCount } }"""
+    result = await api.post(query, token=token)
+    assert error_codes(result) == ["QUERY_TOO_COMPLEX"]

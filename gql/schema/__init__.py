@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from gql.auth.errors import ErrorPolicy
 from gql.auth.guard import AuthGuard
+from gql.auth.limits import NodeCostLimit
 from gql.schema.account import Account
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import LeaderPosition
@@ -27,6 +28,7 @@ schema = strawberry.Schema(
     extensions=[
         AuthGuard,
         ErrorPolicy,
+        NodeCostLimit,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
