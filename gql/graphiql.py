@@ -31,7 +31,12 @@ DEFAULT_QUERY = """\
 #
 # 大多数操作需要先登录。第一步，执行登录变更获取 token：
 #
-#   mutation { login(input: {username: "...", password: "..."}) { token userErrors { message } } }
+#   mutation {
+#     login(input: {username: "admin", password: "..."}) {
+#       token
+#       userErrors { message }
+#     }
+#   }
 #
 # 第二步，在下方 Headers（请求头）标签页中填入：
 #
