@@ -15,7 +15,6 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from pathlib import Path
 
 from sqlalchemy import func, select, text, update
 

@@ -598,7 +598,7 @@ class _MemberMaker:
         for i in range(count):
             member_id = first_id + i
             category = cats[i]
-            applied = activist = candidate = joined = confirmed = None
+            applied = activist = candidate = joined = None
             if category == "FULL":
                 d_act, d_cand, d_join = randint(30, 300), randint(365, 700), randint(60, 300)
                 latest_applied = today_o - d_act - d_cand - d_join - 366

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 
-from sqlalchemy import event, update
+from sqlalchemy import event
 
 from db import models
 from db.branch import SYSTEM_ACTOR

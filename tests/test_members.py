@@ -9,7 +9,6 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import update
 
 from db.services import members as member_service
 from db import idnumber, models

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
 
-from db import models
 from tests.conftest import gid
 from tests.factories import set_member_status, new_id_number
 

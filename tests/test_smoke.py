@@ -1,4 +1,4 @@
-from tests.conftest import error_codes, gid
+from tests.conftest import error_codes
 
 
 async def test_viewer_and_tree(api, world):

@@ -5,7 +5,6 @@ All of them read through db.branch, so an id outside the caller's branch loads a
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from strawberry.dataloader import DataLoader
 
