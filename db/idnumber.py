@@ -69,8 +69,12 @@ def make(region: str, birth: datetime.date, sequence: int) -> str:
 
 
 def mask(id_number: str) -> str:
-    """Show the first 6 and last 4 characters, the middle as '*'."""
+    """What a VIEWER sees of an ID number, everywhere it leaves the server (GraphQL, exports, the
+    audit trail): the first 3 and the last 2 characters, the rest as '*'. The first 6 and last 4
+    were shown before; with birthDate readable that left only the 3-digit sequence hidden, and the
+    check digit gave it away in at most 1,000 guesses. Now region, sequence and check digit are
+    hidden too."""
     s = "".join(id_number.split())
-    if len(s) <= 10:
+    if len(s) <= 5:
         return "*" * len(s)
-    return s[:6] + "*" * (len(s) - 10) + s[-4:]
+    return s[:3] + "*" * (len(s) - 5) + s[-2:]

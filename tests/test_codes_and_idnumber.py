@@ -159,6 +159,8 @@ def test_make_rejects_bad_input():
 
 
 def test_mask():
-    assert idnumber.mask("11010519491231002X") == "110105********002X"
+    # The contract: first 3 and last 2 shown. Birth date is readable elsewhere, so the region,
+    # the sequence digits and the check digit must stay hidden.
+    assert idnumber.mask("11010519491231002X") == "110*************2X"
     masked = idnumber.mask(idnumber.make("430102", datetime.date(1985, 7, 1), 123))
-    assert len(masked) == 18 and masked[6:14] == "*" * 8 and masked.startswith("430102")
+    assert len(masked) == 18 and masked[3:16] == "*" * 13 and masked.startswith("430")

@@ -705,3 +705,43 @@ async def test_cursor_of_another_ordering_never_crashes(api, crowd):
     for order in ({"field": "BIRTH_DATE"}, {"field": "JOINED_ON", "direction": "DESC"}, {"field": "CREATED_AT"}):
         result = await api.as_("root_admin", QUERY_MEMBERS, {"orderBy": order, "first": 2, "after": after})
         assert error_codes(result) in ([], ["BAD_USER_INPUT"]), (order, result)
+
+
+# ------------------------------------------------------------------ createMember: since
+
+
+async def _placement_start(engine, member_gid: str) -> dt.date:
+    from sqlalchemy import select
+    _, pk = from_global_id(member_gid)
+    async with make_sessionmaker(engine)() as session:
+        return (await session.execute(select(models.MemberPlacement.valid_from)
+                                      .where(models.MemberPlacement.member_id == pk))).scalar_one()
+
+
+async def test_create_places_the_member_from_since(api, world, engine):
+    async def made(since=None, **overrides):
+        variables = {"input": {"organizationId": gid("Organization", world.orgs["a1"]), "fields": fields(**overrides)}}
+        if since is not None:
+            variables["input"]["since"] = since
+        return payload(await api.as_("a_operator", CREATE, variables))
+
+    explicit = await made(since="2020-04-01", idNumber=id_number(dt.date(1985, 1, 1)))
+    assert explicit["userErrors"] == []
+    assert await _placement_start(engine, explicit["member"]["id"]) == dt.date(2020, 4, 1)
+    # Default: joinedOn, else appliedOn, else today.
+    joined = await made(idNumber=id_number(dt.date(1985, 1, 2)))
+    assert await _placement_start(engine, joined["member"]["id"]) == dt.date(2012, 7, 1)
+    applied = await made(idNumber=id_number(dt.date(1985, 1, 3)), category="APPLICANT", joinedOn=None,
+                         confirmedOn=None)
+    assert await _placement_start(engine, applied["member"]["id"]) == dt.date(2010, 3, 1)
+    neither = await made(idNumber=id_number(dt.date(1985, 1, 4)), category="APPLICANT", joinedOn=None,
+                         confirmedOn=None, appliedOn=None)
+    assert await _placement_start(engine, neither["member"]["id"]) == dt.date.today()
+    # A day in the future or before birth is refused, and nothing is written.
+    before = await member_total(api)
+    future = await made(since=(dt.date.today() + dt.timedelta(days=1)).isoformat(),
+                        idNumber=id_number(dt.date(1985, 1, 5)))
+    assert [(e["code"], e["field"]) for e in future["userErrors"]] == [("INVALID", ["since"])]
+    unborn = await made(since="1980-01-01", idNumber=id_number(dt.date(1985, 1, 6)))
+    assert [(e["code"], e["field"]) for e in unborn["userErrors"]] == [("INVALID", ["since"])]
+    assert await member_total(api) == before

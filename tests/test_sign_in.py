@@ -256,7 +256,7 @@ ORG_MEMBER_ID_NUMBERS = """query($code: String!) {
 
 
 def masked(id_number: str) -> str:
-    return id_number[:6] + "*" * 8 + id_number[-4:]
+    return id_number[:3] + "*" * 13 + id_number[-2:]
 
 
 async def test_id_numbers_are_masked_to_viewers(api, world):

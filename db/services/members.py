@@ -139,9 +139,15 @@ async def get(session: AsyncSession, branch: Branch, member_id: int | None,
 
 
 async def create(session: AsyncSession, actor: Actor, *, organization_id: int, affiliation: str,
-                 fields: dict[str, Any]) -> models.Member:
+                 fields: dict[str, Any], since: dt.date | None = None) -> models.Member:
+    """补录/录入. `since` is the day the placement starts: default joinedOn, else appliedOn, else today."""
     organization = await organizations.get(session, actor.branch, organization_id, "organizationId")
     values = validate_fields(fields)
+    since = since or values["joined_on"] or values["applied_on"] or dt.date.today()
+    if since > dt.date.today():
+        raise DomainError("INVALID", "日期不能晚于今天", "since")
+    if since < values["birth_date"]:
+        raise DomainError("INVALID", "日期不能早于出生日期", "since")
     if affiliation not in AFFILIATIONS:
         raise DomainError("INVALID", "未知的管理关系", "affiliation")
     if organization.status != "ACTIVE":
@@ -161,7 +167,7 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
     await count_change(session, organization.id, None, member.status)
     session.add(models.MemberPlacement(
         member_id=member.id, organization_id=organization.id,
-        valid_from=values["joined_on"] or values["applied_on"] or dt.date.today()))
+        valid_from=since))
     await session.flush()
     return member
 

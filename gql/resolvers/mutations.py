@@ -121,7 +121,7 @@ async def create_member(info, data) -> Outcome:
             fields["category"] = fields["category"].value
         member = await members.create(
             session, actor, organization_id=input_pk(data.organization_id, "Organization", "organizationId"),
-            affiliation=data.affiliation.value, fields=fields)
+            affiliation=data.affiliation.value, fields=fields, since=data.since)
         return member, (await session.get(models.Organization, member.organization_id)).path
 
     return await write(info, action)

@@ -130,7 +130,7 @@ class Member(Node):
             scope_path=path, owner_member_id=m.id, row=m,
         )
 
-    @strawberry.field(description="居民身份证号码, GB 11643 with a valid check digit. Shown masked (middle digits as *) to VIEWER accounts.")
+    @strawberry.field(description="居民身份证号码, GB 11643 with a valid check digit. VIEWER accounts see the first 3 and the last 2 digits, the rest as * (birthDate is readable, so the sequence digits must stay hidden).")
     def id_number(self, info: strawberry.Info) -> str:
         viewer = info.context.viewer
         if viewer is not None and viewer.role == "VIEWER":
@@ -206,6 +206,9 @@ class CreateMemberInput:
     organization_id: strawberry.ID
     affiliation: Affiliation = Affiliation.DIRECT
     fields: MemberFields
+    since: dt.date | None = strawberry.field(
+        default=None,
+        description="The day the member came under this organization (its placement starts); default joinedOn, else appliedOn, else today.")
 
 
 @strawberry.type
