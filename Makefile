@@ -30,7 +30,7 @@ schema: $(STAMP)
 	$(BIN)/python -m gql.schema.export
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -92,3 +92,19 @@ def test_demo_refuses_a_database_that_is_not_empty(tmp_path):
 def test_migrate(tmp_path, command):
     result = cli(f"sqlite+aiosqlite:///{tmp_path}/m.db", command)
     assert result.returncode == 0, result.stderr
+
+
+def test_make_bench_runs_an_existing_entry_point():
+    """`make bench` once named a module that did not exist; it must name the bench package's
+    entry point, and that entry point must list the benchmarks that exist."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    assert "-m bench\n" in recipe + "\n", recipe
+    listed = subprocess.run([sys.executable, "-m", "bench", "--list"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    assert {"dashboard", "move_organization"} <= set(names), listed.stdout
+    unknown = subprocess.run([sys.executable, "-m", "bench", "--only", "no_such_bench"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert unknown.returncode != 0 and "unknown benchmark" in unknown.stderr
