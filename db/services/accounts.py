@@ -236,13 +236,23 @@ class _Attempt:
     disabled: bool
 
 
-async def claim_attempt(session: AsyncSession, username: str, moment: dt.datetime) -> _Attempt | None:
+async def claimable(session: AsyncSession, username: str, moment: dt.datetime) -> int | None:
+    """The id of the account with this username when it is not locked; a plain read, so that the
+    attempts a flood is made of (unknown usernames, locked accounts) take no write lock at all."""
+    a = models.Account
+    return (await session.execute(
+        select(a.id).where(a.username == (username or "").strip(),
+                           (a.locked_until.is_(None)) | (a.locked_until <= moment))
+    )).scalar_one_or_none()
+
+
+async def claim_attempt(session: AsyncSession, account_id: int, moment: dt.datetime) -> _Attempt | None:
     """Count a sign-in attempt before its password is checked, in one conditional UPDATE.
 
     The attempt counts as failed until a success resets the counter. The claim that reaches
     MAX_FAILED_LOGINS locks the account at once, so no further attempt is claimed while the
     first five are still being checked; a lock that has run out starts a new count. None when the
-    username is unknown or the account is locked: no password of it is checked then.
+    account is locked (by a claim since `claimable` read it): no password is checked then.
 
     The UPDATE is atomic on both engines: PostgreSQL re-checks the WHERE clause on the row
     version left by a concurrent UPDATE (READ COMMITTED), SQLite has one writer."""
@@ -251,8 +261,7 @@ async def claim_attempt(session: AsyncSession, username: str, moment: dt.datetim
     count = case((expired, 1), else_=a.failed_logins + 1)
     row = (await session.execute(
         update(a)
-        .where(a.username == (username or "").strip(),
-               (a.locked_until.is_(None)) | (a.locked_until <= moment))
+        .where(a.id == account_id, (a.locked_until.is_(None)) | (a.locked_until <= moment))
         .values(failed_logins=count,
                 locked_until=case((count >= MAX_FAILED_LOGINS, literal(moment + LOCKOUT, models.UtcDateTime())),
                                   else_=null()))
@@ -286,13 +295,18 @@ async def record_success(session: AsyncSession, attempt: _Attempt, new_hash: str
 
 
 async def authenticate(run: Run, hasher: Hasher, username: str, password: str, dummy_hash: str,
-                       then: Callable[[AsyncSession, models.Account], Awaitable[Any]] | None = None) -> SignIn:
-    """Check a password with the lockout: claim an attempt (a short write), check the password
-    outside any transaction, and on success reset the counter and run `then` (a short write).
+                       then: Callable[[AsyncSession, models.Account], Awaitable[Any]] | None = None,
+                       read: Run | None = None) -> SignIn:
+    """Check a password with the lockout: find the account (`read`, a short read transaction;
+    `run` when not given), claim an attempt (a short write), check the password outside any
+    transaction, and on success reset the counter and run `then` (a short write).
 
     An unknown username, a locked account and a wrong password cost the same one hash check and
     answer alike (SignIn(None)); so does a disabled account, whose attempts count as failures."""
-    attempt = await run(lambda session: claim_attempt(session, username, now()))
+    account_id = await (read or run)(lambda session: claimable(session, username, now()))
+    attempt = None
+    if account_id is not None:
+        attempt = await run(lambda session: claim_attempt(session, account_id, now()))
     if attempt is None:
         await hasher.verify(dummy_hash, password or "")
         return SignIn(None)

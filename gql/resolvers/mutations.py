@@ -33,6 +33,20 @@ async def _outside_transactions(info, steps) -> Outcome:
         context.loaders.clear_all()
 
 
+async def _read_briefly(info, work):
+    """`work` in a read transaction of its own, ended before this returns (no write lock on
+    SQLite, no connection kept on PostgreSQL while a password is checked after it)."""
+    async def once(session):
+        if session.in_transaction():
+            await session.commit()
+        try:
+            return await work(session)
+        finally:
+            await session.commit()
+
+    return await info.context.db.read(once)
+
+
 async def _end_read(info) -> None:
     """End the read transaction the request opened to look up its token, before a password is
     hashed: it would otherwise stay open (a pooled connection on PostgreSQL) for the whole hash."""
@@ -50,7 +64,8 @@ async def login(info, username: str, password: str) -> Outcome:
         return token, expires_at, (account, path)
 
     outcome = await _outside_transactions(info, lambda run: accounts.authenticate(
-        run, hasher, username, password, hasher.dummy_hash, then=issue))
+        run, hasher, username, password, hasher.dummy_hash, then=issue,
+        read=lambda work: _read_briefly(info, work)))
     if outcome.value.account is None:
         return Outcome(problems=[Problem("INVALID", accounts.SIGN_IN_FAILED, None)])
     return Outcome(value=outcome.value.value)
