@@ -10,7 +10,7 @@ loop, one request after another, for --seconds: first alone, then while --client
 clients send wrong passwords as fast as they are answered (to the target account, which locks
 after 5, and to unknown usernames). It prints writes/s, p50 and p99 latency and failures for each
 condition, and the flood's sign-ins. Traffic goes to 127.0.0.1 only; the server is stopped at the
-end, and every request has a 30 s timeout.
+end, and every request has a 30 s timeout. The server's log goes to var/bench/sign_in_flood-server.log.
 
 Why: argon2 ran inside the sign-in's write transaction, and on SQLite BEGIN IMMEDIATE holds the
 database's one write lock; see db/services/accounts.py for the figures.
@@ -110,13 +110,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_LOG = PROJECT_ROOT / "var" / "bench" / "sign_in_flood-server.log"
+
+
 async def start_server(engine_name: str) -> tuple[subprocess.Popen, str]:
+    """uvicorn in a subprocess; its output (the errors it logs) goes to SERVER_LOG."""
     port = free_port()
+    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    log = open(SERVER_LOG, "w")
     env = {**os.environ, "BENCH_SIGN_IN_ENGINE": engine_name,
            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "bench.sign_in_flood:serve", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"], env=env, cwd=PROJECT_ROOT)
+         "--port", str(port), "--no-access-log", "--log-level", "warning"], env=env, cwd=PROJECT_ROOT,
+        stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url) as http:
         for _ in range(200):
@@ -234,6 +241,8 @@ async def run(engine_name: str, seconds: float, clients: int) -> None:
             print(describe("  the flood's sign-ins", flood, "sign-ins"), flush=True)
             for failure in sorted(set(quiet.failures + loud.failures + flood.failures))[:5]:
                 print(f"  failure: {failure}")
+            if quiet.failures or loud.failures or flood.failures:
+                print(f"  the server's log: {SERVER_LOG}")
     finally:
         stop_server(server)
 
