@@ -4,11 +4,13 @@ Parameters: RFC 9106's second recommended option ("low memory": t=3, m=64 MiB, p
 default profile. Hashes made with other parameters are replaced at the next sign-in.
 
 Hashes are computed on a pool of their own with HASHING_THREADS threads (half the cores), never
-on asyncio's default executor: one check at this profile takes ~0.5 s of CPU here, and 20
-clients sending wrong passwords kept 6 checks running at once (the default executor's size on 2
-cores), which starved the event loop; measured with bench.sign_in_flood on SQLite, an
-administrator's writes fell from 26/s to 0.3/s (p50 3.7 s) although no lock was held any more.
-Queued checks wait in the event loop, holding nothing.
+on asyncio's default executor. One check at this profile takes ~0.2 s of CPU (0.4–0.5 s of wall
+time on the 2 shared cores measured on); 20 clients sending wrong passwords kept 6 checks running
+at once (the default executor's size on 2 cores) and starved the event loop: with bench.sign_in_flood,
+once no lock was held through a check any more, an administrator's writes still fell from 59/s
+to 2.4/s on SQLite (p99 3.9 s) and from 26/s to 0.3/s on PostgreSQL; with this pool, 36/s → 21/s
+(p50 12 ms, p99 0.44 s) and 31/s → 6/s (p50 0.15 s, p99 0.38 s). Queued checks wait in the event
+loop, holding nothing; a flood makes sign-ins slow (2 per second here), not everything else.
 """
 from __future__ import annotations
 

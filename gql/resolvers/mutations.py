@@ -37,8 +37,7 @@ async def _read_briefly(info, work):
     """`work` in a read transaction of its own, ended before this returns (no write lock on
     SQLite, no connection kept on PostgreSQL while a password is checked after it)."""
     async def once(session):
-        if session.in_transaction():
-            await session.commit()
+        await session.commit()  # the token lookup's read, if any
         try:
             return await work(session)
         finally:
@@ -66,7 +65,7 @@ async def login(info, username: str, password: str) -> Outcome:
     outcome = await _outside_transactions(info, lambda run: accounts.authenticate(
         run, hasher, username, password, hasher.dummy_hash, then=issue,
         read=lambda work: _read_briefly(info, work)))
-    if outcome.value.account is None:
+    if not outcome.ok or outcome.value.account is None:
         return Outcome(problems=[Problem("INVALID", accounts.SIGN_IN_FAILED, None)])
     return Outcome(value=outcome.value.value)
 
