@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from gql.auth.errors import ErrorPolicy
 from gql.auth.guard import AuthGuard
 from gql.auth.limits import NodeCostLimit
+from gql.auth.sign_in_limit import SignInLimit
 from gql.schema.account import Account
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import LeaderPosition
@@ -29,6 +30,7 @@ schema = strawberry.Schema(
         AuthGuard,
         ErrorPolicy,
         NodeCostLimit,
+        SignInLimit,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
