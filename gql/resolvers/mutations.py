@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from db import models
+from db.branch import get as branch_get
 from db.errors import Problem
 from db.services import accounts, difficulties, leadership, members, org_records, organizations
 from gql.auth import tokens
@@ -30,8 +31,8 @@ async def login(info, username: str, password: str) -> Outcome:
         token = tokens.new_token()
         expires_at = accounts.now() + dt.timedelta(seconds=settings.token_ttl_seconds)
         await accounts.store_token(session, signed_in.account.id, tokens.token_hash(token), expires_at)
-        path = (await session.get(models.Organization, signed_in.account.organization_id)).path
-        return token, expires_at, (signed_in.account, path)
+        # The account just signed in is the caller now: its row comes through its own branch.
+        return token, expires_at, await accounts.own_row(session, signed_in.account)
 
     outcome = await write(info, action, signed_in=False)
     if outcome.ok and outcome.value is None:
@@ -45,13 +46,13 @@ async def logout(info) -> Outcome:
 
 
 async def change_password(info, current_password: str, new_password: str) -> Outcome:
-    viewer, hasher = viewer_of(info), info.context.hasher
-    return await write(info, lambda s, _a: accounts.change_password(
-        s, hasher, viewer.account_id, current_password, new_password))
+    hasher = info.context.hasher
+    return await write(info, lambda s, actor: accounts.change_password(
+        s, hasher, actor, current_password, new_password))
 
 
-async def _with_path(session, account: models.Account):
-    return account, (await session.get(models.Organization, account.organization_id)).path
+async def _with_path(session, actor, account: models.Account):
+    return await accounts.with_path(session, actor, account)
 
 
 async def create_account(info, data) -> Outcome:
@@ -64,7 +65,7 @@ async def create_account(info, data) -> Outcome:
             username=data.username, password=data.password, name=data.name, role=data.role.value,
             phone=data.phone, gender=_value(data.gender), birth_date=data.birth_date,
             member_id=input_pk(data.member_id, "Member", "memberId"))
-        return await _with_path(session, account)
+        return await _with_path(session, actor, account)
 
     return await write(info, action)
 
@@ -78,7 +79,7 @@ async def update_account(info, data) -> Outcome:
             changes["organization_id"] = input_pk(changes["organization_id"], "Organization", "organizationId")
         account = await accounts.update_fields(
             session, actor, input_pk(data.account_id, "Account", "accountId"), changes)
-        return await _with_path(session, account)
+        return await _with_path(session, actor, account)
 
     return await write(info, action)
 
@@ -89,7 +90,7 @@ async def reset_password(info, data) -> Outcome:
     async def action(session, actor):
         account = await accounts.reset_password(
             session, actor, hasher, input_pk(data.account_id, "Account", "accountId"), data.temporary_password)
-        return await _with_path(session, account)
+        return await _with_path(session, actor, account)
 
     return await write(info, action)
 
@@ -122,7 +123,8 @@ async def create_member(info, data) -> Outcome:
         member = await members.create(
             session, actor, organization_id=input_pk(data.organization_id, "Organization", "organizationId"),
             affiliation=data.affiliation.value, fields=fields, since=data.since)
-        return member, (await session.get(models.Organization, member.organization_id)).path
+        return member, (await branch_get(session, actor.branch, models.Organization, member.organization_id,
+                                         "党组织"))[1].path
 
     return await write(info, action)
 
@@ -157,8 +159,9 @@ async def set_leadership_term(info, data) -> Outcome:
         data.last_changed_on))
 
 
-async def _position_row(session, position):
-    return position, (await session.get(models.Organization, position.organization_id)).path
+async def _position_row(session, actor, position):
+    _position, organization = await leadership.get_position(session, actor.branch, position.id, "positionId")
+    return position, organization.path
 
 
 async def appoint_leader(info, data) -> Outcome:
@@ -166,7 +169,7 @@ async def appoint_leader(info, data) -> Outcome:
         position = await leadership.appoint(
             session, actor, _org_pk(data), input_pk(data.member_id, "Member", "memberId"), data.title.value,
             data.since)
-        return await _position_row(session, position)
+        return await _position_row(session, actor, position)
 
     return await write(info, action)
 
@@ -175,7 +178,7 @@ async def end_leader_position(info, data) -> Outcome:
     async def action(session, actor):
         position = await leadership.end_position(
             session, actor, input_pk(data.position_id, "LeaderPosition", "positionId"), data.until)
-        return await _position_row(session, position)
+        return await _position_row(session, actor, position)
 
     return await write(info, action)
 
