@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from db import models
 
@@ -75,6 +75,8 @@ async def _stored_secret(engine: AsyncEngine) -> bytes:
 async def cursor_key(bind: AsyncEngine | AsyncSession) -> bytes:
     """The cursor key for the database behind `bind` (an engine, or a session bound to one)."""
     engine = bind.bind if isinstance(bind, AsyncSession) else bind
+    if isinstance(engine, AsyncConnection):
+        engine = engine.engine
     key = _keys.get(engine.sync_engine)
     if key is None:
         configured = configured_secret()
