@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from db import models
+from db.engine import WRITE_OPTION
 
 ENVIRONMENT = "DANGJIAN_SECRET_KEY"
 MIN_SECRET_LENGTH = 32
@@ -50,14 +51,24 @@ def configured_secret() -> bytes | None:
     return value.encode()
 
 
-async def _stored_secret(engine: AsyncEngine) -> bytes:
-    """The database's secret, created on first use (on its own connection, so a request's read
-    transaction is never turned into a write)."""
-    stmt = select(models.ServerSecret.value).where(models.ServerSecret.name == CURSOR_SECRET)
+async def _read(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
-        value = (await connection.execute(stmt)).scalar_one_or_none()
-        if value is None:
-            await connection.rollback()
+        value = (await connection.execute(
+            select(models.ServerSecret.value).where(models.ServerSecret.name == CURSOR_SECRET))).scalar_one_or_none()
+        await connection.rollback()
+    return value
+
+
+async def _stored_secret(engine: AsyncEngine) -> bytes:
+    """The database's secret, created on first use, on connections of its own (a request's read
+    transaction is never turned into a write, whatever isolation the request's session uses)."""
+    value = await _read(engine)
+    if value is None:
+        options = {WRITE_OPTION: True}
+        if engine.dialect.name == "postgresql":
+            options.update(isolation_level="READ COMMITTED", postgresql_readonly=False)
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(**options)
             try:
                 await connection.execute(insert(models.ServerSecret).values(
                     name=CURSOR_SECRET, value=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
@@ -65,10 +76,7 @@ async def _stored_secret(engine: AsyncEngine) -> bytes:
                 await connection.commit()
             except IntegrityError:  # another process was first: use its secret
                 await connection.rollback()
-            value = (await connection.execute(stmt)).scalar_one()
-            await connection.commit()
-        else:
-            await connection.rollback()
+        value = await _read(engine)
     return value.encode()
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Actor, Branch, accounts
 from db.branch import get as branch_get
-from db.errors import DomainError, Problems, not_found
+from db.errors import DomainError, Problems
 from db.pagination import SortKey, keyset_page
 from db.roles import ROLES, at_least
 from db.services import members as member_service

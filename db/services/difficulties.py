@@ -8,8 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import codes, models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
-from db.errors import DomainError, Problems, not_found
-from db.services import members as member_service
+from db.errors import DomainError, Problems
 
 KIND_TABLE = "difficulty_kind"
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
-from db.errors import DomainError, Problems, not_found
+from db.errors import DomainError, Problems
 from db.services import members as member_service
 from db.services import organizations
 

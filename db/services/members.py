@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import codes, idnumber, models
 from db.branch import Actor, Branch, members
 from db.branch import get as branch_get
-from db.errors import DomainError, Problems, not_found
+from db.errors import DomainError, Problems
 from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
 from db.services import organizations
 from db.tree import within_subtree_of

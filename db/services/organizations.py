@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
-from db.errors import DomainError, Problems, not_found
+from db.errors import DomainError, Problems
 from db.tree import CODE_SUFFIX_DIGITS, child_path, within
 
 ORG_TYPES = ("COMMITTEE", "WORKING_COMMITTEE", "GENERAL_BRANCH", "BRANCH", "JOINT_BRANCH", "PROVISIONAL")
