@@ -31,7 +31,7 @@ async def login(info, username: str, password: str) -> Outcome:
         token = tokens.new_token()
         expires_at = accounts.now() + dt.timedelta(seconds=settings.token_ttl_seconds)
         await accounts.store_token(session, signed_in.account.id, tokens.token_hash(token), expires_at)
-        # The account just signed in is the caller now: its row comes through its own branch.
+        # By the signed-in account row's own organization id (server-trusted), never a client's id.
         return token, expires_at, await accounts.own_row(session, signed_in.account)
 
     outcome = await write(info, action, signed_in=False)
