@@ -11,7 +11,9 @@ day numbers, length-prefixed UTF-8) and sealed with AES-256-GCM-SIV under the se
 (db.secrets): `base64url(version byte ‖ ciphertext ‖ 16-byte tag)`, about 30–40 characters for a
 member list. The associated data binds it to its version and to the list's ordering (the sort
 keys), so a cursor of another ordering, a re-versioned, truncated or forged one fails at the tag
-(BadCursor → BAD_USER_INPUT), before any of it is parsed. GCM-SIV stays safe with a fixed nonce
+(BadCursor → BAD_USER_INPUT), before any of it is parsed. Measured (2 busy cores): a cursor costs
+~10 µs to seal or open once the page's `Cursors` exists (~50 µs to build, once per page; building
+it per cursor cost ~50 µs each), so a page of 100 adds about 1 ms. GCM-SIV stays safe with a fixed nonce
 (RFC 8452: a repeated nonce reveals only that two plaintexts are equal), which keeps cursors
 short and deterministic: equal cursors mean the same row in the same ordering, which the node ids
 say anyway. The key is the same in every process of a deployment, so cursors work across
@@ -94,10 +96,9 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
             return (n >> 1) ^ -(n & 1), at
 
 
-def _pack(values: Sequence[Any], keys: Sequence[SortKey]) -> bytes:
+def _pack(values: Sequence[Any], kinds: Sequence[type | None]) -> bytes:
     out = bytearray()
-    for value, key in zip(values, keys, strict=True):
-        kind = key.python_type()
+    for value, kind in zip(values, kinds, strict=True):
         if type(value) is not kind:
             raise TypeError(f"cursor value {type(value).__name__} for a {kind} key")
         if kind is int:
@@ -115,11 +116,10 @@ def _pack(values: Sequence[Any], keys: Sequence[SortKey]) -> bytes:
     return bytes(out)
 
 
-def _unpack(data: bytes, keys: Sequence[SortKey]) -> list[Any]:
+def _unpack(data: bytes, kinds: Sequence[type | None]) -> list[Any]:
     values, at = [], 0
     try:
-        for key in keys:
-            kind = key.python_type()
+        for kind in kinds:
             n, at = _read_varint(data, at)
             if kind is int:
                 values.append(n)
@@ -144,27 +144,43 @@ def _unpack(data: bytes, keys: Sequence[SortKey]) -> list[Any]:
 # ------------------------------------------------------------ cursors
 
 
+class Cursors:
+    """Seals and opens the cursors of one ordering under one key; built once per page (working
+    out the ordering's description is most of the cost of a cursor)."""
+
+    def __init__(self, keys: Sequence[SortKey], key: bytes):
+        self.kinds = [k.python_type() for k in keys]
+        self.ad = _ordering(keys)
+        self.aead = AESGCMSIV(key)
+
+    def encode(self, values: Sequence[Any]) -> str:
+        sealed = self.aead.encrypt(_NONCE, _pack(values, self.kinds), self.ad)
+        return base64.urlsafe_b64encode(bytes([CURSOR_VERSION]) + sealed).decode().rstrip("=")
+
+    def decode(self, cursor: str) -> list[Any]:
+        if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
+            raise BadCursor("malformed cursor")
+        try:
+            raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadCursor("malformed cursor") from exc
+        if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor:
+            raise BadCursor("malformed cursor")  # one spelling per cursor
+        if len(raw) < 17 or raw[0] != CURSOR_VERSION:
+            raise BadCursor("the cursor does not belong to this list or ordering")
+        try:
+            plain = self.aead.decrypt(_NONCE, raw[1:], self.ad)
+        except InvalidTag as exc:
+            raise BadCursor("the cursor does not belong to this list or ordering") from exc
+        return _unpack(plain, self.kinds)
+
+
 def encode_cursor(values: Sequence[Any], keys: Sequence[SortKey], key: bytes) -> str:
-    sealed = AESGCMSIV(key).encrypt(_NONCE, _pack(values, keys), _ordering(keys))
-    return base64.urlsafe_b64encode(bytes([CURSOR_VERSION]) + sealed).decode().rstrip("=")
+    return Cursors(keys, key).encode(values)
 
 
 def decode_cursor(cursor: str, keys: Sequence[SortKey], key: bytes) -> list[Any]:
-    if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
-        raise BadCursor("malformed cursor")
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadCursor("malformed cursor") from exc
-    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor:
-        raise BadCursor("malformed cursor")  # one spelling per cursor
-    if len(raw) < 17 or raw[0] != CURSOR_VERSION:
-        raise BadCursor("the cursor does not belong to this list or ordering")
-    try:
-        plain = AESGCMSIV(key).decrypt(_NONCE, raw[1:], _ordering(keys))
-    except InvalidTag as exc:
-        raise BadCursor("the cursor does not belong to this list or ordering") from exc
-    return _unpack(plain, keys)
+    return Cursors(keys, key).decode(cursor)
 
 
 def seek_after(keys: Sequence[SortKey], values: Sequence[Any]):
@@ -196,21 +212,21 @@ class Page:
     has_next_page: bool
 
 
-def starting_after(stmt, keys: Sequence[SortKey], after: str | None, key: bytes):
-    return stmt.where(seek_after(keys, decode_cursor(after, keys, key))) if after is not None else stmt
+def starting_after(stmt, keys: Sequence[SortKey], after: str | None, cursors: Cursors):
+    return stmt.where(seek_after(keys, cursors.decode(after))) if after is not None else stmt
 
 
-def _page(rows: list, first: int, key_values, keys: Sequence[SortKey], key: bytes) -> Page:
+def _page(rows: list, first: int, key_values, cursors: Cursors) -> Page:
     return Page(rows=[tuple(r) for r in rows[:first]],
-                cursors=[encode_cursor(key_values(r), keys, key) for r in rows[:first]],
+                cursors=[cursors.encode(key_values(r)) for r in rows[:first]],
                 has_next_page=len(rows) > first)
 
 
 async def keyset_page(session, stmt, keys: Sequence[SortKey], first: int, after: str | None, key_values) -> Page:
     """One page of `stmt` in the order of `keys`, after the cursor."""
-    key = await cursor_key(session)
-    stmt = starting_after(stmt, keys, after, key).order_by(*(k.order_by() for k in keys)).limit(first + 1)
-    return _page((await session.execute(stmt)).all(), first, key_values, keys, key)
+    cursors = Cursors(keys, await cursor_key(session))
+    stmt = starting_after(stmt, keys, after, cursors).order_by(*(k.order_by() for k in keys)).limit(first + 1)
+    return _page((await session.execute(stmt)).all(), first, key_values, cursors)
 
 
 async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor_ids: Sequence[int],
@@ -224,8 +240,8 @@ async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor
     if len(anchor_ids) == 1:
         return {anchor_ids[0]: await keyset_page(session, stmt.where(anchor == anchor_ids[0]), keys, first, after,
                                                  key_values)}
-    key = await cursor_key(session)
-    stmt = starting_after(stmt, keys, after, key)
+    cursors = Cursors(keys, await cursor_key(session))
+    stmt = starting_after(stmt, keys, after, cursors)
     order = [k.order_by() for k in keys]
     rn = func.row_number().over(partition_by=anchor, order_by=order)
     inner = stmt.where(anchor.in_(anchor_ids)).add_columns(anchor.label("anchor_id"), rn.label("rn")).subquery()
@@ -241,4 +257,4 @@ async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor
     grouped = {}
     for row in (await session.execute(outer)).all():
         grouped.setdefault(row[-1], []).append(tuple(row[:-1]))
-    return {anchor_id: _page(grouped.get(anchor_id, []), first, key_values, keys, key) for anchor_id in anchor_ids}
+    return {anchor_id: _page(grouped.get(anchor_id, []), first, key_values, cursors) for anchor_id in anchor_ids}
