@@ -1,18 +1,33 @@
 """The one place where a caller's reach becomes SQL.
 
 A Branch is what an account may see: its organization and every descendant (本级及下级), or, for a
-MEMBER account, its own member record and its own organization. Every read of scoped rows starts
-from `organizations()` or `members()` below, so the branch filter is always in the SQL, on an
-index, and an object outside the branch simply does not come back.
+MEMBER account, its own member record, what hangs from it and its own organization. Every read of
+scoped rows starts from `organizations()`, `members()`, `accounts()` or `hanging()` below, so the
+branch filter is always in the SQL, on an index, and an object outside the branch simply does not
+come back: not as a row, and not in a count or a cursor either.
+
+A MEMBER's branch is "self only" and fails closed: it reaches only the tables in SELF_READABLE
+(the GraphQL types with @auth(allowSelf: true)), and of those only what hangs from its own member
+record; a self-only branch without a member record reaches nothing at all. It is never widened to
+the organization's subtree, whatever the account row says.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
+from db.errors import not_found
 from db.tree import contains, within
+
+# What a MEMBER account may read (the types whose @auth has allowSelf: true): its own member
+# record, its difficulties, its account and its own organization. Every other table
+# (leader positions, organization records, organization events, ...) yields no row and counts 0
+# for a self-only branch. tests/test_member_reach.py walks the schema so that a new field fails
+# there until its rows come through here.
+SELF_READABLE = frozenset({models.Organization, models.Member, models.Difficulty, models.Account})
 
 
 @dataclass(frozen=True)
@@ -20,13 +35,30 @@ class Branch:
     path: str
     # Set for MEMBER accounts: the branch shrinks to this member and its organization.
     self_member_id: int | None = None
+    # A MEMBER's branch is self-only even when its member id is missing (then it holds nothing).
+    self_only: bool = False
+
+    def __post_init__(self):
+        if self.self_member_id is not None:
+            object.__setattr__(self, "self_only", True)
+
+    @classmethod
+    def of_member(cls, organization_path: str, member_id: int | None) -> "Branch":
+        """A MEMBER account's branch: its own record; nothing at all without one (fail closed)."""
+        return cls(path=organization_path, self_member_id=member_id, self_only=True)
 
     @property
     def is_self_only(self) -> bool:
-        return self.self_member_id is not None
+        return self.self_only
+
+    @property
+    def is_empty(self) -> bool:
+        return self.self_only and self.self_member_id is None
 
     def holds(self, path_column):
         """SQL: an organization path (column) lies in the branch."""
+        if self.is_empty:
+            return false()
         if self.is_self_only:
             return path_column == self.path
         return within(path_column, self.path)
@@ -35,9 +67,29 @@ class Branch:
         return self.holds(models.Organization.path)
 
     def holds_path(self, path: str) -> bool:
+        if self.is_empty:
+            return False
         if self.is_self_only:
             return path == self.path
         return contains(self.path, path)
+
+    def own_member(self, member_id_column):
+        """SQL: the member id column names the branch's own member (self-only branches)."""
+        if self.self_member_id is None:
+            return false()
+        return member_id_column == self.self_member_id
+
+    def reaches(self, entity):
+        """SQL: the extra condition a self-only branch puts on rows of `entity`: nothing of a
+        table a MEMBER may not read, and of the others only what hangs from its own record."""
+        if not self.is_self_only:
+            return true()
+        if entity not in SELF_READABLE or self.is_empty:
+            return false()
+        if entity is models.Member:
+            return self.own_member(models.Member.id)
+        member_id = getattr(entity, "member_id", None)
+        return self.own_member(member_id) if member_id is not None else true()
 
 
 # The whole tree, for system jobs (CLI, demo, migrations) that act for no account.
@@ -45,7 +97,8 @@ SYSTEM = Branch(path="/")
 
 
 def organizations(branch: Branch) -> Select:
-    return select(models.Organization).where(branch.organization_condition())
+    return select(models.Organization).where(branch.organization_condition(),
+                                             branch.reaches(models.Organization))
 
 
 def members(branch: Branch, *columns) -> Select:
@@ -54,7 +107,7 @@ def members(branch: Branch, *columns) -> Select:
         models.Organization, models.Organization.id == models.Member.organization_id
     )
     if branch.is_self_only:
-        return stmt.where(models.Member.id == branch.self_member_id)
+        return stmt.where(branch.reaches(models.Member))
     if branch.path == "/":
         return stmt
     return stmt.where(within(models.Organization.path, branch.path))
@@ -63,16 +116,17 @@ def members(branch: Branch, *columns) -> Select:
 def owned_by_member(branch: Branch, member_id_column):
     """Rows hanging from a member (difficulties, ...): a MEMBER account reaches only its own."""
     if branch.is_self_only:
-        return member_id_column == branch.self_member_id
+        return branch.own_member(member_id_column)
     return member_id_column.is_not(None)
 
 
 def hanging(branch: Branch, entity, *columns) -> Select:
     """Rows of `entity` (anything with an organization_id) whose organization is in the branch,
-    selected with `columns` (default: the row and its organization)."""
+    selected with `columns` (default: the row and its organization). A self-only branch gets
+    only the rows it may read (see Branch.reaches): none of a table outside SELF_READABLE."""
     return (select(*(columns or (entity, models.Organization)))
             .join(models.Organization, models.Organization.id == entity.organization_id)
-            .where(branch.organization_condition()))
+            .where(branch.organization_condition(), branch.reaches(entity)))
 
 
 def accounts(branch: Branch) -> Select:
@@ -80,8 +134,35 @@ def accounts(branch: Branch) -> Select:
         models.Organization, models.Organization.id == models.Account.organization_id
     )
     if branch.is_self_only:
-        return stmt.where(models.Account.member_id == branch.self_member_id)
+        return stmt.where(branch.reaches(models.Account))
     return stmt.where(within(models.Organization.path, branch.path))
+
+
+def _scoped(branch: Branch, entity) -> Select:
+    """Rows of `entity` the branch reaches, each with its organization."""
+    if entity is models.Organization:
+        return organizations(branch).add_columns(models.Organization)
+    if entity is models.Member:
+        return members(branch, models.Member, models.Organization)
+    if entity is models.Account:
+        return accounts(branch).add_columns(models.Organization)
+    return hanging(branch, entity)
+
+
+async def get(session: AsyncSession, branch: Branch, entity, pk: int | None, what: str,
+              field: list[str] | str | None = None):
+    """(row, its organization) for the `entity` row `pk` if the branch reaches it; otherwise
+    NOT_FOUND ("…不存在或不在本账户的管辖范围内"), alike for absent and foreign ids.
+
+    The one way to fetch an object by an id: services and resolvers never call `session.get`
+    (tests/test_scoped_lookups.py fails on any), so an id a client chose cannot reach a row
+    outside the caller's branch by way of a forgotten filter."""
+    row = None
+    if pk is not None:
+        row = (await session.execute(_scoped(branch, entity).where(entity.id == pk))).first()
+    if row is None:
+        raise not_found(what, field)
+    return row[0], row[1]
 
 
 @dataclass(frozen=True)

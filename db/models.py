@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -171,7 +172,12 @@ class OrganizationParentPeriod(Base):
 
 
 class OrganizationEvent(Base):
-    """党组织异动: created, renamed, moved, revoked."""
+    """党组织异动: created, renamed, moved, revoked.
+
+    For MOVED, `before`/`after` hold the old and new parent's names at the time and
+    `before_organization_id`/`after_organization_id` the parents themselves: a reader sees a
+    parent's name only when that parent lies in its own branch (db.services.reads.events), so a
+    move across branches does not show the new branch where the organization came from."""
 
     __tablename__ = "organization_event"
 
@@ -181,6 +187,8 @@ class OrganizationEvent(Base):
     date: Mapped[dt.date] = mapped_column(Date)
     before: Mapped[str | None] = mapped_column(String(300))
     after: Mapped[str | None] = mapped_column(String(300))
+    before_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    after_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
     reason: Mapped[str | None] = mapped_column(Text)
 
 
@@ -246,6 +254,13 @@ class MemberPlacement(Base):
 
 class Account(Base):
     __tablename__ = "account"
+    __table_args__ = (
+        # A MEMBER account is its member record's and nothing else's: without the link it would
+        # have no branch at all (db.branch fails closed), so the database refuses such a row; and
+        # only MEMBER accounts carry a member link.
+        CheckConstraint("(role = 'MEMBER' AND member_id IS NOT NULL) OR (role <> 'MEMBER' AND member_id IS NULL)",
+                        name="member_link"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -278,7 +293,19 @@ class AccessToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
+class ServerSecret(Base):
+    """Secrets the server generates once and every worker process of the deployment shares
+    (for now the key of the pagination cursors, unless DANGJIAN_SECRET_KEY is set)."""
+
+    __tablename__ = "server_secret"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
 __all__ = [
     "Base", "Organization", "LeadershipTerm", "LeaderPosition", "Difficulty", "OrgRecord",
     "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "Account", "AccessToken",
+    "ServerSecret",
 ]

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from db.engine import make_engine, make_sessionmaker
+from db.secrets import configured_secret, cursor_key
 from gql.auth.errors import request_error_code
 from gql.auth.passwords import hasher_named
 from gql.context import Context, viewer_for_request
@@ -33,6 +34,9 @@ class GraphQLView(GraphQL):
         self.hasher = hasher_named(settings.password_profile)
 
     async def get_context(self, request: Request, response) -> Context:
+        # Read (or create) the cursor key before any transaction of the request is open; after
+        # the first request it is held in memory.
+        await cursor_key(self.sessionmaker.kw["bind"])
         db = Db(self.sessionmaker)
         request.state.db = db
         viewer = await viewer_for_request(db, request.headers.get("authorization"))
@@ -102,6 +106,7 @@ class BodyLimit:
 
 def create_app(engine: AsyncEngine | None = None, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    configured_secret()  # a DANGJIAN_SECRET_KEY too short to be a secret stops the start
     engine = engine or make_engine(settings.database_url)
     view = GraphQLView(make_sessionmaker(engine), settings)
 

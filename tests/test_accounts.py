@@ -20,6 +20,7 @@ CHANGE_PASSWORD = """mutation($c: String!, $n: String!) {
   changePassword(input: {currentPassword: $c, newPassword: $n}) { ok userErrors { field message code } }
 }"""
 VIEWER = "{ viewer { id username name role mustChangePassword organization { code } member { id } } }"
+HELD_VIEWER = "{ viewer { id username name role mustChangePassword organization { id name } } }"
 ACCOUNT_NODE = f"query($id: ID!) {{ node(id: $id) {{ ... on Account {{ {ACCOUNT_FIELDS} }} }} }}"
 ACCOUNTS = """query($org: ID, $scope: Scope, $first: Int, $after: String) {
   accounts(organizationId: $org, scope: $scope, first: $first, after: $after) {
@@ -254,7 +255,9 @@ async def test_reset_password_forces_a_change_at_next_sign_in(api, world):
     assert (await sign_in(api, "a_operator"))["token"] is None
 
     token = await token_of(api, "a_operator", TEMPORARY)
-    viewer = (await api.post(VIEWER, token=token))["data"]["viewer"]
+    # Held at the forced change, the account reads itself (VIEWER's organization { code } is not
+    # among what it may read: see test_held_account_reads_nothing_but_itself).
+    viewer = (await api.post(HELD_VIEWER, token=token))["data"]["viewer"]
     assert viewer["username"] == "a_operator" and viewer["mustChangePassword"] is True
     for query in ['{ organization(code: "001001") { name } }', "{ members(first: 5) { totalCount } }"]:
         assert error_codes(await api.post(query, token=token)) == ["FORBIDDEN"], query
@@ -284,6 +287,30 @@ async def test_must_change_password_blocks_node_lookups(api, world):
     assert error_codes(result) == ["FORBIDDEN"], result
     query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Member { name idNumber } } }"
     result = await api.post(query, {"ids": [gid("Member", world.members["a1_first"])]}, token=token)
+    assert error_codes(result) == ["FORBIDDEN"], result
+
+
+async def test_held_account_reads_nothing_but_itself(api, world):
+    """Held at a forced password change, an account reads its own Account and its organization's
+    id and name; no count, no list, no cursor of its branch (it could page the members' cursors
+    and count them before)."""
+    await mutate(api, "a_admin", RESET, {"accountId": account(world, "a_operator"), "temporaryPassword": TEMPORARY})
+    token = await token_of(api, "a_operator", TEMPORARY)
+    result = await api.post(HELD_VIEWER, token=token)
+    assert "errors" not in result, result
+    assert result["data"]["viewer"]["organization"] == {"id": org(world, "a"), "name": world.orgs["a"].name}
+    for selection in ["members { totalCount }", "members { edges { cursor } }", "memberCount",
+                      "memberCount(filter: {scope: SUBTREE})", "descendants { totalCount }", "children { id }",
+                      "code", "history { kind }", "orgRecords { totalCount }", "difficulties { totalCount }",
+                      "leadership { secretary { id } }", "parent { id }"]:
+        result = await api.post("{ viewer { organization { %s } } }" % selection, token=token)
+        assert error_codes(result) == ["FORBIDDEN"], (selection, result)
+        viewer = (result.get("data") or {}).get("viewer")
+        assert viewer is None or set(viewer["organization"].values()) == {None}, (selection, result)
+    # A held MEMBER account does not read its member record either.
+    await mutate(api, "a1_admin", RESET, {"accountId": account(world, "a1_member"), "temporaryPassword": TEMPORARY})
+    token = await token_of(api, "a1_member", TEMPORARY)
+    result = await api.post("{ viewer { username member { id } } }", token=token)
     assert error_codes(result) == ["FORBIDDEN"], result
 
 

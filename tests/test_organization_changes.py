@@ -255,9 +255,14 @@ async def test_branch_that_loses_an_organization_no_longer_reaches_it(api, world
     assert await member_total_of(api, "b_viewer", "001002") == 3
     own = await by_code(api, "a1_viewer", "001002003")
     assert own["name"] == A1_NAME and own["members"]["totalCount"] == 2
-    history = own["history"]
-    assert history[-1] == {"kind": "MOVED", "date": "2023-09-01", "before": A_NAME, "after": B_NAME,
-                           "reason": "隶属调整"}
+    # The move's parents are named only to those whose branch holds them: A1's own staff see
+    # neither A (where it came from) nor B (above it); B's see B; the root sees both.
+    assert own["history"][-1] == {"kind": "MOVED", "date": "2023-09-01", "before": None, "after": None,
+                                  "reason": "隶属调整"}
+    assert (await by_code(api, "b_viewer", "001002003"))["history"][-1] == {
+        "kind": "MOVED", "date": "2023-09-01", "before": None, "after": B_NAME, "reason": "隶属调整"}
+    assert (await by_code(api, "root_admin", "001002003"))["history"][-1] == {
+        "kind": "MOVED", "date": "2023-09-01", "before": A_NAME, "after": B_NAME, "reason": "隶属调整"}
 
 
 async def test_suffix_taken_under_the_new_parent_is_duplicate_unless_a_free_one_is_given(api, world):

@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.branch import Actor, Branch, accounts
-from db.errors import DomainError, Problems, not_found
+from db.branch import get as branch_get
+from db.errors import DomainError, Problems
 from db.pagination import SortKey, keyset_page
 from db.roles import ROLES, at_least
 from db.services import members as member_service
@@ -80,14 +81,21 @@ def may_manage(actor: Actor, target_path: str, target_role: str) -> bool:
 async def get(session: AsyncSession, branch: Branch, account_id: int | None,
               field: list[str] | str | None = None) -> tuple[models.Account, str]:
     """The account inside the branch and its organization's path; otherwise NOT_FOUND."""
-    row = None
-    if account_id is not None:
-        row = (await session.execute(
-            accounts(branch).add_columns(models.Organization.path).where(models.Account.id == account_id)
-        )).first()
-    if row is None:
-        raise not_found("账户", field)
-    return row[0], row[1]
+    account, organization = await branch_get(session, branch, models.Account, account_id, "账户", field)
+    return account, organization.path
+
+
+async def own_row(session: AsyncSession, account: models.Account) -> tuple[models.Account, str]:
+    """An account that has just proven who it is (sign-in), with its organization's path. The
+    organization id is the account row's own (trusted), never one a client chose."""
+    organization_path = (await session.execute(
+        select(models.Organization.path).where(models.Organization.id == account.organization_id))).scalar_one()
+    return account, organization_path
+
+
+async def with_path(session: AsyncSession, actor: Actor, account: models.Account) -> tuple[models.Account, str]:
+    """An account the caller just wrote, with its organization's path (for the payload)."""
+    return await get(session, actor.branch, account.id)
 
 
 async def create(session: AsyncSession, actor: Actor, hasher: Hasher, *, organization_id: int,
@@ -114,6 +122,9 @@ async def create(session: AsyncSession, actor: Actor, hasher: Hasher, *, organiz
         problems.add("NOT_ALLOWED", "不能授予高于自己的角色", ["role"])
     if role == "MEMBER" and member_id is None:
         problems.add("INVALID", "党员账户须关联党员信息", ["memberId"])
+    if role != "MEMBER" and member_id is not None:
+        # The CHECK on account: only a MEMBER account is linked to a member record.
+        problems.add("INVALID", "只有党员账户（MEMBER）关联党员信息", ["memberId"])
     problems.raise_if_any()
     if not may_manage(actor, organization.path, role):
         raise DomainError("NOT_ALLOWED", "只能为下级党组织创建管理员账户", "role")
@@ -161,6 +172,8 @@ async def update_fields(session: AsyncSession, actor: Actor, account_id: int, ch
             raise DomainError("NOT_ALLOWED", "不能授予高于自己的角色", "role")
         if role == "MEMBER" and account.member_id is None:
             raise DomainError("INVALID", "党员账户须关联党员信息", "role")
+        if role != "MEMBER" and account.member_id is not None:
+            raise DomainError("INVALID", "党员账户不能改为其他角色，请另建账户", "role")
         account.role = role
     if not may_manage(actor, new_path, account.role):
         raise DomainError("NOT_ALLOWED", "只能管理下级党组织的管理员账户", "role")

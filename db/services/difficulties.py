@@ -6,17 +6,16 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, models
-from db.branch import Actor, Branch, hanging
-from db.errors import DomainError, Problems, not_found
-from db.services import members as member_service
+from db.branch import Actor, Branch
+from db.branch import get as branch_get
+from db.errors import DomainError, Problems
 
 KIND_TABLE = "difficulty_kind"
 
 
 async def add(session: AsyncSession, actor: Actor, member_id: int, kind_code: str, description: str | None,
               recorded_on: dt.date) -> tuple[models.Difficulty, str]:
-    member = await member_service.get(session, actor.branch, member_id, "memberId")
-    organization = await session.get(models.Organization, member.organization_id)
+    member, organization = await branch_get(session, actor.branch, models.Member, member_id, "党员", "memberId")
     problems = Problems()
     if not codes.is_valid(KIND_TABLE, kind_code or ""):
         problems.add("INVALID", f"困难类型代码 {kind_code} 不在代码表中", ["kindCode"])
@@ -34,12 +33,9 @@ async def add(session: AsyncSession, actor: Actor, member_id: int, kind_code: st
 
 async def get(session: AsyncSession, branch: Branch, difficulty_id: int | None,
               field: str) -> tuple[models.Difficulty, str]:
-    row = None
-    if difficulty_id is not None:
-        row = (await session.execute(hanging(branch, models.Difficulty).where(models.Difficulty.id == difficulty_id))).first()
-    if row is None:
-        raise not_found("困难党员记录", field)
-    return row[0], row[1].path
+    difficulty, organization = await branch_get(session, branch, models.Difficulty, difficulty_id,
+                                                "困难党员记录", field)
+    return difficulty, organization.path
 
 
 async def revoke(session: AsyncSession, actor: Actor, difficulty_id: int, date: dt.date) -> tuple[models.Difficulty, str]:

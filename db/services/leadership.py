@@ -7,8 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.branch import Actor, Branch, hanging
-from db.errors import DomainError, Problems, not_found
+from db.branch import Actor, Branch
+from db.branch import get as branch_get
+from db.errors import DomainError, Problems
 from db.services import members as member_service
 from db.services import organizations
 
@@ -89,13 +90,7 @@ async def appoint(session: AsyncSession, actor: Actor, organization_id: int, mem
 
 async def get_position(session: AsyncSession, branch: Branch, position_id: int | None,
                        field: str) -> tuple[models.LeaderPosition, models.Organization]:
-    row = None
-    if position_id is not None:
-        row = (await session.execute(
-            hanging(branch, models.LeaderPosition).where(models.LeaderPosition.id == position_id))).first()
-    if row is None:
-        raise not_found("班子职务", field)
-    return row[0], row[1]
+    return await branch_get(session, branch, models.LeaderPosition, position_id, "班子职务", field)
 
 
 async def end_position(session: AsyncSession, actor: Actor, position_id: int, until: dt.date) -> models.LeaderPosition:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, idnumber, models
 from db.branch import Actor, Branch, members
-from db.errors import DomainError, Problems, not_found
+from db.branch import get as branch_get
+from db.errors import DomainError, Problems
 from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
 from db.services import organizations
 from db.tree import within_subtree_of
@@ -130,12 +131,7 @@ def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None) -> 
 
 async def get(session: AsyncSession, branch: Branch, member_id: int | None,
               field: list[str] | str | None = None) -> models.Member:
-    row = None
-    if member_id is not None:
-        row = (await session.execute(members(branch).where(models.Member.id == member_id))).scalar_one_or_none()
-    if row is None:
-        raise not_found("党员", field)
-    return row
+    return (await branch_get(session, branch, models.Member, member_id, "党员", field))[0]
 
 
 async def create(session: AsyncSession, actor: Actor, *, organization_id: int, affiliation: str,

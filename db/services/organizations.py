@@ -9,8 +9,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.branch import Actor, Branch, organizations
-from db.errors import DomainError, Problems, not_found
+from db.branch import Actor, Branch
+from db.branch import get as branch_get
+from db.errors import DomainError, Problems
 from db.tree import CODE_SUFFIX_DIGITS, child_path, within
 
 ORG_TYPES = ("COMMITTEE", "WORKING_COMMITTEE", "GENERAL_BRANCH", "BRANCH", "JOINT_BRANCH", "PROVISIONAL")
@@ -26,14 +27,7 @@ UPDATABLE = ("short_name", "type", "requires_approval", "contact_phone", "addres
 async def get(session: AsyncSession, branch: Branch, organization_id: int | None,
               field: list[str] | str | None = None) -> models.Organization:
     """The organization, if it exists inside the branch; otherwise NOT_FOUND."""
-    row = None
-    if organization_id is not None:
-        row = (await session.execute(
-            organizations(branch).where(models.Organization.id == organization_id)
-        )).scalar_one_or_none()
-    if row is None:
-        raise not_found("党组织", field)
-    return row
+    return (await branch_get(session, branch, models.Organization, organization_id, "党组织", field))[0]
 
 
 def check_lengths(problems: Problems, values: dict, limits: dict[str, tuple[str, int]],
@@ -252,7 +246,8 @@ async def move(session: AsyncSession, actor: Actor, organization_id: int, new_pa
     if (await session.execute(select(models.Organization.id).where(models.Organization.code == new_code))).first():
         raise DomainError("DUPLICATE", f"党组织代码 {new_code} 已被新上级的下级党组织使用，请另给 codeSuffix",
                           "codeSuffix")
-    old_parent = await session.get(models.Organization, organization.parent_id)
+    # The old parent lies in the caller's branch (the organization is strictly below the caller).
+    old_parent = await get(session, actor.branch, organization.parent_id, "organizationId")
     old_path, old_code = organization.path, organization.code
     new_path = child_path(new_parent.path, organization.id)
     o = models.Organization
@@ -272,8 +267,9 @@ async def move(session: AsyncSession, actor: Actor, organization_id: int, new_pa
     session.add(models.OrganizationParentPeriod(organization_id=organization.id, parent_id=new_parent.id,
                                                 valid_from=date))
     session.add(models.OrganizationEvent(organization_id=organization.id, kind="MOVED", date=date,
-                                         before=old_parent.name if old_parent else None,
-                                         after=new_parent.name, reason=reason))
+                                         before=old_parent.name, after=new_parent.name,
+                                         before_organization_id=old_parent.id,
+                                         after_organization_id=new_parent.id, reason=reason))
     await session.flush()
     await session.refresh(organization)
     return organization

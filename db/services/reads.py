@@ -3,6 +3,7 @@ batched by organization or member for the per-request loaders."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy import func, select
@@ -36,11 +37,41 @@ async def positions_by_id(session: AsyncSession, branch: Branch, ids: Sequence[i
     return {p.id: (p, path) for p, path in (await session.execute(stmt)).all()}
 
 
-async def events(session: AsyncSession, branch: Branch, org_ids: Sequence[int]) -> dict[int, list]:
+@dataclass(frozen=True)
+class EventView:
+    """An organization event as one caller may read it."""
+
+    kind: str
+    date: object
+    before: str | None
+    after: str | None
+    reason: str | None
+
+
+async def events(session: AsyncSession, branch: Branch, org_ids: Sequence[int]) -> dict[int, list[EventView]]:
+    """History of each organization, oldest first. A MOVED event names the old and new parent
+    only when that parent lies in the caller's branch (else null): after a move across branches
+    the new branch does not learn where the organization came from. Names are the ones recorded
+    at the time; the ids decide who sees them (migration 0006 backfilled ids; an event without
+    one shows no name to anybody)."""
     stmt = hanging_with_path(branch, E).where(E.organization_id.in_(org_ids)).order_by(E.date, E.id)
+    rows = [event for event, _path in (await session.execute(stmt)).all()]
+    parent_ids = {i for e in rows if e.kind == "MOVED"
+                  for i in (e.before_organization_id, e.after_organization_id) if i is not None}
+    visible = set()
+    if parent_ids:
+        visible = set((await session.execute(
+            select(O.id).where(O.id.in_(parent_ids), branch.organization_condition()))).scalars())
+
+    def shown(text: str | None, organization_id: int | None) -> str | None:
+        return text if organization_id in visible else None
+
     grouped = defaultdict(list)
-    for event, _path in (await session.execute(stmt)).all():
-        grouped[event.organization_id].append(event)
+    for e in rows:
+        before, after = e.before, e.after
+        if e.kind == "MOVED":
+            before, after = shown(e.before, e.before_organization_id), shown(e.after, e.after_organization_id)
+        grouped[e.organization_id].append(EventView(e.kind, e.date, before, after, e.reason))
     return grouped
 
 

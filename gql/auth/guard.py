@@ -84,6 +84,17 @@ def is_self(source: Any, viewer, type_name: str) -> bool:
     return type_name == "Organization" and source.scope_path == viewer.organization_path
 
 
+def may_ask_for(viewer, node_type) -> bool:
+    """Whether the viewer's role may read objects of `node_type` at all (its @auth), judged from
+    the type alone so that the answer says nothing about any object: MEMBER and VIEWER callers
+    asking for a LeaderPosition id get FORBIDDEN whether it exists or not. allowSelf types stay
+    askable at any role (the caller's own object loads; any other is null)."""
+    auth = _auth_of(getattr(node_type, "__strawberry_definition__", None))
+    if auth is None:
+        return False
+    return viewer.has_role(auth.requires.value) or auth.allow_self
+
+
 def require_signed_in(info) -> None:
     """For the public `node`/`nodes`: signed in, and not held at a forced password change."""
     viewer = info.context.viewer
@@ -93,12 +104,21 @@ def require_signed_in(info) -> None:
         raise Forbidden("密码已被重置，请先修改密码（changePassword）")
 
 
-def _who_am_i(source: Any, viewer, type_name: str) -> bool:
-    """What an account held at a forced password change may still read: itself and the
-    organization it belongs to (but nothing reached from there)."""
-    if getattr(source, "owner_account_id", None) == viewer.account_id:
-        return True
-    return type_name == "Organization" and source.scope_path == viewer.organization_path
+# An account held at a forced password change reads nothing but itself: its own Account (not
+# the member record behind it), and of its organization the id and name a sign-in screen shows.
+# Not a count, not a list, not a cursor: `viewer { organization { memberCount } }` is FORBIDDEN.
+HELD_ACCOUNT_DENIED = frozenset({"member"})
+HELD_ORGANIZATION_FIELDS = frozenset({"id", "name"})
+
+
+def _who_am_i(source: Any, viewer, type_name: str, field_name: str) -> bool:
+    """What an account held at a forced password change may still read (see above)."""
+    if type_name == "Account":
+        return (getattr(source, "owner_account_id", None) == viewer.account_id
+                and field_name not in HELD_ACCOUNT_DENIED)
+    if type_name == "Organization":
+        return source.scope_path == viewer.organization_path and field_name in HELD_ORGANIZATION_FIELDS
+    return False
 
 
 def check(rule: Rule, source: Any, info) -> None:
@@ -115,7 +135,7 @@ def check(rule: Rule, source: Any, info) -> None:
         if viewer.has_role(rule.requires) or (rule.allow_self and viewer.role == "MEMBER"):
             return
         raise Forbidden()
-    if viewer.must_change_password and not _who_am_i(source, viewer, info.parent_type.name):
+    if viewer.must_change_password and not _who_am_i(source, viewer, info.parent_type.name, info.field_name):
         # Reading through `viewer` must not bypass the forced change.
         raise Forbidden("密码已被重置，请先修改密码（changePassword）")
     scope_path = getattr(source, "scope_path", None)

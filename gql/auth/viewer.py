@@ -19,9 +19,12 @@ class Viewer:
 
     @property
     def branch(self) -> Branch:
-        if self.role == "MEMBER":
-            return Branch(path=self.organization_path, self_member_id=self.member_id)
-        return Branch(path=self.organization_path)
+        # A MEMBER reaches its member record, never the organization's subtree; without a
+        # member record (the CHECK on account forbids it) it reaches nothing (Branch.of_member).
+        # Any role but the staff ones (MEMBER, or one this code does not know) fails closed.
+        if self.role in ("VIEWER", "OPERATOR", "ADMIN"):
+            return Branch(path=self.organization_path)
+        return Branch.of_member(self.organization_path, self.member_id)
 
     @property
     def actor(self) -> Actor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from db import models
+from db.branch import get as branch_get
 from db.errors import DomainError, Problem
 from db.services import accounts, difficulties, leadership, members, org_records, organizations
 from gql.auth import tokens
@@ -59,8 +60,8 @@ async def login(info, username: str, password: str) -> Outcome:
         token = tokens.new_token()
         expires_at = accounts.now() + dt.timedelta(seconds=settings.token_ttl_seconds)
         await accounts.store_token(session, account.id, tokens.token_hash(token), expires_at)
-        path = (await session.get(models.Organization, account.organization_id)).path
-        return token, expires_at, (account, path)
+        # By the signed-in account row's own organization id (server-trusted), never a client's id.
+        return token, expires_at, await accounts.own_row(session, account)
 
     outcome = await _outside_transactions(info, lambda run: accounts.authenticate(
         run, hasher, username, password, hasher.dummy_hash, then=issue,
@@ -81,8 +82,8 @@ async def change_password(info, current_password: str, new_password: str) -> Out
         run, hasher, viewer.account_id, current_password, new_password))
 
 
-async def _with_path(session, account: models.Account):
-    return account, (await session.get(models.Organization, account.organization_id)).path
+async def _with_path(session, actor, account: models.Account):
+    return await accounts.with_path(session, actor, account)
 
 
 async def _hash_if_valid(info, password: str) -> str | None:
@@ -105,7 +106,7 @@ async def create_account(info, data) -> Outcome:
             username=data.username, password=data.password, name=data.name, role=data.role.value,
             phone=data.phone, gender=_value(data.gender), birth_date=data.birth_date,
             member_id=input_pk(data.member_id, "Member", "memberId"), password_hash=password_hash)
-        return await _with_path(session, account)
+        return await _with_path(session, actor, account)
 
     return await write(info, action)
 
@@ -119,7 +120,7 @@ async def update_account(info, data) -> Outcome:
             changes["organization_id"] = input_pk(changes["organization_id"], "Organization", "organizationId")
         account = await accounts.update_fields(
             session, actor, input_pk(data.account_id, "Account", "accountId"), changes)
-        return await _with_path(session, account)
+        return await _with_path(session, actor, account)
 
     return await write(info, action)
 
@@ -132,7 +133,7 @@ async def reset_password(info, data) -> Outcome:
         account = await accounts.reset_password(
             session, actor, hasher, input_pk(data.account_id, "Account", "accountId"), data.temporary_password,
             password_hash=password_hash)
-        return await _with_path(session, account)
+        return await _with_path(session, actor, account)
 
     return await write(info, action)
 
@@ -165,7 +166,8 @@ async def create_member(info, data) -> Outcome:
         member = await members.create(
             session, actor, organization_id=input_pk(data.organization_id, "Organization", "organizationId"),
             affiliation=data.affiliation.value, fields=fields, since=data.since)
-        return member, (await session.get(models.Organization, member.organization_id)).path
+        return member, (await branch_get(session, actor.branch, models.Organization, member.organization_id,
+                                         "党组织"))[1].path
 
     return await write(info, action)
 
@@ -200,8 +202,9 @@ async def set_leadership_term(info, data) -> Outcome:
         data.last_changed_on))
 
 
-async def _position_row(session, position):
-    return position, (await session.get(models.Organization, position.organization_id)).path
+async def _position_row(session, actor, position):
+    _position, organization = await leadership.get_position(session, actor.branch, position.id, "positionId")
+    return position, organization.path
 
 
 async def appoint_leader(info, data) -> Outcome:
@@ -209,7 +212,7 @@ async def appoint_leader(info, data) -> Outcome:
         position = await leadership.appoint(
             session, actor, _org_pk(data), input_pk(data.member_id, "Member", "memberId"), data.title.value,
             data.since)
-        return await _position_row(session, position)
+        return await _position_row(session, actor, position)
 
     return await write(info, action)
 
@@ -218,7 +221,7 @@ async def end_leader_position(info, data) -> Outcome:
     async def action(session, actor):
         position = await leadership.end_position(
             session, actor, input_pk(data.position_id, "LeaderPosition", "positionId"), data.until)
-        return await _position_row(session, position)
+        return await _position_row(session, actor, position)
 
     return await write(info, action)
 

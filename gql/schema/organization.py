@@ -62,7 +62,7 @@ class OrgEventKind(Enum):
 class OrgEvent:
     kind: OrgEventKind
     date: dt.date
-    before: str | None = strawberry.field(description="Old and new name for RENAMED; old and new parent name for MOVED.")
+    before: str | None = strawberry.field(description="Old and new name for RENAMED; old and new parent name for MOVED (null where that parent lies outside the caller's branch).")
     after: str | None
     reason: str | None
 
