@@ -237,6 +237,32 @@ async def test_race_two_secretaries_appointed_at_once(api, world, engine, race):
         assert sorted(until is None for _, until in rows) == [False, True], rows
 
 
+END = """mutation($p: ID!, $d: Date!) {
+  endLeaderPosition(input: {positionId: $p, until: $d}) { position { until } userErrors { code message } } }"""
+
+
+async def test_race_one_position_ended_twice(api, world, engine, race):
+    """Two requests end one position at once: one does, the other gets CONFLICT (lock: the
+    organization, then the position row, re-read under the lock)."""
+    token = await api.login("root_admin")
+    for n in range(ROUNDS):
+        async def build(session):
+            org = await make_org(session, world.orgs["a"], f"离任竞态{n}", f"{100 + n:03d}", type="BRANCH")
+            member = await make_member(session, org)
+            position = models.LeaderPosition(organization_id=org.id, member_id=member.id, title="SECRETARY",
+                                             since=dt.date(2020, 1, 1))
+            session.add(position)
+            await session.flush()
+            return position
+        position = await setup(engine, build)
+        results = await race.run(*(
+            api.post(END, {"p": gid("LeaderPosition", position), "d": day}, token) for day in (TODAY, "2021-01-01")))
+        await assert_invariants(engine)
+        outcomes = sorted(succeeded(r, "endLeaderPosition") for r in results)
+        assert outcomes == [False, True], results
+        assert ["CONFLICT"] in ([e["code"] for e in payload(r, "endLeaderPosition")["userErrors"]] for r in results)
+
+
 async def test_secretary_index_refuses_a_second_open_secretary(world, engine):
     """The backstop on its own: a second open SECRETARY row is refused by the database."""
     from sqlalchemy.exc import IntegrityError
