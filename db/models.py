@@ -120,7 +120,14 @@ class LeaderPosition(Base):
     """书记, 副书记, 委员: held from `since` until `until` (open while null)."""
 
     __tablename__ = "leader_position"
-    __table_args__ = (Index("ix_leader_position_org_open", "organization_id", "until"),)
+    __table_args__ = (
+        Index("ix_leader_position_org_open", "organization_id", "until"),
+        # One open secretary per organization, on both engines: the backstop of appointLeader's
+        # row lock (db.services.leadership.appoint).
+        Index("uq_leader_position_open_secretary", "organization_id", unique=True,
+              postgresql_where=text("title = 'SECRETARY' AND until IS NULL"),
+              sqlite_where=text("title = 'SECRETARY' AND until IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))

@@ -1,7 +1,9 @@
 """One database session per request, serialised by a lock.
 
 Strawberry resolves sibling fields concurrently, and an AsyncSession refuses concurrent use
-(sqlalchemy#10092). One session per request also gives every field the same snapshot."""
+(sqlalchemy#10092). One session per request also gives every field the same snapshot: reads run
+in one read transaction (REPEATABLE READ, READ ONLY on PostgreSQL; see db.session.begin_read),
+writes in their own READ COMMITTED / IMMEDIATE transaction, which ends the read one first."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +12,7 @@ from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.session import begin_write
+from db.session import begin_read, begin_write
 
 R = TypeVar("R")
 log = logging.getLogger("dangjian.db")
@@ -48,7 +50,9 @@ class Db:
 
     async def _read(self, work):
         async with self._lock:
-            return await work(self.session)
+            session = self.session
+            await begin_read(session)
+            return await work(session)
 
     async def write(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
         """Run `work` in one write transaction: committed when it returns, rolled back when it raises."""

@@ -21,7 +21,9 @@ _sequence = itertools.count(1)
 def new_id_number(birth: dt.date = dt.date(1985, 6, 15), region: str = "430102", female: bool = False) -> str:
     n = next(_sequence)
     seq = (n * 2) % 1000 if female else (n * 2 + 1) % 1000
-    return idnumber.make(region, birth.replace(year=birth.year + n // 500), seq)
+    # Every 500 numbers the birth date moves on one day (not one year: a process that makes a few
+    # thousand members would otherwise be born too late to have joined in 2010).
+    return idnumber.make(region, birth + dt.timedelta(days=n // 500), seq)
 
 
 def member_fields(**overrides) -> dict:

@@ -40,6 +40,8 @@ async def set_term(session: AsyncSession, actor: Actor, organization_id: int, el
     if last_changed_on is not None and last_changed_on < elected_on:
         problems.add("INVALID", "最近调整日期不能早于选举日期", ["lastChangedOn"])
     problems.raise_if_any()
+    # Lock (NO KEY UPDATE), then check: the status and the version are this row's now.
+    await organizations.lock(session, actor, organization, organizations.NO_KEY_UPDATE, "organizationId")
     if organization.status != "ACTIVE":
         raise DomainError("NOT_ALLOWED", "已撤销的党组织不能换届", "organizationId")
     session.add(models.LeadershipTerm(organization_id=organization.id, election_method=election_method,
@@ -54,11 +56,28 @@ async def set_term(session: AsyncSession, actor: Actor, organization_id: int, el
     return organization
 
 
+async def lock_member(session: AsyncSession, member: models.Member) -> models.Member:
+    """FOR SHARE on the member's row, re-read under the lock."""
+    await session.execute(select(models.Member).where(models.Member.id == member.id)
+                          .with_for_update(read=True).execution_options(populate_existing=True))
+    return member
+
+
 async def appoint(session: AsyncSession, actor: Actor, organization_id: int, member_id: int, title: str,
                   since: dt.date) -> models.LeaderPosition:
     """Appointing a secretary ends the current secretary's position on the new one's `since`."""
     organization = await organizations.get(session, actor.branch, organization_id, "organizationId")
     member = await member_service.get(session, actor.branch, member_id, "memberId")
+    # Lock, then check (member rows before organization rows, the order of every member write):
+    # FOR SHARE on the member, so a concurrent status change or transfer cannot slip between the
+    # "ACTIVE, direct member here" check and the appointment; FOR NO KEY UPDATE on the
+    # organization, which serialises every appointment and end of a position in it. Two
+    # secretaries appointed at once: the second waits, then reads the first as the current one
+    # and ends its position properly. The partial unique index "one open SECRETARY per
+    # organization" (uq_leader_position_open_secretary) is the backstop: should anything get
+    # past the lock, the insert fails and the caller gets DUPLICATE, never two secretaries.
+    await lock_member(session, member)
+    await organizations.lock(session, actor, organization, organizations.NO_KEY_UPDATE, "organizationId")
     problems = Problems()
     if title not in TITLES:
         problems.add("INVALID", "未知的职务", ["title"])
@@ -81,6 +100,7 @@ async def appoint(session: AsyncSession, actor: Actor, organization_id: int, mem
             if since < current.since:
                 raise DomainError("INVALID", "新书记的任职日期不能早于现任书记的任职日期", "since")
             current.until = since
+        await session.flush()  # end the current secretary before the index sees the new one
     position = p(organization_id=organization.id, member_id=member.id, title=title, since=since)
     session.add(position)
     organization.leadership_changed_on = max(filter(None, (organization.leadership_changed_on, since)))
@@ -95,6 +115,11 @@ async def get_position(session: AsyncSession, branch: Branch, position_id: int |
 
 async def end_position(session: AsyncSession, actor: Actor, position_id: int, until: dt.date) -> models.LeaderPosition:
     position, organization = await get_position(session, actor.branch, position_id, "positionId")
+    # Lock, then check (organization before position, as appoint does): two requests ending one
+    # position cannot both find it open; the later one gets CONFLICT.
+    await organizations.lock(session, actor, organization, organizations.NO_KEY_UPDATE, "positionId")
+    await session.execute(select(models.LeaderPosition).where(models.LeaderPosition.id == position.id)
+                          .with_for_update(key_share=True).execution_options(populate_existing=True))
     if position.until is not None:
         raise DomainError("CONFLICT", "该职务已经结束", "positionId")
     if until < position.since:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import case, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db import codes, idnumber, models
 from db.branch import Actor, Branch, members
@@ -138,6 +139,11 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
                  fields: dict[str, Any], since: dt.date | None = None) -> models.Member:
     """补录/录入. `since` is the day the placement starts: default joinedOn, else appliedOn, else today."""
     organization = await organizations.get(session, actor.branch, organization_id, "organizationId")
+    # Lock (NO KEY UPDATE, the lock the rollup update below takes anyway), then check ACTIVE: a
+    # concurrent revokeOrganization (FOR UPDATE) waits for this member to commit and then sees
+    # it, or commits first and this sees REVOKED. FOR SHARE would deadlock two creations that
+    # both upgrade to the rollup's update.
+    await organizations.lock(session, actor, organization, organizations.NO_KEY_UPDATE, "organizationId")
     values = validate_fields(fields)
     since = since or values["joined_on"] or values["applied_on"] or dt.date.today()
     if since > dt.date.today():
@@ -212,7 +218,10 @@ async def count_change(session: AsyncSession, organization_id: int, old_status: 
                        new_status: str | None) -> None:
     """Keep organization.direct_member_count in step with a member write (same transaction).
 
-    Every service that creates, removes, moves or re-statuses a member calls this."""
+    Every service that creates, removes, moves or re-statuses a member calls this. The delta is
+    added in SQL (`count = count + delta`, atomic under the row's lock), never read-modify-written
+    in Python; the statuses it is computed from must be the member's real ones, read under a lock
+    or confirmed by a compare-and-set (see set_status)."""
     delta = (new_status in DEFAULT_STATUSES) - (old_status in DEFAULT_STATUSES)
     if delta:
         o = models.Organization
@@ -222,15 +231,31 @@ async def count_change(session: AsyncSession, organization_id: int, old_status: 
 
 
 async def set_status(session: AsyncSession, member: models.Member, status: str) -> None:
-    """Change a member's status and keep the rollup (the building block of the status workflows)."""
+    """Change a member's status and keep the rollup (the building block of the status workflows).
+
+    Compare-and-set: the UPDATE applies only while the member still has the status the caller
+    read (`member.status`), and returns the organization it is in now; the rollup delta is
+    computed from that. Two requests that read ACTIVE and both set LEFT: on PostgreSQL the second
+    UPDATE waits for the first's row lock, re-evaluates its WHERE and matches nothing, and the
+    second request gets CONFLICT instead of counting the member out twice (on SQLite the writers
+    are serialised, and a stale object is caught the same way)."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status}")
     old = member.status
-    member.status = status
-    member.version += 1
-    member.updated_at = dt.datetime.now(dt.timezone.utc)
-    await session.flush()
-    await count_change(session, member.organization_id, old, status)
+    m = models.Member
+    now = dt.datetime.now(dt.timezone.utc)
+    row = (await session.execute(
+        update(m).where(m.id == member.id, m.status == old)
+        .values(status=status, version=m.version + 1, updated_at=now)
+        .returning(m.organization_id, m.version)
+        .execution_options(synchronize_session=False))).first()
+    if row is None:
+        raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", "memberId")
+    organization_id, version = row
+    for key, value in (("status", status), ("version", version), ("updated_at", now),
+                       ("organization_id", organization_id)):
+        set_committed_value(member, key, value)
+    await count_change(session, organization_id, old, status)
 
 
 def recount_statement():

@@ -29,6 +29,9 @@ async def add(session: AsyncSession, actor: Actor, organization_id: int, kind: s
     if organization.established_on and held_on < organization.established_on:
         problems.add("INVALID", "日期不能早于该党组织的成立日期", ["heldOn"])
     problems.raise_if_any()
+    # Lock (KEY SHARE, what the record's foreign key takes anyway), then check ACTIVE: a
+    # concurrent revoke (FOR UPDATE) waits for this record or this sees it REVOKED.
+    await organizations.lock(session, actor, organization, organizations.KEY_SHARE, "organizationId")
     if organization.status != "ACTIVE":
         raise DomainError("NOT_ALLOWED", "已撤销的党组织不能新增记录", "organizationId")
     record = models.OrgRecord(organization_id=organization.id, kind=kind, title=title, held_on=held_on,

@@ -1,4 +1,18 @@
-"""Organizations: reads within a branch, creation and updates."""
+"""Organizations: reads within a branch, creation and updates.
+
+Concurrency. On PostgreSQL (READ COMMITTED, many connections) every rule that reads a row and then
+acts on what it read locks that row first and reads it again under the lock (`lock_*` below); on
+SQLite every write transaction begins IMMEDIATE, so writers are serialised and the locks render as
+nothing. Lock strengths (PostgreSQL row locks, weakest first):
+- FOR KEY SHARE: what a foreign-key check takes on the referenced row. A new organization takes it
+  on its parent's whole ancestor chain: its path and code are copied from the parent, so no
+  ancestor may move until it commits; concurrent creations do not wait for each other.
+- FOR NO KEY UPDATE: rows a write will change (createMember's rollup, appointLeader) and the
+  ancestor chains a move reads its cycle check from. It does not block foreign-key checks.
+- FOR UPDATE: the organization being revoked (blocks new children and members, whose FK check
+  takes KEY SHARE) and the organization being moved (blocks creations anywhere in its subtree).
+Order, to avoid deadlocks: member rows before organization rows before leader positions, and
+organizations top-down (depth, then id), the order in which every chain starts at the root."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
-from db.errors import DomainError, Problems
-from db.tree import CODE_SUFFIX_DIGITS, child_path, within
+from db.errors import DomainError, Problems, not_found
+from db.tree import CODE_SUFFIX_DIGITS, ancestor_ids, child_path, within
 
 ORG_TYPES = ("COMMITTEE", "WORKING_COMMITTEE", "GENERAL_BRANCH", "BRANCH", "JOINT_BRANCH", "PROVISIONAL")
 # [0-9], not \d (which takes any Unicode digit); used with fullmatch (a "$" admits a final newline).
@@ -28,6 +42,50 @@ async def get(session: AsyncSession, branch: Branch, organization_id: int | None
               field: list[str] | str | None = None) -> models.Organization:
     """The organization, if it exists inside the branch; otherwise NOT_FOUND."""
     return (await branch_get(session, branch, models.Organization, organization_id, "党组织", field))[0]
+
+
+# ------------------------------------------------------------ row locks (see the module docstring)
+
+KEY_SHARE = {"read": True, "key_share": True}
+NO_KEY_UPDATE = {"key_share": True}
+FOR_UPDATE: dict = {}
+
+
+async def _lock_ids(session: AsyncSession, ids, strength: dict) -> None:
+    """Lock the organizations `ids` top-down (depth, id) and refresh them in the session."""
+    o = models.Organization
+    await session.execute(
+        select(o).where(o.id.in_(sorted(ids))).order_by(o.depth, o.id)
+        .with_for_update(**strength).execution_options(populate_existing=True))
+
+
+async def lock(session: AsyncSession, actor: Actor, organization: models.Organization, strength: dict,
+               field: list[str] | str | None = None) -> models.Organization:
+    """Lock one organization, re-read it under the lock, and check that it is still in the
+    caller's branch (a concurrent move may have taken it out)."""
+    await _lock_ids(session, [organization.id], strength)
+    if not actor.branch.holds_path(organization.path):
+        raise not_found("党组织", field)
+    return organization
+
+
+async def lock_chains(session: AsyncSession, actor: Actor, organizations: list[models.Organization],
+                      strength: dict, field: list[str] | str | None = None) -> None:
+    """Lock every organization from the root down to each of `organizations` (their ancestor
+    chains, themselves included) and re-read them. A chain read before the lock may have changed
+    by a move that committed meanwhile: lock again until the locked rows cover the chains."""
+    locked: set[int] = set()
+    for _ in range(10):
+        wanted = set().union(*(ancestor_ids(row.path) for row in organizations))
+        if wanted <= locked:
+            break
+        locked |= wanted
+        await _lock_ids(session, locked, strength)
+    else:  # the tree kept moving under us
+        raise DomainError("CONFLICT", "党组织的隶属关系正在被他人调整，请稍后重试", field)
+    for row in organizations:
+        if not actor.branch.holds_path(row.path):
+            raise not_found("党组织", field)
 
 
 def check_lengths(problems: Problems, values: dict, limits: dict[str, tuple[str, int]],
@@ -87,6 +145,9 @@ async def create(session: AsyncSession, actor: Actor, *, parent_id: int | None, 
                  requires_approval: bool = False, established_on: dt.date | None = None,
                  contact_phone: str | None = None, address: str | None = None) -> models.Organization:
     parent = await get(session, actor.branch, parent_id, "parentId")
+    # Lock (KEY SHARE on the parent's ancestor chain): the status checked below and the path and
+    # code copied from the parent hold until commit; a revoke or a move of any of them waits.
+    await lock_chains(session, actor, [parent], KEY_SHARE, "parentId")
     problems = Problems()
     name = _check_name(problems, name, ["name"])
     if not CODE_SUFFIX.fullmatch(code_suffix or ""):
@@ -198,6 +259,8 @@ async def _bump(session: AsyncSession, organization: models.Organization, **valu
 async def rename(session: AsyncSession, actor: Actor, organization_id: int, name: str, date: dt.date,
                  reason: str | None) -> models.Organization:
     organization = await get(session, actor.branch, organization_id, "organizationId")
+    # Lock (NO KEY UPDATE): the status checked and the version bumped below are this row's now.
+    await lock(session, actor, organization, NO_KEY_UPDATE, "organizationId")
     problems = Problems()
     name = _check_name(problems, name, ["name"])
     _check_event_date(problems, organization, date, "date")
@@ -222,6 +285,14 @@ async def move(session: AsyncSession, actor: Actor, organization_id: int, new_pa
     index range); members keep their organization and so follow without being touched."""
     organization = await _below_caller(session, actor, organization_id, "调整隶属关系")
     new_parent = await get(session, actor.branch, new_parent_id, "newParentId")
+    # Lock, then check. Two moves at once (A under B, B under A) each see no cycle in what they
+    # read; so the cycle check reads the ancestor chains of both ends under FOR NO KEY UPDATE,
+    # and every move locks the root's row first: moves serialise (as on SQLite), and a move
+    # waits for the other to commit and then sees the cycle. FOR UPDATE on the moved
+    # organization itself makes creations anywhere in its subtree wait (they hold KEY SHARE on
+    # it), so none copies a path this move is rewriting.
+    await lock_chains(session, actor, [organization, new_parent], NO_KEY_UPDATE, "newParentId")
+    await lock(session, actor, organization, FOR_UPDATE, "organizationId")
     problems = Problems()
     if code_suffix is not None and not CODE_SUFFIX.fullmatch(code_suffix):
         problems.add("INVALID", f"代码后缀必须是 {CODE_SUFFIX_DIGITS} 位数字", ["codeSuffix"])
@@ -279,6 +350,11 @@ async def revoke(session: AsyncSession, actor: Actor, organization_id: int, date
                  reason: str) -> models.Organization:
     """撤销: only from a strictly higher level, and only once nobody remains in the subtree."""
     organization = await _below_caller(session, actor, organization_id, "撤销")
+    # Lock (FOR UPDATE), then check: a createMember or createOrganization here holds a lock on
+    # this row (NO KEY UPDATE, KEY SHARE) from its ACTIVE check to its commit, and so does a move
+    # into this subtree; the revoke waits for them, and its checks below (statements that start
+    # after the lock, so they see what those committed) find the new member or child.
+    await lock(session, actor, organization, FOR_UPDATE, "organizationId")
     problems = Problems()
     if not (reason or "").strip():
         problems.add("INVALID", "请填写撤销原因", ["reason"])

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.branch import Actor
@@ -18,6 +18,8 @@ from db.errors import DomainError, Problem
 from gql.resolvers.common import viewer_of
 
 log = logging.getLogger("dangjian.write")
+# SQLSTATEs of a transaction the database aborted to let a concurrent one through.
+RETRYABLE = {"40P01", "40001"}
 
 
 @dataclass
@@ -41,6 +43,14 @@ async def write(info, action: Callable[[AsyncSession, Actor], Awaitable[Any]], *
         # A unique value taken by a concurrent write between our check and our insert.
         log.warning("integrity error in %s", info.field_name, exc_info=True)
         return Outcome(problems=[Problem("DUPLICATE", "数据已被他人同时修改或占用，请重试", None)])
+    except DBAPIError as exc:
+        # PostgreSQL broke a deadlock (40P01) or a serialization conflict (40001) by aborting
+        # this transaction: nothing was written, and the same request may succeed now. The
+        # services lock in one order (db.services.organizations) so this stays a rare residual.
+        if getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
+            raise
+        log.warning("%s aborted by the database (%s)", info.field_name, exc.orig.sqlstate)
+        return Outcome(problems=[Problem("CONFLICT", "数据正被他人同时修改，请重试", None)])
     finally:
         context.loaders.clear_all()
     return Outcome(value=value)

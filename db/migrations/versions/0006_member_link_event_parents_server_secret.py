@@ -1,7 +1,7 @@
 """account: MEMBER ⇔ member link (CHECK); organization_event: parent ids of MOVED; server_secret
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-30
 
 - `account` gets the CHECK "role = 'MEMBER' ⇔ member_id IS NOT NULL". Staff accounts linked to a
@@ -21,7 +21,7 @@ from alembic import op
 import db.models
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
