@@ -3,6 +3,7 @@ served from here (deployments sit on intranets without a CDN)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,11 +12,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from cross_web import HTTPException
 from strawberry.asgi import GraphQL
 
 from db.engine import make_engine, make_sessionmaker
 from gql.auth.errors import request_error_code
 from gql.auth.passwords import hasher_named
+from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
 from gql.context import Context, viewer_for_request
 from gql.db import Db
 from gql.graphiql import STATIC_DIR, graphiql_html
@@ -25,12 +28,60 @@ from gql.settings import Settings
 log = logging.getLogger("dangjian")
 
 
+def bad_request(message: str, status_code: int = 400, code: str = "BAD_REQUEST") -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status_code)
+
+
+class BadBody(HTTPException):
+    def __init__(self, reason: str, code: str = "BAD_REQUEST"):
+        super().__init__(400, reason)
+        self.code = code
+
+
 class GraphQLView(GraphQL):
+    """Strawberry's view, with the request body held to what a GraphQL request is.
+
+    Measured before: of 25 malformed bodies, 7 gave a bare HTTP 500: JSON that is not an object
+    (`null`, `1`, `"x"`, `true`: strawberry calls `.get` on it), invalid UTF-8 (a
+    UnicodeDecodeError, not the JSONDecodeError strawberry catches), 5,000 nested `[` (a
+    RecursionError inside `json.loads`) and lone surrogates (the error echoing them failed to encode).
+    Strawberry's own refusals (wrong content type, batches, `variables` not an object) were
+    plain-text 400s. Now every one of them is a 400 with a JSON body and `extensions.code`
+    (BAD_REQUEST; BAD_USER_INPUT for text that is not valid Unicode).
+    """
+
     def __init__(self, sessionmaker, settings: Settings):
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=False)
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.hasher = hasher_named(settings.password_profile)
+
+    def decode_json(self, data: str | bytes) -> object:
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BadBody("请求体不是有效的 UTF-8") from exc
+        try:
+            value = json.loads(data)
+        except RecursionError as exc:
+            raise BadBody("请求体 JSON 嵌套过深") from exc
+        except ValueError as exc:  # JSONDecodeError, and numbers too long to convert
+            raise BadBody("无法将请求体解析为 JSON") from exc
+        if not isinstance(value, dict):
+            raise BadBody("请求体必须是 JSON 对象：{\"query\": ..., \"variables\": {...}}")
+        for key in ("query", "operationName"):
+            if not isinstance(value.get(key), (str, type(None))):
+                raise BadBody(f"{key} 必须是字符串")
+        if not isinstance(value.get("variables"), (dict, type(None))):
+            raise BadBody("variables 必须是 JSON 对象")
+        problem = json_problem(value.get("variables"), MAX_VARIABLE_DEPTH)
+        if problem:
+            raise BadBody(f"variables {problem}", "BAD_USER_INPUT")
+        problem = json_problem(value)
+        if problem:
+            raise BadBody(f"请求{problem}", "BAD_USER_INPUT")
+        return value
 
     async def get_context(self, request: Request, response) -> Context:
         db = Db(self.sessionmaker)
@@ -54,6 +105,9 @@ class GraphQLView(GraphQL):
     async def run(self, request, context=None, root_value=None):  # type: ignore[override]
         try:
             return await super().run(request)
+        except HTTPException as exc:
+            # Strawberry's refusals (content type, batches, method) and ours, as JSON.
+            return bad_request(exc.reason, exc.status_code, getattr(exc, "code", "BAD_REQUEST"))
         finally:
             db = getattr(request.state, "db", None) if hasattr(request, "state") else None
             if db is not None:

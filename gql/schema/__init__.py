@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from gql.auth.errors import ErrorPolicy
 from gql.auth.guard import AuthGuard
 from gql.auth.limits import NodeCostLimit
+from gql.auth.text import TextPolicy
 from gql.schema.account import Account
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import LeaderPosition
@@ -28,6 +29,7 @@ schema = strawberry.Schema(
     extensions=[
         AuthGuard,
         ErrorPolicy,
+        TextPolicy,
         NodeCostLimit,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
