@@ -14,9 +14,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from cross_web import HTTPException
 from strawberry.asgi import GraphQL
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from db.engine import make_engine, make_sessionmaker
-from gql.auth.errors import request_error_code
+from gql.auth.errors import OperationNotChosen, request_error_code
 from gql.auth.passwords import hasher_named
 from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
 from gql.context import Context, viewer_for_request
@@ -106,8 +107,11 @@ class GraphQLView(GraphQL):
         try:
             return await super().run(request)
         except HTTPException as exc:
-            # Strawberry's refusals (content type, batches, method) and ours, as JSON.
-            return bad_request(exc.reason, exc.status_code, getattr(exc, "code", "BAD_REQUEST"))
+            # Strawberry's refusals (content type, batches, method, unknown operationName) and ours, as JSON.
+            code = getattr(exc, "code", "BAD_REQUEST")
+            if isinstance(exc.__cause__, CannotGetOperationTypeError):
+                code = OperationNotChosen.code
+            return bad_request(exc.reason, exc.status_code, code)
         finally:
             db = getattr(request.state, "db", None) if hasattr(request, "state") else None
             if db is not None:
