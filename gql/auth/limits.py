@@ -61,6 +61,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
+from db import codes
 from db.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from gql.auth.errors import OperationNotChosen, QueryTooComplex
 
@@ -105,16 +106,13 @@ def list_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
         ("__Field", "args"): mean(sum(len(f.args) for f in fields), len(fields)),
         ("__Directive", "args"): mean(sum(len(d.args) for d in schema.directives), len(schema.directives)),
     }
-    from gql.schema.codes import CodeTable, codes_of
-
-    sizes[("Query", "codes")] = max(len(codes_of(table)) for table in CodeTable)
+    sizes[("Query", "codes")] = max(len(codes.entries(table)) for table in codes.TABLES)
     return sizes
 
 
 def code_table_size(table: str) -> int:
-    from gql.schema.codes import CodeTable, codes_of
-
-    return len(codes_of(CodeTable[table])) if table in CodeTable.__members__ else 1
+    name = table.lower()
+    return len(codes.entries(name)) if name in codes.TABLES else 1
 
 
 def _unwrap(type_):
