@@ -1,4 +1,4 @@
-"""Command line: python -m db migrate | bootstrap | demo | run-setup.
+"""Command line: python -m db migrate | bootstrap | demo | run-setup | check [--repair].
 
 This is the composition root for the command line, so it may use gql.auth.passwords (hashing) the
 way the web app does; the db services themselves import nothing from gql.
@@ -102,6 +102,49 @@ async def _analyze(url: str) -> None:
         await engine.dispose()
 
 
+CHECK_LABELS = {
+    "path": "路径（path）与上级不一致", "depth": "层级（depth）与上级不一致", "code": "编码（code）与上级不一致",
+    "root": "根党组织的路径或层级错误", "member_count": "党员数汇总（direct_member_count）与党员记录不一致",
+    "completeness": "信息完整度（completeness）与党员记录不一致",
+}
+
+
+async def _check(url: str, repair: bool) -> int:
+    """Every invariant of db.tree on a live database; exit 1 when anything is wrong (after a
+    repair: when anything is still wrong)."""
+    from db.tree import REPAIRABLE, VIOLATION_TABLES, invariant_violations, repair_rollups, violation_samples
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            counts = await invariant_violations(session)
+            samples = await violation_samples(session)
+        for name, count in counts.items():
+            if count:
+                ids = ", ".join(map(str, samples[name])) + ("…" if count > len(samples[name]) else "")
+                print(f"错误 {name}: {count} 行{CHECK_LABELS.get(name, '')}（{VIOLATION_TABLES[name]}.id: {ids}）")
+            else:
+                print(f"正常 {name}")
+        if repair and any(counts[name] for name in REPAIRABLE):
+            async with make_sessionmaker(engine)() as session, session.begin():
+                await repair_rollups(session)
+            async with make_sessionmaker(engine)() as session:
+                counts = await invariant_violations(session)
+            print("已重新计算党员数汇总和信息完整度；" + ("现已全部正常" if not any(counts.values()) else "仍有错误："))
+            for name, count in counts.items():
+                if count:
+                    print(f"错误 {name}: {count} 行{CHECK_LABELS.get(name, '')}")
+        wrong = [name for name, count in counts.items() if count]
+        if wrong:
+            print(f"检查未通过：{', '.join(wrong)}" + ("" if repair else "（--repair 可重新计算 member_count 和 completeness）"),
+                  file=sys.stderr)
+            return 1
+        print("检查通过：所有不变量成立")
+        return 0
+    finally:
+        await engine.dispose()
+
+
 def print_demo_sign_ins() -> None:
     print("\n示例账户（demo sign-ins; password / 密码: %s）:" % DEMO_PASSWORD)
     for username, role, _depth, name in DEMO_ACCOUNTS + (("member", "MEMBER", 3, "党员本人"),):
@@ -126,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--no-accounts", action="store_true", help="no demo accounts")
     commands.add_parser("run-setup", help="migrate; load the demo tree if the database is empty; print sign-ins")
+    check = commands.add_parser("check", help="verify the tree, its codes and depths, the rollups and completeness")
+    check.add_argument("--repair", action="store_true", help="recompute the member-count rollups and completeness")
     args = parser.parse_args(argv)
     url = args.database_url or database_url()
 
+    if args.command == "check":  # reads a live database as it is: no migration
+        return asyncio.run(_check(url, args.repair))
     upgrade(url)
     if args.command == "migrate":
         asyncio.run(_analyze(url))

@@ -240,8 +240,9 @@ class Member(Base):
     confirmed_on: Mapped[dt.date | None] = mapped_column(Date)
     review_note: Mapped[str | None] = mapped_column(Text)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
-    # 信息完整度 in percent, stored so that "completeness below N" reads an index.
-    completeness: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # 信息完整度 in whole percent (0..100, rounded down), stored so that "completeness below N" reads
+    # an index. INTEGER: SQLite kept 83.333 here (REAL, from a true division), PostgreSQL rounded it.
+    completeness: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
     version: Mapped[int] = mapped_column(Integer, default=1)

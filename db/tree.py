@@ -45,34 +45,70 @@ def within_subtree_of(path_column: ColumnElement, anchor_path_column: ColumnElem
     return and_(path_column >= anchor_path_column, path_column < upper)
 
 
-async def invariant_violations(session) -> dict[str, int]:
-    """Rows that break the tree's derived columns; all zero on a healthy tree.
+def _violation_queries():
+    """{invariant: SELECT of the offending rows' ids}; each is empty on a healthy database.
 
     path = parent's path + id + '/', depth = parent's depth + 1, code = parent's code + 3 digits,
-    and the root's path is '/id/'. Checked in SQL, so it runs on millions of rows."""
+    the root's path is '/id/' at depth 0, organization.direct_member_count = its members in the
+    counted statuses, member.completeness = the percent of its fields (integer, rounded down)."""
     from sqlalchemy import String, cast, func, or_, select
     from sqlalchemy.orm import aliased
 
     from db import models
+    from db.services.members import DEFAULT_STATUSES, completeness_percent
 
     child, parent = models.Organization, aliased(models.Organization)
-    joined = select(func.count()).select_from(child).join(parent, parent.id == child.parent_id)
-    stale_path = await session.scalar(joined.where(child.path != parent.path + cast(child.id, String) + "/"))
-    stale_depth = await session.scalar(joined.where(child.depth != parent.depth + 1))
-    stale_code = await session.scalar(joined.where(or_(
-        func.substr(child.code, 1, func.length(parent.code)) != parent.code,
-        func.length(child.code) != func.length(parent.code) + CODE_SUFFIX_DIGITS)))
-    bad_roots = await session.scalar(select(func.count()).select_from(child).where(
-        child.parent_id.is_(None), or_(child.path != "/" + cast(child.id, String) + "/", child.depth != 0)))
-    # The member-count rollup against the members themselves.
-    from db.services.members import DEFAULT_STATUSES
-
+    joined = select(child.id).join(parent, parent.id == child.parent_id)
     counted = (select(func.count(models.Member.id))
                .where(models.Member.organization_id == child.id, models.Member.status.in_(DEFAULT_STATUSES))
                .scalar_subquery())
-    stale_counts = await session.scalar(select(func.count()).select_from(child).where(child.direct_member_count != counted))
-    return {"path": stale_path, "depth": stale_depth, "code": stale_code, "root": bad_roots,
-            "member_count": stale_counts}
+    return {
+        "path": joined.where(child.path != parent.path + cast(child.id, String) + "/"),
+        "depth": joined.where(child.depth != parent.depth + 1),
+        "code": joined.where(or_(func.substr(child.code, 1, func.length(parent.code)) != parent.code,
+                                 func.length(child.code) != func.length(parent.code) + CODE_SUFFIX_DIGITS)),
+        "root": select(child.id).where(child.parent_id.is_(None),
+                                       or_(child.path != "/" + cast(child.id, String) + "/", child.depth != 0)),
+        "member_count": select(child.id).where(child.direct_member_count != counted),
+        # The same integer expression as the services' bulk path; Python's
+        # completeness_percent_of() gives the same number row by row.
+        "completeness": select(models.Member.id).where(models.Member.completeness != completeness_percent()),
+    }
 
 
-HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0}
+# Which table each invariant's ids belong to (for reports).
+VIOLATION_TABLES = {"path": "organization", "depth": "organization", "code": "organization",
+                    "root": "organization", "member_count": "organization", "completeness": "member"}
+
+
+async def invariant_violations(session) -> dict[str, int]:
+    """Rows that break the tree's derived columns and rollups; all zero on a healthy database.
+    Checked in SQL, so it runs on millions of rows."""
+    from sqlalchemy import func, select
+
+    return {name: await session.scalar(select(func.count()).select_from(query.subquery()))
+            for name, query in _violation_queries().items()}
+
+
+async def violation_samples(session, limit: int = 10) -> dict[str, list[int]]:
+    """Up to `limit` ids of offending rows per invariant (for `python -m db check`)."""
+    return {name: list(await session.scalars(query.order_by(query.selected_columns[0]).limit(limit)))
+            for name, query in _violation_queries().items()}
+
+
+async def repair_rollups(session) -> None:
+    """Recompute what can be recomputed from the rows themselves: organization.direct_member_count
+    and member.completeness. Paths, depths and codes are not rewritten here: they follow from the
+    parent chain only when that chain is sound, which a person should look at first."""
+    from sqlalchemy import update
+
+    from db import models
+    from db.services.members import completeness_percent, recount_statement
+
+    await session.execute(recount_statement())
+    await session.execute(update(models.Member).values(completeness=completeness_percent())
+                          .execution_options(synchronize_session=False))
+
+
+REPAIRABLE = ("member_count", "completeness")
+HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0, "completeness": 0}

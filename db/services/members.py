@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import case, exists, func, literal, select, update
+from sqlalchemy import Integer, case, cast, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -185,7 +185,9 @@ PROBATION = dt.timedelta(days=366)
 
 
 def completeness_percent_of(values: dict[str, Any]) -> int:
-    """The stored percent (member.completeness) of a record's values; completeness_percent() in SQL."""
+    """The stored percent (member.completeness) of a record's values; completeness_percent() in SQL.
+
+    Whole percent, rounded down: filled * 100 // 6 (5 of 6 filled is 83, never 83.333 or 84)."""
     filled = sum(values.get(column) is not None for column in COMPLETENESS_FIELDS)
     return filled * 100 // len(COMPLETENESS_FIELDS)
 
@@ -206,9 +208,15 @@ def completeness(member: models.Member, today: dt.date | None = None) -> tuple[i
 
 
 def completeness_percent():
-    """The same percent as completeness_percent_of(), as a SQL expression (backfills, rebuilds)."""
+    """The same percent as completeness_percent_of(), as a SQL expression (backfills, rebuilds, checks).
+
+    SQLAlchemy 2's `/` is true division (it rendered CAST(... AS NUMERIC) / 6: 83.333 stored as REAL
+    on SQLite, rounded to 83 or 84 by PostgreSQL's cast). The SQL `/` operator itself, between two
+    INTEGER operands, truncates on both engines, and the operands are never negative, so
+    truncation is Python's `//`: written out with `.op("/")` between integer casts."""
     filled = sum(case((getattr(models.Member, column).is_not(None), 1), else_=0) for column in COMPLETENESS_FIELDS)
-    return filled * 100 / len(COMPLETENESS_FIELDS)
+    hundredfold = cast(filled * 100, Integer)
+    return cast(hundredfold.op("/")(literal(len(COMPLETENESS_FIELDS), Integer)), Integer)
 
 
 # ------------------------------------------------------------------ the member-count rollup

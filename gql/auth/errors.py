@@ -36,6 +36,11 @@ class QueryTooComplex(AppError):
     code = "QUERY_TOO_COMPLEX"
 
 
+class OperationNotChosen(AppError):
+    """Several operations and no operationName, or an unknown one (Apollo's code for it)."""
+    code = "OPERATION_RESOLUTION_FAILURE"
+
+
 class ScopeViolation(Exception):
     """An object outside the caller's branch reached the guard: a resolver bug, never a client error.
 
@@ -44,7 +49,8 @@ class ScopeViolation(Exception):
 
 log = logging.getLogger("dangjian.errors")
 
-TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases found", "Document contains more than")
+TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases found", "Document contains more than",
+                       "Maximum introspection depth exceeded")
 
 
 def request_error_code(message: str) -> str:

@@ -3,28 +3,72 @@
 Each connection field costs its page size (`first`, default 20) times the page sizes of the
 connections around it, as GitHub counts it (50 repositories × 10 issues = 550 nodes); `nodes(ids:)`
 costs its ids. Depth and alias limits cannot see this: `members(first: 100)` three levels deep is
-a million rows in a short query. Plain lists (children, ancestors, history) are bounded by the
-data, not by the client, and are not charged.
+a million rows in a short query.
+
+Plain lists of objects are charged too, each at a bound of its own, and multiply like pages:
+- `children` has no `first`. Its hard bound is 999 (three code digits per level), which would
+  refuse every two-level tree browse; its typical width is far lower. Measured on the demo
+  generator's 50,000-organization tree (the shape `make run` and the benchmarks use): 7,271
+  parents, mean fan-out 6.9, 92 % with at most 9 children, 96 % at most 20, 99.7 % at most 50, the
+  widest 276. It is charged CHILDREN_FANOUT = 20 per level (the 96th percentile): one level is
+  over-estimated ~3× on average and two levels ~8×, which is the price of knowing nothing before
+  running. So `children { children { children { members(first: 100) } } }` is charged
+  20 + 400 + 8,000 + 800,000 (it was 100): refused; `children { children { members(first: 50) } }`
+  is 20,420 and runs, as does GraphiQL's example `children { name members(first: 5) }` (120).
+- Other object lists are bounded by the data: `ancestors` by the tree's depth, leaders, history
+  and difficulties by what one organization or member holds. Each is charged LIST_ESTIMATE.
+- `codes(table:)` is charged the size of its table (the largest one when the table is a variable);
+  introspection lists (`types`, `fields`, `args`, `inputFields`, `enumValues`, `interfaces`,
+  `possibleTypes`, `directives`) their mean size in the served schema, so the whole introspection
+  query GraphiQL sends is charged about the number of objects it really returns (1,104 today),
+  while nested introspection (`__schema { types { fields { type { fields { type { fields … } } } }
+  } } }`: 3,360) multiplies and is refused when signed out.
+
+Signed-out requests get a ceiling far below the signed-in one (MAX_NODES_ANONYMOUS = 2,000 against
+50,000): they can only sign in, read code tables and introspect, and nothing a signed-out client
+does should cost the server much more than GraphiQL's own introspection (1,104) does.
+
+An operation is chosen as execution will choose it: by `operationName`, or the only operation of
+the document. A document with several operations and no `operationName` is refused (the GraphQL
+spec's GetOperation; strawberry 0.341 silently ran the first one).
 """
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
 from graphql import (
     ExecutionResult,
+    EnumValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
     OperationDefinitionNode,
     VariableNode,
+    is_composite_type,
 )
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
+from db import codes
 from db.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from gql.auth.errors import QueryTooComplex
+from gql.auth.errors import OperationNotChosen, QueryTooComplex
 
 MAX_NODES = 50_000
+MAX_NODES_ANONYMOUS = 2_000
+CHILDREN_FANOUT = 20
+LIST_ESTIMATE = 10
 # Fields that return a connection (they take `first`).
 CONNECTIONS = frozenset({"members", "descendants", "difficulties", "orgRecords", "accounts"})
 
@@ -39,28 +83,91 @@ def _value(node, variables: dict):
     return None
 
 
-class _Counter:
-    def __init__(self, fragments: dict[str, FragmentDefinitionNode], variables: dict):
-        self.fragments, self.variables = fragments, variables
+@lru_cache(maxsize=4)
+def list_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
+    """The charge of each plain object list of the schema, introspection included."""
+    types = list(schema.type_map.values())
+    with_fields = [t for t in types if isinstance(t, (GraphQLObjectType, GraphQLInterfaceType))]
+    fields = [f for t in with_fields for f in t.fields.values()]
 
-    def selection_cost(self, selection_set, multiplier: int, seen: frozenset = frozenset()) -> int:
+    def mean(total: int, over: int) -> int:
+        return max(1, math.ceil(total / max(over, 1)))
+
+    sizes = {
+        ("__Schema", "types"): len(types),
+        ("__Schema", "directives"): len(schema.directives),
+        ("__Type", "fields"): mean(len(fields), len(types)),
+        ("__Type", "inputFields"): mean(sum(len(t.fields) for t in types if isinstance(t, GraphQLInputObjectType)),
+                                        len(types)),
+        ("__Type", "enumValues"): mean(sum(len(t.values) for t in types if isinstance(t, GraphQLEnumType)), len(types)),
+        ("__Type", "interfaces"): mean(sum(len(t.interfaces) for t in with_fields), len(types)),
+        ("__Type", "possibleTypes"): mean(sum(len(schema.get_possible_types(t)) for t in types
+                                              if isinstance(t, (GraphQLInterfaceType, GraphQLUnionType))), len(types)),
+        ("__Field", "args"): mean(sum(len(f.args) for f in fields), len(fields)),
+        ("__Directive", "args"): mean(sum(len(d.args) for d in schema.directives), len(schema.directives)),
+    }
+    sizes[("Query", "codes")] = max(len(codes.entries(table)) for table in codes.TABLES)
+    return sizes
+
+
+def code_table_size(table: str) -> int:
+    name = table.lower()
+    return len(codes.entries(name)) if name in codes.TABLES else 1
+
+
+def _unwrap(type_):
+    while isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    return type_
+
+
+def _named(type_):
+    while isinstance(type_, (GraphQLNonNull, GraphQLList)):
+        type_ = type_.of_type
+    return type_
+
+
+class _Counter:
+    def __init__(self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], variables: dict):
+        self.schema, self.fragments, self.variables = schema, fragments, variables
+        self.sizes = list_sizes(schema) if schema is not None else {}
+
+    def _type(self, name: str | None):
+        return self.schema.get_type(name) if self.schema is not None and name else None
+
+    def selection_cost(self, selection_set, multiplier: int, parent=None, seen: frozenset = frozenset()) -> int:
         if selection_set is None:
             return 0
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total += self.field_cost(selection, multiplier, seen)
+                total += self.field_cost(selection, multiplier, parent, seen)
             elif isinstance(selection, InlineFragmentNode):
-                total += self.selection_cost(selection.selection_set, multiplier, seen)
+                condition = selection.type_condition
+                inner = self._type(condition.name.value) if condition else parent
+                total += self.selection_cost(selection.selection_set, multiplier, inner, seen)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 if name in self.fragments and name not in seen:
-                    total += self.selection_cost(self.fragments[name].selection_set, multiplier, seen | {name})
+                    fragment = self.fragments[name]
+                    total += self.selection_cost(fragment.selection_set, multiplier,
+                                                 self._type(fragment.type_condition.name.value), seen | {name})
         return total
 
-    def field_cost(self, field: FieldNode, multiplier: int, seen: frozenset) -> int:
+    def _definition(self, parent, name: str):
+        if name == "__schema":
+            return SchemaMetaFieldDef
+        if name == "__type":
+            return TypeMetaFieldDef
+        fields = getattr(parent, "fields", None)
+        return fields.get(name) if fields else None
+
+    def field_cost(self, field: FieldNode, multiplier: int, parent, seen: frozenset) -> int:
         arguments = {a.name.value: _value(a.value, self.variables) for a in field.arguments or ()}
         name = field.name.value
+        definition = self._definition(parent, name)
+        returns = _named(definition.type) if definition is not None else None
+        parent_name = getattr(parent, "name", None)
         size = None
         if name in CONNECTIONS or "first" in arguments:
             first = arguments.get("first")
@@ -71,31 +178,64 @@ class _Counter:
         elif name == "nodes":
             ids = arguments.get("ids")
             size = min(len(ids), MAX_PAGE_SIZE) if isinstance(ids, list) else 1
+        elif (parent_name, name) == ("Query", "codes") and field.arguments \
+                and isinstance(field.arguments[0].value, EnumValueNode):
+            size = code_table_size(field.arguments[0].value.value)
+        elif (parent_name, name) in self.sizes:
+            size = self.sizes[(parent_name, name)]
+        elif definition is not None and isinstance(_unwrap(definition.type), GraphQLList) and is_composite_type(returns) \
+                and not name.startswith("__") and name not in ("edges", "userErrors"):
+            size = CHILDREN_FANOUT if name == "children" else LIST_ESTIMATE
         if size is None:
-            return self.selection_cost(field.selection_set, multiplier, seen)
+            return self.selection_cost(field.selection_set, multiplier, returns, seen)
         nodes = multiplier * size
-        return nodes + self.selection_cost(field.selection_set, nodes, seen)
+        return nodes + self.selection_cost(field.selection_set, nodes, returns, seen)
 
 
-def node_cost(document, operation_name: str | None, variables: dict | None) -> int:
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+def chosen_operation(document, operation_name: str | None) -> OperationDefinitionNode | None:
+    """The operation execution runs: the named one, or the only one (None when it is ambiguous
+    or absent; execution then refuses the request)."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
-    counter = _Counter(fragments, variables or {})
-    return max((counter.selection_cost(o.selection_set, 1) for o in chosen[:1]), default=0)
+    if operation_name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name and o.name.value == operation_name), None)
+
+
+def node_cost(document, operation_name: str | None, variables: dict | None, schema: GraphQLSchema | None = None) -> int:
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operation = chosen_operation(document, operation_name)
+    if operation is None:
+        return 0
+    root = None
+    if schema is not None:
+        root = {"query": schema.query_type, "mutation": schema.mutation_type,
+                "subscription": schema.subscription_type}[operation.operation.value]
+    return _Counter(schema, fragments, variables or {}).selection_cost(operation.selection_set, 1, root)
 
 
 class NodeCostLimit(SchemaExtension):
     cost: int | None = None
+    limit: int = MAX_NODES
 
     def on_execute(self):
         context = self.execution_context
         if context.result is None and context.graphql_document is not None:
-            self.cost = node_cost(context.graphql_document, context.operation_name, context.variables)
-            if self.cost > MAX_NODES:
+            document = context.graphql_document
+            provided = getattr(context, "_provided_operation_name", None)
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if provided is None and len(operations) > 1:
+                context.result = ExecutionResult(data=None, errors=[OperationNotChosen(
+                    "文档含有多个操作时必须用 operationName 指明执行哪一个")])
+                yield
+                return
+            signed_in = getattr(context.context, "viewer", None) is not None
+            self.limit = MAX_NODES if signed_in else MAX_NODES_ANONYMOUS
+            self.cost = node_cost(document, provided, context.variables, context.schema._schema)
+            if self.cost > self.limit:
+                who = "" if signed_in else "未登录时"
                 context.result = ExecutionResult(data=None, errors=[QueryTooComplex(
-                    f"查询最多可请求 {MAX_NODES} 个对象，这个查询估计为 {self.cost} 个：请减小 first 或拆分查询")])
+                    f"{who}查询最多可请求 {self.limit} 个对象，这个查询估计为 {self.cost} 个：请减小 first 或拆分查询")])
         yield
 
     def get_results(self) -> dict:
-        return {"cost": {"nodes": self.cost, "limit": MAX_NODES}} if self.cost else {}
+        return {"cost": {"nodes": self.cost, "limit": self.limit}} if self.cost else {}

@@ -20,6 +20,9 @@ def member_query(member_filter, default_subtree: bool = False) -> MemberQuery:
         value = getattr(f, name)
         if value is not None and not 0 <= value <= 150:
             raise BadUserInput(f"{name} 须在 0 到 150 之间")
+    # A percent: outside 0..101 it reached PostgreSQL's int2/int4 bind as an internal error.
+    if f.completeness_below is not None and not 0 <= f.completeness_below <= 101:
+        raise BadUserInput("completenessBelow 须在 0 到 101 之间（完整度为 0 到 100 的整数百分比）")
     scope = enum_values([f.scope]) if f.scope is not None else None
     return MemberQuery(
         subtree=(scope[0] == "SUBTREE") if scope else default_subtree,

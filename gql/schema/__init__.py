@@ -9,6 +9,7 @@ from gql.auth.errors import ErrorPolicy
 from gql.auth.guard import AuthGuard
 from gql.auth.limits import NodeCostLimit
 from gql.auth.sign_in_limit import SignInLimit
+from gql.auth.text import TextPolicy
 from gql.schema.account import Account
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import LeaderPosition
@@ -29,6 +30,7 @@ schema = strawberry.Schema(
     extensions=[
         AuthGuard,
         ErrorPolicy,
+        TextPolicy,
         NodeCostLimit,
         SignInLimit,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
