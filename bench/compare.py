@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import datetime as dt
 import json
 import os
@@ -297,12 +298,28 @@ class Server:
                     pass
 
 
+_started: list[Server] = []
+
+
+@atexit.register
+def _stop_all() -> None:
+    """No server outlives the run, whatever ends it (each runs in a session of its own)."""
+    for server in _started:
+        server.stop()
+
+
+def _terminate(_signum, _frame):
+    raise KeyboardInterrupt  # unwinds through the `finally` that stops the servers
+
+
 def start(name: str, command: list[str], env: dict, port: int) -> Server:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{name}.log"
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    return Server(name, process, port, log)
+    server = Server(name, process, port, log)
+    _started.append(server)
+    return server
 
 
 async def wait_ready(server: Server, seconds: float = 120) -> None:
@@ -666,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench compare", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     return asyncio.run(run(args))
 
 
