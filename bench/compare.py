@@ -63,7 +63,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import aliased
 
 from bench import dashboard
@@ -200,10 +200,38 @@ def role_url(schema: str) -> str:
     return f"postgresql://{schema}@127.0.0.1:5432/test"
 
 
-async def prepare_postgres(orgs: int, members: int, county: str | None) -> Data:
+async def stale_tables(engine) -> list[str]:
+    """Tables of the models that exist but lack some of the models' columns: data generated
+    before a model change (create_all adds missing tables, never missing columns)."""
+    def check(connection) -> list[str]:
+        inspector = inspect(connection)
+        stale = []
+        for name, table in models.Base.metadata.tables.items():
+            if inspector.has_table(name):
+                have = {c["name"] for c in inspector.get_columns(name)}
+                if {c.name for c in table.columns} - have:
+                    stale.append(name)
+        return stale
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(check)
+
+
+async def prepare_postgres(orgs: int, members: int, county: str | None, rebuild: bool = False) -> Data:
     engine, where = await dashboard.open_engine("postgresql", orgs, members)
-    await engine.dispose()
     schema = dashboard.schema_name(orgs, members)
+    try:
+        stale = await stale_tables(engine)
+    finally:
+        await engine.dispose()
+    if stale or rebuild:
+        print(f"postgresql: rebuilding schema {schema}"
+              + (f" (tables older than the models: {', '.join(stale)})" if stale else ""), flush=True)
+        admin = make_engine(dashboard.POSTGRES)
+        async with admin.begin() as connection:
+            await connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        await admin.dispose()
     # The bulk load runs with session_replication_role = replica: no foreign-key triggers (the
     # generator makes consistent rows by construction). With them, each member_placement row's
     # check is planned while `member` still looks empty and then scans an index on a non-leading
@@ -231,8 +259,16 @@ async def prepare_postgres(orgs: int, members: int, county: str | None) -> Data:
     return Data(schema, None, orgs, members, codes, shape)
 
 
-async def prepare_sqlite(orgs: int, members: int) -> str:
+async def prepare_sqlite(orgs: int, members: int, rebuild: bool = False) -> str:
     engine, where = await dashboard.open_engine("sqlite", orgs, members)
+    stale = await stale_tables(engine)
+    if stale or rebuild:
+        await engine.dispose()
+        print(f"sqlite: rebuilding {where}" + (f" (tables older than the models: {', '.join(stale)})"
+                                               if stale else ""), flush=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(where + suffix).unlink(missing_ok=True)
+        engine, where = await dashboard.open_engine("sqlite", orgs, members)
     try:
         info = await dashboard.prepare(engine, orgs, members)
         print(f"sqlite ({where}): {info['orgs']} organizations, {info['members']} members", flush=True)
@@ -512,10 +548,11 @@ async def run(args) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing (Debian: apt-get install -y wrk)")
     contenders = list(args.contenders)
-    data = await prepare_postgres(args.orgs, args.members, args.county)
+    data = await prepare_postgres(args.orgs, args.members, args.county, args.rebuild)
     for workload in args.workloads:
         print(f"  {workload}: {data.shape[workload]}")
-    sqlite_file = await prepare_sqlite(args.orgs, args.members) if "dangjian-sqlite" in contenders else None
+    sqlite_file = (await prepare_sqlite(args.orgs, args.members, args.rebuild)
+                   if "dangjian-sqlite" in contenders else None)
 
     servers: dict[str, Server] = {}
     pool = None
@@ -684,6 +721,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS),
                         default=["dangjian", "dangjian-w2", "dangjian-sqlite", "postgraphile", "sql"])
+    parser.add_argument("--rebuild", action="store_true",
+                        help="generate the data again (done by itself when the models gained columns)")
     parser.add_argument("--county", help="organization code for W1 and W2 (default: the level-1 "
                                          "district/county committee with the most children)")
 
