@@ -23,3 +23,26 @@ async def test_node_cost_counts_page_sizes_as_execution_coerces_them(api, world,
     result = await api.as_("root_admin", DEEP % declared, variables)
     assert error_codes(result) == ["QUERY_TOO_COMPLEX"], result
     assert result["extensions"]["cost"]["nodes"] == 1_010_100
+
+
+# ------------------------------------------------------------------ ID numbers and a VIEWER
+
+@pytest.mark.xfail(strict=True, reason="design question for the lead: a VIEWER may look members up by ID number")
+async def test_a_viewer_cannot_confirm_a_guess_of_a_masked_id_number(api, world):
+    """A VIEWER sees `430*************36` and the birth date: 5 digits (digits 4–6 of the region,
+    15–16 of the sequence) are hidden, and the visible check digit leaves about 10,000
+    candidates (far fewer with the region codes that start with the 3 visible digits). Looking
+    a member up by ID number answers whether a guess is right, 30 aliases a request: the mask
+    does not hold. Here the right guess finds the member; it must answer as a wrong one does."""
+    member = world.members["a1_first"]
+    masked = await api.as_("a_viewer", "query($id: ID!) { node(id: $id) { ... on Member { idNumber } } }",
+                           {"id": gid("Member", member)})
+    assert masked["data"]["node"]["idNumber"] != member.id_number  # masked for a VIEWER
+    wrong = member.id_number[:6] + ("0" if member.id_number[6] != "0" else "1") + member.id_number[7:]
+    query = """query($n: String!) { member(idNumber: $n) { id }
+        organization(code: "001001") { members(filter: {scope: SUBTREE, idNumber: $n}) { totalCount } } }"""
+    answers = []
+    for guess in (member.id_number, wrong):
+        result = await api.as_("a_viewer", query, {"n": guess})
+        answers.append((result.get("data"), error_codes(result)))
+    assert answers[0] == answers[1], answers
