@@ -46,3 +46,20 @@ async def test_a_viewer_cannot_confirm_a_guess_of_a_masked_id_number(api, world)
         result = await api.as_("a_viewer", query, {"n": guess})
         answers.append((result.get("data"), error_codes(result)))
     assert answers[0] == answers[1], answers
+
+
+# ------------------------------------------------------------------ one password check per request
+
+CHANGE_PASSWORD_SPRAY = "mutation { " + " ".join(
+    f'c{i}: changePassword(input: {{currentPassword: "Guess{i:04d}x", newPassword: "NewPassw0rd{i}"}}) '
+    "{ userErrors { code } }" for i in range(3)) + " }"
+
+
+async def test_one_request_cannot_check_the_current_password_many_times(api, world, engine):
+    """`changePassword` verifies the current password (an argon2 check) and hashes the new one;
+    30 aliases (the alias limit) made one request cost 30 checks and 30 guesses of the current
+    password of a stolen token's account, with no lockout. It counts as a password check like
+    `login`: one per request."""
+    result = await api.as_("a1_viewer", CHANGE_PASSWORD_SPRAY)
+    assert error_codes(result) == ["QUERY_TOO_COMPLEX"], result
+    assert result.get("data") is None
