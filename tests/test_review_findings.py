@@ -63,3 +63,42 @@ async def test_one_request_cannot_check_the_current_password_many_times(api, wor
     result = await api.as_("a1_viewer", CHANGE_PASSWORD_SPRAY)
     assert error_codes(result) == ["QUERY_TOO_COMPLEX"], result
     assert result.get("data") is None
+
+
+# ------------------------------------------------------------------ db check --repair on a live database
+
+async def test_repair_on_a_live_database_does_not_lose_a_member_being_added(engine, world):
+    """`python -m db check --repair` recomputes the rollups with one UPDATE whose subquery counts
+    the members. On PostgreSQL (READ COMMITTED) a createMember in flight holds its
+    organization's row: the UPDATE waits for it, then re-evaluates that row with the member
+    count of its own (older) snapshot, and writes a count without the new member: the repair
+    itself made the rollup wrong. (SQLite has one writer: the repair runs before or after.)"""
+    import asyncio
+
+    from db.branch import SYSTEM_ACTOR
+    from db.engine import make_sessionmaker
+    from db.services import members as member_service
+    from db.session import begin_write
+    from db.tree import HEALTHY, invariant_violations, repair_rollups
+    from tests.factories import member_fields
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("one writer on SQLite: the repair cannot interleave with a member being added")
+    sessions = make_sessionmaker(engine)
+    async with sessions() as adding:
+        await begin_write(adding)
+        await member_service.create(adding, SYSTEM_ACTOR, organization_id=world.orgs["a1"].id,
+                                    affiliation="DIRECT", fields=member_fields(name="新党员"))
+
+        async def repair():
+            async with sessions() as session:
+                await begin_write(session)
+                await repair_rollups(session)
+                await session.commit()
+
+        repairing = asyncio.create_task(repair())
+        await asyncio.sleep(0.5)  # the repair's UPDATE now waits for the organization's row
+        await adding.commit()
+    await repairing
+    async with sessions() as session:
+        assert await invariant_violations(session) == HEALTHY
