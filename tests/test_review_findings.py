@@ -102,3 +102,33 @@ async def test_repair_on_a_live_database_does_not_lose_a_member_being_added(engi
     await repairing
     async with sessions() as session:
         assert await invariant_violations(session) == HEALTHY
+
+
+# ------------------------------------------------------------------ revokeDifficulty twice at once
+
+ADD_DIFFICULTY = """mutation($m: ID!) { addDifficulty(input: {memberId: $m, kindCode: "%s", recordedOn: "2020-01-01"}) {
+  difficulty { id } userErrors { message } } }"""
+REVOKE_DIFFICULTY = """mutation($d: ID!, $on: Date!) { revokeDifficulty(input: {difficultyId: $d, date: $on}) {
+  userErrors { code } } }"""
+
+
+async def test_race_one_difficulty_revoked_twice(api, world, engine):
+    """revokeDifficulty read `revoked_on IS NULL` and then wrote the date: two revocations at
+    once (PostgreSQL, READ COMMITTED) both passed the check, both succeeded, and the later one
+    overwrote the first one's date. One of them must get CONFLICT, as endLeaderPosition does."""
+    from db import codes
+    from tests.test_races import Race
+
+    kind = codes.entries("difficulty_kind")[0][0]
+    token = await api.login("a_operator")
+    race = Race(engine)
+    try:
+        for round_ in range(5):
+            added = await api.post(ADD_DIFFICULTY % kind, {"m": gid("Member", world.members["a1_first"])}, token)
+            difficulty = added["data"]["addDifficulty"]["difficulty"]["id"]
+            results = await race.run(*(api.post(REVOKE_DIFFICULTY, {"d": difficulty, "on": f"2021-01-0{day}"}, token)
+                                       for day in (1, 2)))
+            outcomes = sorted(tuple(e["code"] for e in r["data"]["revokeDifficulty"]["userErrors"]) for r in results)
+            assert outcomes == [(), ("CONFLICT",)], (round_, results)
+    finally:
+        race.remove()
