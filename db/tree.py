@@ -99,15 +99,28 @@ async def violation_samples(session, limit: int = 10) -> dict[str, list[int]]:
 async def repair_rollups(session) -> None:
     """Recompute what can be recomputed from the rows themselves: organization.direct_member_count
     and member.completeness. Paths, depths and codes are not rewritten here: they follow from the
-    parent chain only when that chain is sound, which a person should look at first."""
-    from sqlalchemy import update
+    parent chain only when that chain is sound, which a person should look at first.
+
+    Safe on a live database. On PostgreSQL (READ COMMITTED) the recount's UPDATE, waiting for the
+    row of an organization whose createMember was in flight, re-evaluated that row with the
+    member count of its own older snapshot and wrote a count without the new member: the repair
+    made the rollup wrong. So the organization table is locked first (EXCLUSIVE: plain reads go
+    on; the lock waits for every write in flight that locked or updated an organization row, and
+    holds new ones back), and the recount's snapshot then sees every member those writes added.
+    A status change that has updated its member but not yet its organization waits at the lock
+    and then adds its delta to the recounted value, which is right too. Members are updated
+    before organizations are locked: member rows before organization rows, the writers' order
+    (db.services.organizations), so the two cannot deadlock."""
+    from sqlalchemy import text, update
 
     from db import models
     from db.services.members import completeness_percent, recount_statement
 
-    await session.execute(recount_statement())
     await session.execute(update(models.Member).values(completeness=completeness_percent())
                           .execution_options(synchronize_session=False))
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("LOCK TABLE organization IN EXCLUSIVE MODE"))
+    await session.execute(recount_statement())
 
 
 REPAIRABLE = ("member_count", "completeness")

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db import codes, models
 from db.branch import Actor, Branch
@@ -46,6 +48,14 @@ async def revoke(session: AsyncSession, actor: Actor, difficulty_id: int, date: 
         raise DomainError("INVALID", "撤销日期不能早于登记日期", "date")
     if date > dt.date.today():
         raise DomainError("INVALID", "撤销日期不能晚于今天", "date")
-    difficulty.revoked_on = date
-    await session.flush()
+    # Compare-and-set: only while still open. Two revocations at once (PostgreSQL, READ
+    # COMMITTED) both read it open; the second UPDATE waits for the first's row lock, re-checks
+    # its WHERE, matches nothing, and gets CONFLICT instead of overwriting the first one's date.
+    d = models.Difficulty
+    row = (await session.execute(
+        update(d).where(d.id == difficulty.id, d.revoked_on.is_(None)).values(revoked_on=date)
+        .returning(d.id).execution_options(synchronize_session=False))).first()
+    if row is None:
+        raise DomainError("CONFLICT", "该困难记录已撤销", "difficultyId")
+    set_committed_value(difficulty, "revoked_on", date)
     return difficulty, path

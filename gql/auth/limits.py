@@ -58,6 +58,7 @@ from graphql import (
     VariableNode,
     is_composite_type,
 )
+from graphql.execution.values import get_variable_values
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
@@ -207,10 +208,23 @@ def node_cost(document, operation_name: str | None, variables: dict | None, sche
     if operation is None:
         return 0
     root = None
+    variables = variables or {}
     if schema is not None:
         root = {"query": schema.query_type, "mutation": schema.mutation_type,
                 "subscription": schema.subscription_type}[operation.operation.value]
-    return _Counter(schema, fragments, variables or {}).selection_cost(operation.selection_set, 1, root)
+        variables = coerced_variables(schema, operation, variables)
+    return _Counter(schema, fragments, variables).selection_cost(operation.selection_set, 1, root)
+
+
+def coerced_variables(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict) -> dict:
+    """The variables as execution will see them: defaults filled in, values coerced (an Int
+    variable sent as 100.0 runs as 100). Counting the raw request values instead charged
+    `first: $f` with `$f: Int = 100` or `{"f": 100.0}` as the default page of 20: three nested
+    pages of 100 (1,010,100 nodes) were estimated at 8,420 and ran. Variables that do not coerce
+    fail execution anyway; they are counted as sent."""
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
+    coerced = getattr(coerced, "coerced", coerced)  # graphql-core 3.3: VariableValues; errors: a list
+    return coerced if isinstance(coerced, dict) else variables
 
 
 class NodeCostLimit(SchemaExtension):

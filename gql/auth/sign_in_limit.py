@@ -3,8 +3,8 @@
 Every `login` costs an argon2 hash (0.1–0.4 s of CPU at the production profile), whether the
 username exists or not. Aliases made one request worth many: 30 aliased `login` fields (the alias
 limit) cost 30 hashes, 6–9 s of CPU, and sprayed 30 usernames past any per-request throttling.
-So an operation may select at most one field that checks a password (`login`, later
-`registerMember`), counted before anything runs: root fields of the operation that will run,
+So an operation may select at most one field that checks a password (`login`, `changePassword`,
+later `registerMember`), counted before anything runs: root fields of the operation that will run,
 through fragments and inline fragments, by field name (aliases do not help), `@skip`/`@include`
 ignored (a field that might run counts).
 
@@ -27,8 +27,10 @@ from strawberry.extensions import SchemaExtension
 
 from gql.auth.errors import QueryTooComplex
 
-# Root mutation fields that check a password.
-PASSWORD_FIELDS = frozenset({"login", "registerMember"})
+# Root mutation fields that check a password. `changePassword` verifies the current password (and
+# hashes the new one): 30 aliases were 30 argon2 checks and 30 guesses of the current password of
+# a stolen token's account, with no lockout.
+PASSWORD_FIELDS = frozenset({"login", "registerMember", "changePassword"})
 MAX_PASSWORD_FIELDS = 1
 
 
@@ -64,5 +66,5 @@ class SignInLimit(SchemaExtension):
             count = most_password_checks(context.graphql_document, context.operation_name)
             if count > MAX_PASSWORD_FIELDS:
                 context.result = ExecutionResult(data=None, errors=[QueryTooComplex(
-                    f"一个请求最多只能登录一次（这个请求有 {count} 个 login 字段）：请分开发送")])
+                    f"一个请求最多只能校验一次密码（这个请求有 {count} 个 login/changePassword 字段）：请分开发送")])
         yield
