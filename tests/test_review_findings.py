@@ -27,7 +27,6 @@ async def test_node_cost_counts_page_sizes_as_execution_coerces_them(api, world,
 
 # ------------------------------------------------------------------ ID numbers and a VIEWER
 
-@pytest.mark.xfail(strict=True, reason="design question for the lead: a VIEWER may look members up by ID number")
 async def test_a_viewer_cannot_confirm_a_guess_of_a_masked_id_number(api, world):
     """A VIEWER sees `430*************36` and the birth date: 5 digits (digits 4–6 of the region,
     15–16 of the sequence) are hidden, and the visible check digit leaves about 10,000
@@ -46,6 +45,11 @@ async def test_a_viewer_cannot_confirm_a_guess_of_a_masked_id_number(api, world)
         result = await api.as_("a_viewer", query, {"n": guess})
         answers.append((result.get("data"), error_codes(result)))
     assert answers[0] == answers[1], answers
+    assert set(answers[0][1]) == {"FORBIDDEN"}, answers
+    # An OPERATOR, who sees the numbers in full, still looks members up by them.
+    found = await api.as_("a_operator", query, {"n": member.id_number})
+    assert found["data"]["member"] == {"id": gid("Member", member)}
+    assert found["data"]["organization"]["members"]["totalCount"] == 1
 
 
 # ------------------------------------------------------------------ one password check per request

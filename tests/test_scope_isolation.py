@@ -106,7 +106,18 @@ async def test_lookups_outside_the_branch_are_null(api, world, caller, top, fore
         {"id": org_id(world, top), "code": world.orgs[top].code}))
     assert data == {"byId": {"code": world.orgs[top].code}, "byCode": {"code": world.orgs[top].code}}
 
-    # member(id:) and member(idNumber:).
+    # member(id:) and member(idNumber:); a VIEWER, who sees ID numbers masked, may not look
+    # members up by one at all (the same refusal for a member in or outside its branch).
+    if caller.endswith("viewer"):
+        for member in foreign_members + [own_member]:
+            result = await api.as_(caller, "query($n: String) { member(idNumber: $n) { id } }",
+                                   {"n": world.members[member].id_number})
+            assert error_codes(result) == ["FORBIDDEN"] and result["data"] == {"member": None}, (member, result)
+        for member in foreign_members + [own_member]:
+            data = data_of(await api.as_(caller, "query($id: ID) { byId: member(id: $id) { id } }",
+                                         {"id": member_id(world, member)}))
+            assert data == {"byId": {"id": member_id(world, member)} if member == own_member else None}, member
+        return
     for member in foreign_members + [own_member]:
         data = data_of(await api.as_(
             caller, "query($id: ID, $n: String) { byId: member(id: $id) { id } byNumber: member(idNumber: $n) { id } }",
@@ -160,11 +171,15 @@ async def test_tree_and_lists_stop_at_the_branch(api, world, caller, top, foreig
             {"id": org_id(world, org)}))
         assert data == {"self": {"totalCount": 0, "edges": []}, "tree": {"totalCount": 0, "edges": []}}, org
 
-    # Filtering the branch by a foreign member's ID number finds nothing.
+    # Filtering the branch by a foreign member's ID number finds nothing (a VIEWER may not filter
+    # by ID number at all: the same FORBIDDEN for every number).
     for member in foreign_members:
-        data = data_of(await api.as_(caller, "query($n: String) { members(filter: {idNumber: $n}) { totalCount edges { node { id } } } }",
-                                     {"n": world.members[member].id_number}))
-        assert data["members"] == {"totalCount": 0, "edges": []}, member
+        result = await api.as_(caller, "query($n: String) { members(filter: {idNumber: $n}) { totalCount edges { node { id } } } }",
+                               {"n": world.members[member].id_number})
+        if ROLE_OF[caller] == "VIEWER":
+            assert error_codes(result) == ["FORBIDDEN"], result
+        else:
+            assert data_of(result)["members"] == {"totalCount": 0, "edges": []}, member
 
     if ROLE_OF[caller] != "ADMIN":
         return

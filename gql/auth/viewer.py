@@ -31,5 +31,13 @@ class Viewer:
         return Actor(account_id=self.account_id, role=self.role,
                      organization_id=self.organization_id, branch=self.branch)
 
+    @property
+    def sees_id_numbers(self) -> bool:
+        """A VIEWER sees ID numbers masked (db.idnumber.mask: the first 3 and the last 2 digits),
+        and so may not look members up by one either: with the birth date readable, a lookup
+        would confirm a guess of the 5 hidden digits (about 10,000 candidates, 30 aliases a
+        request). Every other role sees the numbers of its branch in full."""
+        return self.role != "VIEWER"
+
     def has_role(self, required: str) -> bool:
         return at_least(self.role, required)

@@ -6,16 +6,24 @@ from db.branch import members
 from db.pagination import BadCursor
 from db.services import members as member_service
 from db.services.members import MemberOrder, MemberQuery
-from gql.auth.errors import BadUserInput
+from gql.auth.errors import BadUserInput, Forbidden
 from gql.ids import pk_of
 from gql.resolvers import organization as organization_resolvers
 from gql.resolvers.common import checked_first, cursor_errors, empty_page, enum_values, viewer_of
 
 
-def member_query(member_filter, default_subtree: bool = False) -> MemberQuery:
+def no_id_number_search(viewer, id_number: str | None) -> None:
+    """Refuse a lookup by ID number to a caller who sees the numbers masked (Viewer.sees_id_numbers):
+    the same refusal whether or not the number exists, so it confirms nothing."""
+    if id_number is not None and not viewer.sees_id_numbers:
+        raise Forbidden("只读账户看到的身份证号码是部分隐藏的，不能按身份证号码查找党员")
+
+
+def member_query(viewer, member_filter, default_subtree: bool = False) -> MemberQuery:
     if member_filter is None:
         return MemberQuery(subtree=default_subtree)
     f = member_filter
+    no_id_number_search(viewer, f.id_number)
     for name in ("min_age", "max_age"):
         value = getattr(f, name)
         if value is not None and not 0 <= value <= 150:
@@ -48,6 +56,7 @@ async def by_id_or_number(info, global_id: str | None, id_number: str | None):
         pk = pk_of(global_id, "Member")
         return await info.context.loaders.member.load(pk) if pk else None
     if id_number is not None:
+        no_id_number_search(viewer, id_number)
         stmt = members(viewer.branch, models.Member, models.Organization.path).where(
             models.Member.id_number == id_number.strip().upper())
         return (await info.context.db.read(lambda s: s.execute(stmt))).first()
@@ -56,8 +65,7 @@ async def by_id_or_number(info, global_id: str | None, id_number: str | None):
 
 async def page_of_organization(info, organization_id: int, member_filter, order, first, after):
     """A page of an organization's members (batched across a list of organizations)."""
-    viewer_of(info)
-    query, sort, size = member_query(member_filter), member_order(order), checked_first(first)
+    query, sort, size = member_query(viewer_of(info), member_filter), member_order(order), checked_first(first)
     loaders = info.context.loaders
     try:
         page = await loaders.member_page.load((organization_id, query, sort, size, after))
@@ -71,8 +79,7 @@ async def page_of_organization(info, organization_id: int, member_filter, order,
 
 
 async def count_of_organization(info, organization_id: int, member_filter) -> int:
-    viewer_of(info)
-    return await info.context.loaders.member_count.load((organization_id, member_query(member_filter)))
+    return await info.context.loaders.member_count.load((organization_id, member_query(viewer_of(info), member_filter)))
 
 
 async def page_of_branch(info, organization_global_id, member_filter, order, first, after):
@@ -84,7 +91,7 @@ async def page_of_branch(info, organization_global_id, member_filter, order, fir
         if organization is None:
             return empty_page()
         return await page_of_organization(info, organization.id, member_filter, order, size, after)
-    query, sort = member_query(member_filter, default_subtree=True), member_order(order)
+    query, sort = member_query(viewer, member_filter, default_subtree=True), member_order(order)
     try:
         page = await info.context.db.read(lambda s: member_service.page_in_branch(
             s, viewer.branch, query, sort, size, after))

@@ -133,7 +133,7 @@ class Member(Node):
     @strawberry.field(description="居民身份证号码, GB 11643 with a valid check digit. VIEWER accounts see the first 3 and the last 2 digits, the rest as * (birthDate is readable, so the sequence digits must stay hidden).")
     def id_number(self, info: strawberry.Info) -> str:
         viewer = info.context.viewer
-        if viewer is not None and viewer.role == "VIEWER":
+        if viewer is not None and not viewer.sees_id_numbers:
             return idnumber.mask(self.row.id_number)
         return self.row.id_number
 
