@@ -1,11 +1,17 @@
-"""`python -m bench` (and `make bench`): run the benchmarks, one after another, on both engines.
+"""`python -m bench` (and `make bench`): the benchmarks.
 
-    .venv/bin/python -m bench [--engine sqlite|postgresql|both] [--only NAME ...] [--list]
+    .venv/bin/python -m bench [compare] [--orgs 50000 --members 1000000 ...]   # the default
+    .venv/bin/python -m bench all [--engine sqlite|postgresql|both] [--only NAME ...]
+    .venv/bin/python -m bench --list
 
-Each benchmark is a module of this package with its own `main()` and flags (run one alone with
-`python -m bench.NAME --help`); this entry point runs each in a subprocess of its own, so one
-benchmark's engine, caches and event loop never warm up the next. PostgreSQL runs only when a
-server answers at 127.0.0.1:5432 (the local `test` database).
+`compare` (the default, bench/compare.py) serves the product, PostGraphile v4 and bare SQL over the
+same demo data and prints req/s, p50, p99 and the ratios dangjian ÷ PostGraphile from one run
+(`python -m bench compare --help` lists its flags; a quick run: `--orgs 5000 --members 100000`).
+
+`all` runs every other benchmark module (each has its own `main()` and flags: run one alone with
+`python -m bench.NAME --help`), each in a subprocess of its own, so one benchmark's engine, caches
+and event loop never warm up the next. PostgreSQL runs only when a server answers at
+127.0.0.1:5432 (the local `test` database). `--only`/`--engine` without a command mean `all`.
 """
 from __future__ import annotations
 
@@ -17,10 +23,13 @@ import sys
 
 # name → what it measures
 BENCHMARKS = {
+    "compare": "dangjian vs PostGraphile v4 vs bare SQL: W1, W2, W1-root at 16 and 1 connections (the default)",
     "dashboard": "dashboard reads over 50,000 organizations and 1,000,000 members",
     "move_organization": "moving an organization with 10,000 descendants and 200,000 members",
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
 }
+# Run by `all`: one engine at a time (compare runs its own contenders on both engines).
+PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]
 
 
 def available() -> list[str]:
@@ -41,10 +50,10 @@ def postgres_answers() -> bool:
     return asyncio.run(probe())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench")
+def run_all(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench all")
     parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--only", nargs="*", default=[], help="benchmark names (default: all)")
+    parser.add_argument("--only", nargs="*", default=[], help="benchmark names (default: all but compare)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = parser.parse_args(argv)
     names = available()
@@ -60,11 +69,30 @@ def main(argv: list[str] | None = None) -> int:
         print("PostgreSQL does not answer at 127.0.0.1:5432: SQLite only", flush=True)
         engines.remove("postgresql")
     failed = 0
-    for name in args.only or names:
+    for name in args.only or [n for n in names if n in PER_ENGINE]:
+        if name == "compare":
+            print("\n== bench.compare", flush=True)
+            failed += subprocess.call([sys.executable, "-m", "bench.compare"]) != 0
+            continue
         for engine in engines:
             print(f"\n== bench.{name} --engine {engine}", flush=True)
             failed += subprocess.call([sys.executable, "-m", f"bench.{name}", "--engine", engine]) != 0
     return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["all"]:
+        return run_all(argv[1:])
+    if any(a in ("--list", "--only", "--engine") or a.startswith(("--only=", "--engine=")) for a in argv):
+        return run_all(argv)
+    if argv[:1] == ["compare"]:
+        argv = argv[1:]
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+    from bench import compare
+
+    return compare.main(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,698 @@
+"""Benchmark: dangjian side by side with PostGraphile v4 and bare SQL, over the same tables (issue 7).
+
+    .venv/bin/python -m bench [compare] [--orgs 50000] [--members 1000000] [--duration 5] [--rounds 3]
+        [--connections 16 1] [--workloads W1 W2 W1-root] [--contenders dangjian dangjian-w2 ...]
+
+Why this way: a dashboard builder's alternative to this API is a GraphQL layer generated over
+PostgreSQL (PostGraphile) or hand-written SQL, so the question is the ratio to those on the same
+data, the same machine and in the same minute, not an absolute figure (this machine's 2 cores are
+shared: absolute numbers drift with the load; ratios from interleaved rounds drift much less).
+
+What it does, every step bounded in time and every socket on 127.0.0.1:
+1. Data: the demo data set (db/demo.py `generate`, seed 3) in a PostgreSQL schema of the local
+   `test` database and in an SQLite file under var/bench/ -- the same ones bench/dashboard.py
+   builds and reuses (`bench_dash` at the default size). A login role named like the schema has
+   the schema as its search_path, so the product reaches it through a plain DATABASE_URL (SQLAlchemy
+   passes URL query options to asyncpg as keyword arguments, so `?search_path=` cannot be used).
+   An ADMIN account at the root (`bench_cmp_admin`) hashed with the production argon2 profile.
+2. PostGraphile: npm `postgraphile@4` + `postgraphile-plugin-connection-filter@2`, installed at
+   run time into var/bench/node/ (ignored, never committed), served by bench/postgraphile_server.js
+   over the same schema, with three SQL functions over the materialized path (the subtree is the
+   range [path, path minus its last '/' plus '0'), db/tree.py) so that it answers the same
+   questions: organization_subtree_member_count(o) and organization_subtree_members(o) as computed
+   columns.
+3. The product served as documented for production: `uvicorn gql.app:app` (1 worker, and 2 workers
+   as `dangjian-w2`; `--no-access-log`), DATABASE_URL at the bench schema, production password
+   profile; SQLite as `dangjian-sqlite` (1 worker). It signs in once per server before any load.
+4. Bare SQL: the statements a hand-written endpoint would send (2 per request), over an asyncpg pool
+   in this process: the floor, with no HTTP and no JSON in the way.
+5. Checks once that every contender gives the same answer to every workload, then measures with
+   a closed loop: `wrk` (Debian package) for the HTTP servers, N asyncio loops for bare SQL; at each
+   connection count, in interleaved rounds (every contender once per round, then again); the
+   figures are medians over the rounds. Prints req/s, p50, p99 and dangjian ÷ PostGraphile, with the
+   load average; appends JSON lines to var/bench/results/compare-<time>.jsonl.
+
+Workloads:
+- W1: an organization with its children and the subtree member count of each (a county-level
+  committee: the level-1 district/county committee with the most children, ~31 at the default size).
+- W2: the first 50 members of that subtree, women with education 21 or 31, with their organization's name.
+- W1-root: W1 at the root (134 children, 1,000,000 members at the default size).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import aliased
+
+from bench import dashboard
+from db import models
+from db.branch import SYSTEM_ACTOR
+from db.engine import POSTGRES_SETTINGS, PROJECT_ROOT, make_engine, make_sessionmaker
+from db.services import accounts
+from gql.auth.passwords import hasher_named
+
+HOST = "127.0.0.1"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BENCH_DIR = PROJECT_ROOT / "var" / "bench"
+NODE_DIR = BENCH_DIR / "node"
+RESULTS_DIR = BENCH_DIR / "results"
+LOG_DIR = BENCH_DIR / "logs"
+NPM_PACKAGES = ["postgraphile@4", "postgraphile-plugin-connection-filter@2"]
+ADMIN, PASSWORD = "bench_cmp_admin", "Bench2024compare"
+DEFAULT_STATUSES = ("ACTIVE", "FLOWING_OUT", "TRANSFERRING")  # db.services.members.DEFAULT_STATUSES
+W2_GENDERS, W2_EDUCATION = ["FEMALE"], ["21", "31"]
+W2_FIRST = 50
+WORKLOADS = {
+    "W1": "organization + children + subtree memberCount (county level)",
+    "W2": f"first {W2_FIRST} members of a subtree, gender + education filter, with organization name",
+    "W1-root": "W1 at the root",
+}
+CONTENDERS = {
+    "dangjian": "uvicorn gql.app:app, 1 worker, PostgreSQL",
+    "dangjian-w2": "uvicorn gql.app:app --workers 2, PostgreSQL",
+    "dangjian-sqlite": "uvicorn gql.app:app, 1 worker, SQLite",
+    "postgraphile": "PostGraphile v4 + connection-filter, 1 node process",
+    "sql": "bare SQL over asyncpg (2 statements per request), no HTTP",
+}
+
+# ------------------------------------------------------------------ the questions, three ways
+
+DANGJIAN_QUERY = {
+    "W1": "query($code: String!) { organization(code: $code) { name memberCount(filter: {scope: SUBTREE}) "
+          "children { name memberCount(filter: {scope: SUBTREE}) } } }",
+    "W2": "query($code: String!, $genders: [Gender!], $education: [String!]) { organization(code: $code) { "
+          f"members(first: {W2_FIRST}, filter: {{scope: SUBTREE, genders: $genders, educationCodes: $education}}) "
+          "{ edges { node { name organization { name } } } } } }",
+}
+POSTGRAPHILE_QUERY = {
+    "W1": "query($code: String!) { organizationByCode(code: $code) { name subtreeMemberCount "
+          "organizationsByParentId(condition: {status: \"ACTIVE\"}, orderBy: CODE_ASC) "
+          "{ nodes { name subtreeMemberCount } } } }",
+    "W2": "query($code: String!, $genders: [String!], $education: [String!]) { organizationByCode(code: $code) { "
+          f"subtreeMembers(first: {W2_FIRST}, filter: {{gender: {{in: $genders}}, educationCode: {{in: $education}}}}) "
+          "{ nodes { name organizationByOrganizationId { name } } } } }",
+}
+# The subtree range is db/tree.py's: [path, path without its last '/' + '0'); the path column compares
+# bytewise (COLLATE "C").
+def postgraphile_functions(schema: str) -> list[str]:
+    """Computed columns for PostGraphile, in the bench schema. Names are schema-qualified (PostGraphile
+    sets no search_path) and there is no SET clause, so PostgreSQL can inline the SQL bodies."""
+    s = f'"{schema}"'
+    statuses = ", ".join(f"'{status}'" for status in DEFAULT_STATUSES)
+    return [
+        f"""CREATE OR REPLACE FUNCTION {s}.organization_subtree_member_count(o {s}.organization) RETURNS integer
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(sum(d.direct_member_count), 0)::integer FROM {s}.organization d
+  WHERE d.path >= o.path AND d.path < left(o.path, -1) || '0'
+$$""",
+        f"""COMMENT ON FUNCTION {s}.organization_subtree_member_count({s}.organization) IS
+  'Members of the organization and its descendants (the statuses counted by default).'""",
+        f"""CREATE OR REPLACE FUNCTION {s}.organization_subtree_members(o {s}.organization) RETURNS SETOF {s}.member
+LANGUAGE sql STABLE AS $$
+  SELECT m.* FROM {s}.member m JOIN {s}.organization d ON d.id = m.organization_id
+  WHERE d.path >= o.path AND d.path < left(o.path, -1) || '0' AND m.status IN ({statuses})
+  ORDER BY d.path, m.id
+$$""",
+        f"""COMMENT ON FUNCTION {s}.organization_subtree_members({s}.organization) IS
+  'Members of the organization and its descendants in tree order (the statuses listed by default).'""",
+    ]
+
+
+SUBTREE_COUNT = ("(SELECT coalesce(sum(d.direct_member_count), 0) FROM organization d "
+                 "WHERE d.path >= {o}.path AND d.path < left({o}.path, -1) || '0')")
+SQL_W1_ORG = f"SELECT o.id, o.name, {SUBTREE_COUNT.format(o='o')} FROM organization o WHERE o.code = $1"
+SQL_W1_CHILDREN = (f"SELECT c.name, {SUBTREE_COUNT.format(o='c')} FROM organization c "
+                   "WHERE c.parent_id = $1 AND c.status = 'ACTIVE' ORDER BY c.code")
+SQL_W2_ORG = "SELECT path FROM organization WHERE code = $1"
+SQL_W2_MEMBERS = ("SELECT m.name, d.name FROM member m JOIN organization d ON d.id = m.organization_id "
+                  "WHERE d.path >= $1 AND d.path < $2 AND m.status = ANY($3::text[]) "
+                  "AND m.gender = ANY($4::text[]) AND m.education_code = ANY($5::text[]) "
+                  f"ORDER BY d.path, m.id LIMIT {W2_FIRST}")
+
+
+def variables(workload: str, code: str) -> dict:
+    if workload == "W2":
+        return {"code": code, "genders": W2_GENDERS, "education": W2_EDUCATION}
+    return {"code": code}
+
+
+def normalize(contender: str, workload: str, data: dict):
+    """Each answer as plain tuples, to compare across contenders."""
+    kind = workload.split("-")[0]
+    if contender == "postgraphile":
+        org = data["organizationByCode"]
+        if kind == "W1":
+            return (org["name"], org["subtreeMemberCount"],
+                    [(c["name"], c["subtreeMemberCount"]) for c in org["organizationsByParentId"]["nodes"]])
+        return [(n["name"], n["organizationByOrganizationId"]["name"]) for n in org["subtreeMembers"]["nodes"]]
+    org = data["organization"]
+    if kind == "W1":
+        return (org["name"], org["memberCount"], [(c["name"], c["memberCount"]) for c in org["children"]])
+    return [(e["node"]["name"], e["node"]["organization"]["name"]) for e in org["members"]["edges"]]
+
+
+async def sql_answer(connection, workload: str, code: str):
+    if workload.startswith("W1"):
+        org_id, name, count = await connection.fetchrow(SQL_W1_ORG, code)
+        children = await connection.fetch(SQL_W1_CHILDREN, org_id)
+        return (name, int(count), [(r[0], int(r[1])) for r in children])
+    path = await connection.fetchval(SQL_W2_ORG, code)
+    rows = await connection.fetch(SQL_W2_MEMBERS, path, path[:-1] + "0", list(DEFAULT_STATUSES),
+                                  W2_GENDERS, W2_EDUCATION)
+    return [(r[0], r[1]) for r in rows]
+
+
+# ------------------------------------------------------------------ data
+
+@dataclass
+class Data:
+    schema: str
+    sqlite_file: str | None
+    orgs: int
+    members: int
+    codes: dict[str, str]  # workload → organization code
+    shape: dict[str, str] = field(default_factory=dict)  # workload → "N children, M members"
+
+
+def role_url(schema: str) -> str:
+    return f"postgresql://{schema}@127.0.0.1:5432/test"
+
+
+async def prepare_postgres(orgs: int, members: int, county: str | None) -> Data:
+    engine, where = await dashboard.open_engine("postgresql", orgs, members)
+    await engine.dispose()
+    schema = dashboard.schema_name(orgs, members)
+    # The bulk load runs with session_replication_role = replica: no foreign-key triggers (the
+    # generator makes consistent rows by construction). With them, each member_placement row's
+    # check is planned while `member` still looks empty and then scans an index on a non-leading
+    # column: the load crawls after ~160,000 members (seen at 20,000 / 400,000 and at the default size).
+    engine = make_engine(dashboard.POSTGRES, connect_args={"server_settings": {
+        "search_path": schema, "session_replication_role": "replica"}})
+    try:
+        info = await dashboard.prepare(engine, orgs, members)  # generates once, VACUUM ANALYZE once
+        print(f"postgresql ({where}): {info['orgs']} organizations, {info['members']} members", flush=True)
+        await ensure_admin(engine)
+        codes, shape = await pick_organizations(engine, county)
+        async with engine.begin() as connection:
+            for statement in postgraphile_functions(schema):
+                await connection.exec_driver_sql(statement)
+            # The product's login role for this schema (see the module docstring).
+            exists = await connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": schema})
+            if not exists:
+                await connection.exec_driver_sql(f'CREATE ROLE "{schema}" LOGIN')
+            await connection.exec_driver_sql(f'ALTER ROLE "{schema}" SET search_path = "{schema}"')
+            await connection.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO "{schema}"')
+            await connection.exec_driver_sql(f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO "{schema}"')
+            await connection.exec_driver_sql(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{schema}"')
+    finally:
+        await engine.dispose()
+    return Data(schema, None, orgs, members, codes, shape)
+
+
+async def prepare_sqlite(orgs: int, members: int) -> str:
+    engine, where = await dashboard.open_engine("sqlite", orgs, members)
+    try:
+        info = await dashboard.prepare(engine, orgs, members)
+        print(f"sqlite ({where}): {info['orgs']} organizations, {info['members']} members", flush=True)
+        await ensure_admin(engine)
+    finally:
+        await engine.dispose()
+    return where
+
+
+async def ensure_admin(engine) -> None:
+    """An ADMIN at the root, its password hashed with the production profile (only when missing)."""
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as session, session.begin():
+        if await session.scalar(select(models.Account.id).where(models.Account.username == ADMIN)):
+            return
+        root = await session.scalar(select(models.Organization.id).where(models.Organization.parent_id.is_(None)))
+        await accounts.create(session, SYSTEM_ACTOR, hasher_named("production"), organization_id=root,
+                              username=ADMIN, password=PASSWORD, name="对比基准管理员", role="ADMIN")
+
+
+async def pick_organizations(engine, county: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The county: the level-1 district or county committee (name ends 区委员会/县委员会) with the
+    most children, unless --county names a code."""
+    o = models.Organization
+    child = aliased(o)
+    children = select(func.count(child.id)).where(child.parent_id == o.id).scalar_subquery()
+    async with make_sessionmaker(engine)() as session:
+        root = (await session.execute(select(o.code, o.path).where(o.parent_id.is_(None)))).one()
+        if county is None:
+            rows = (await session.execute(select(o.code, o.name, children).where(o.depth == 1))).all()
+            counties = [r for r in rows if r.name.endswith(("区委员会", "县委员会"))] or rows
+            county = max(counties, key=lambda r: (r[2], r.code)).code
+        shape = {}
+        for workload, code in (("W1", county), ("W1-root", root.code)):
+            org = (await session.execute(select(o.id, o.name, o.path).where(o.code == code))).one()
+            n_children = await session.scalar(select(func.count()).where(o.parent_id == org.id))
+            n_members = await session.scalar(select(func.sum(o.direct_member_count)).where(
+                o.path >= org.path, o.path < org.path[:-1] + "0"))
+            shape[workload] = f"{org.name} ({code}): {n_children} children, {n_members} members"
+    shape["W2"] = shape["W1"]
+    return {"W1": county, "W2": county, "W1-root": root.code}, shape
+
+
+# ------------------------------------------------------------------ servers
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/graphql"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)  # its own session: uvicorn and its workers
+                self.process.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+_started: list[Server] = []
+
+
+@atexit.register
+def _stop_all() -> None:
+    """No server outlives the run, whatever ends it (each runs in a session of its own)."""
+    for server in _started:
+        server.stop()
+
+
+def _terminate(_signum, _frame):
+    raise KeyboardInterrupt  # unwinds through the `finally` that stops the servers
+
+
+def start(name: str, command: list[str], env: dict, port: int) -> Server:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = LOG_DIR / f"{name}.log"
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(name, process, port, log)
+    _started.append(server)
+    return server
+
+
+async def wait_ready(server: Server, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(timeout=5) as http:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise SystemExit(f"{server.name} exited ({server.process.returncode}); see {server.log}:\n"
+                                 + server.log.read_text()[-3000:])
+            try:
+                await http.post(server.url, json={"query": "{ __typename }"})
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.3)
+    raise SystemExit(f"{server.name} did not answer within {seconds:.0f} s; see {server.log}")
+
+
+def start_dangjian(name: str, database_url: str, workers: int) -> Server:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "DANGJIAN_PASSWORD_PROFILE": "production",
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    command = [sys.executable, "-m", "uvicorn", "gql.app:app", "--host", HOST, "--port", str(port),
+               "--workers", str(workers), "--no-access-log"]
+    return start(name, command, env, port)
+
+
+def install_postgraphile() -> Path:
+    modules = NODE_DIR / "node_modules"
+    if not ((modules / "postgraphile").is_dir() and (modules / "postgraphile-plugin-connection-filter").is_dir()):
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit("npm is missing (Debian: apt-get install -y nodejs npm)")
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        print(f"npm install --prefix {NODE_DIR} {' '.join(NPM_PACKAGES)}", flush=True)
+        subprocess.run([npm, "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", *NPM_PACKAGES],
+                       check=True, timeout=600, stdin=subprocess.DEVNULL)
+    return modules
+
+
+def start_postgraphile(schema: str) -> Server:
+    modules = install_postgraphile()
+    port = free_port()
+    # The server settings the product's engine sets (db/engine.py), for the same plans.
+    options = " ".join(f"-c {k}={v}" for k, v in POSTGRES_SETTINGS.items())
+    url = f"{PG_URL}?options={options.replace(' ', '%20').replace('=', '%3D')}"
+    env = {**os.environ, "NODE_PATH": str(modules), "NODE_ENV": "production"}
+    script = Path(__file__).with_name("postgraphile_server.js")
+    return start("postgraphile", ["node", str(script), url, schema, str(port)], env, port)
+
+
+async def sign_in(server: Server) -> str:
+    async with httpx.AsyncClient(timeout=60) as http:
+        response = await http.post(server.url, json={
+            "query": "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) "
+                     "{ token userErrors { message } } }",
+            "variables": {"u": ADMIN, "p": PASSWORD}})
+        token = response.json()["data"]["login"]["token"]
+        if not token:
+            raise SystemExit(f"{server.name}: sign-in failed: {response.text}")
+        return token
+
+
+# ------------------------------------------------------------------ load
+
+@dataclass
+class Measure:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def wrk_script(body: dict, token: str | None) -> str:
+    """wrk's request, and a count of the answers that are not a clean 200 (wrk itself counts only
+    statuses >= 400 and socket errors; GraphQL reports errors with a 200), printed as BAD n."""
+    lines = ['wrk.method = "POST"', f"wrk.body = [==[{json.dumps(body)}]==]",
+             'wrk.headers["Content-Type"] = "application/json"']
+    if token:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
+    lines += [
+        "local threads = {}",
+        "function setup(thread) table.insert(threads, thread) end",
+        "function init(args) bad = 0 end",
+        "function response(status, headers, body)",
+        "  if status ~= 200 or string.find(body, '\"errors\"', 1, true) then bad = bad + 1 end",
+        "end",
+        "function done(summary, latency, requests)",
+        "  local n = 0",
+        "  for _, t in ipairs(threads) do n = n + t:get('bad') end",
+        "  io.write(string.format('BAD %d\\n', n))",
+        "end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk(output: str) -> Measure:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
+        return float(match.group(1)) * UNITS[match.group(2)] if match else float("nan")
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    errors = 0
+    bad = re.search(r"^BAD (\d+)$", output, re.M)
+    errors += int(bad.group(1)) if bad else 0
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return Measure(float(rps.group(1)) if rps else 0.0, latency("50"), latency("99"),
+                   int(total.group(1)) if total else 0, errors)
+
+
+async def run_wrk(server: Server, body: dict, token: str | None, connections: int, seconds: float) -> Measure:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", dir=BENCH_DIR, delete=False) as script:
+        script.write(wrk_script(body, token))
+    try:
+        command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "30s",
+                   "--latency", "-s", script.name, server.url]
+        process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.STDOUT)
+        output, _ = await asyncio.wait_for(process.communicate(), seconds + 60)
+    finally:
+        os.unlink(script.name)
+    return parse_wrk(output.decode())
+
+
+async def run_sql(pool, workload: str, code: str, connections: int, seconds: float) -> Measure:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def loop():
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                async with pool.acquire() as connection:
+                    await sql_answer(connection, workload, code)
+            except Exception:
+                errors += 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
+
+    return Measure(len(latencies) / elapsed, pick(0.50), pick(0.99), len(latencies), errors)
+
+
+# ------------------------------------------------------------------ the run
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.node()}, {os.cpu_count()} cores, {model}".strip(", ")
+
+
+async def run(args) -> int:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing (Debian: apt-get install -y wrk)")
+    contenders = list(args.contenders)
+    data = await prepare_postgres(args.orgs, args.members, args.county)
+    for workload in args.workloads:
+        print(f"  {workload}: {data.shape[workload]}")
+    sqlite_file = await prepare_sqlite(args.orgs, args.members) if "dangjian-sqlite" in contenders else None
+
+    servers: dict[str, Server] = {}
+    pool = None
+    try:
+        database_url = role_url(data.schema)
+        for name in contenders:
+            if name == "dangjian":
+                servers[name] = start_dangjian(name, database_url, 1)
+            elif name == "dangjian-w2":
+                servers[name] = start_dangjian(name, database_url, 2)
+            elif name == "dangjian-sqlite":
+                servers[name] = start_dangjian(name, f"sqlite+aiosqlite:///{sqlite_file}", 1)
+            elif name == "postgraphile":
+                servers[name] = start_postgraphile(data.schema)
+        for server in servers.values():
+            await wait_ready(server)
+        tokens = {name: await sign_in(server) for name, server in servers.items() if name.startswith("dangjian")}
+        if "sql" in contenders:
+            pool = await asyncpg.create_pool(
+                PG_URL, min_size=max(args.connections), max_size=max(args.connections),
+                server_settings={**POSTGRES_SETTINGS, "search_path": data.schema})
+
+        # One check: every contender answers every workload alike.
+        answers: dict[str, dict[str, object]] = {}
+        async with httpx.AsyncClient(timeout=120) as http:
+            for workload in args.workloads:
+                kind = workload.split("-")[0]
+                for name in contenders:
+                    if name == "sql":
+                        async with pool.acquire() as connection:
+                            answers.setdefault(workload, {})[name] = await sql_answer(connection, kind, data.codes[workload])
+                        continue
+                    query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
+                    headers = {"Authorization": f"Bearer {tokens[name]}"} if name in tokens else {}
+                    response = await http.post(servers[name].url, headers=headers, json={
+                        "query": query, "variables": variables(kind, data.codes[workload])})
+                    body = response.json()
+                    if response.status_code != 200 or body.get("errors"):
+                        raise SystemExit(f"{name} {workload} failed ({response.status_code}): {response.text[:2000]}")
+                    answers.setdefault(workload, {})[name] = normalize(name, kind, body["data"])
+                reference_name = contenders[0]
+                reference = answers[workload][reference_name]
+                for name, answer in answers[workload].items():
+                    if answer != reference:
+                        raise SystemExit(f"{workload}: {name} answers differently from {reference_name}:\n"
+                                         f"  {reference_name}: {str(reference)[:600]}\n  {name}: {str(answer)[:600]}")
+                size = len(reference[2]) if kind == "W1" else len(reference)
+                what = (f"{reference[1]} members, {size} children" if kind == "W1" else f"{size} members")
+                print(f"  check {workload}: {len(contenders)} contenders agree ({what})", flush=True)
+
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        started_at = dt.datetime.now(dt.timezone.utc)
+        results_file = RESULTS_DIR / f"compare-{started_at:%Y%m%dT%H%M%SZ}.jsonl"
+        meta = {"kind": "meta", "at": started_at.isoformat(timespec="seconds"), "commit": git_commit(),
+                "machine": machine(), "orgs": data.orgs, "members": data.members, "schema": data.schema,
+                "shape": data.shape, "duration_s": args.duration, "rounds": args.rounds,
+                "contenders": {c: CONTENDERS[c] for c in contenders}, "loadavg": os.getloadavg()}
+        with results_file.open("a") as out:
+            out.write(json.dumps(meta, ensure_ascii=False) + "\n")
+
+        async def measure(name: str, workload: str, connections: int, seconds: float) -> Measure:
+            kind = workload.split("-")[0]
+            if name == "sql":
+                return await run_sql(pool, kind, data.codes[workload], connections, seconds)
+            query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
+            body = {"query": query, "variables": variables(kind, data.codes[workload])}
+            return await run_wrk(servers[name], body, tokens.get(name), connections, seconds)
+
+        # Warm-up: each contender, each workload, once at the highest connection count.
+        for workload in args.workloads:
+            for name in contenders:
+                await measure(name, workload, max(args.connections), args.warmup)
+
+        measured: dict[tuple[str, int, str], list[Measure]] = {}
+        loads: list[tuple[float, float, float]] = []
+        total = args.rounds * len(args.workloads) * len(args.connections) * len(contenders)
+        done = 0
+        for round_no in range(1, args.rounds + 1):
+            for workload in args.workloads:
+                for connections in args.connections:
+                    for name in contenders:
+                        m = await measure(name, workload, connections, args.duration)
+                        load = os.getloadavg()
+                        loads.append(load)
+                        measured.setdefault((workload, connections, name), []).append(m)
+                        done += 1
+                        record = {"kind": "measure", "round": round_no, "workload": workload, "c": connections,
+                                  "contender": name, "rps": round(m.requests_per_second, 2),
+                                  "p50_ms": round(m.p50_ms, 3), "p99_ms": round(m.p99_ms, 3),
+                                  "requests": m.requests, "errors": m.errors, "loadavg": load}
+                        with results_file.open("a") as out:
+                            out.write(json.dumps(record) + "\n")
+                        print(f"  [{done}/{total}] round {round_no} {workload:7} c={connections:<3} {name:16} "
+                              f"{m.requests_per_second:8.1f} req/s  p50 {m.p50_ms:8.2f} ms  p99 {m.p99_ms:8.2f} ms"
+                              f"{'  ERRORS ' + str(m.errors) if m.errors else ''}  load {load[0]:.2f}", flush=True)
+
+        summary = summarize(measured, args, contenders)
+        load_line = (f"load average during the run: min {min(l[0] for l in loads):.2f}, "
+                     f"max {max(l[0] for l in loads):.2f} (1 min); at the end {os.getloadavg()}")
+        print()
+        print(f"{started_at:%Y-%m-%d %H:%M} UTC, {machine()}, commit {git_commit()}")
+        print(f"{data.orgs} organizations, {data.members} members (PostgreSQL schema {data.schema}); "
+              f"{args.rounds} interleaved rounds of {args.duration:g} s; medians over the rounds")
+        print(load_line)
+        print()
+        print(summary["table"])
+        with results_file.open("a") as out:
+            out.write(json.dumps({"kind": "summary", "rows": summary["rows"], "load": load_line}) + "\n")
+        print(f"\nJSON lines: {results_file.relative_to(PROJECT_ROOT)}")
+        errors = sum(m.errors for ms in measured.values() for m in ms)
+        if errors:
+            print(f"{errors} failed requests: the figures are not valid")
+            return 1
+        return 0
+    finally:
+        if pool is not None:
+            await pool.close()
+        for server in servers.values():
+            server.stop()
+
+
+def summarize(measured, args, contenders: list[str]) -> dict:
+    """Two tables: req/s with the ratios to PostGraphile, and p50 / p99 latency (medians over rounds)."""
+    ours = [c for c in contenders if c.startswith("dangjian")]
+    ratios = ours if "postgraphile" in contenders else []
+    head = ["workload", "c", *contenders, *(f"{c} ÷ PostGraphile" for c in ratios)]
+    throughput = ["req/s (median of rounds)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = ["workload", "c", *(f"{c} p50 / p99 ms" for c in contenders)]
+    if "postgraphile" in contenders and "dangjian" in contenders:
+        head.append("dangjian p50 ÷ PostGraphile p50")
+    latency = ["latency (median of rounds)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
+    for workload in args.workloads:
+        for connections in args.connections:
+            row: dict = {"workload": workload, "c": connections}
+            med = {}
+            for name in contenders:
+                ms = measured[(workload, connections, name)]
+                med[name] = (statistics.median(m.requests_per_second for m in ms),
+                             statistics.median(m.p50_ms for m in ms), statistics.median(m.p99_ms for m in ms))
+                row[name] = {"rps": round(med[name][0], 1), "p50_ms": round(med[name][1], 2),
+                             "p99_ms": round(med[name][2], 2)}
+            cells = [f"{med[name][0]:.1f}" for name in contenders]
+            for name in ratios:
+                ratio = med[name][0] / med["postgraphile"][0] if med["postgraphile"][0] else float("nan")
+                row[f"{name}/postgraphile"] = round(ratio, 3)
+                cells.append(f"{ratio:.2f}")
+            throughput.append(f"| {workload} | {connections} | " + " | ".join(cells) + " |")
+            cells = [f"{med[name][1]:.1f} / {med[name][2]:.1f}" for name in contenders]
+            if "postgraphile" in contenders and "dangjian" in contenders:
+                slower = med["dangjian"][1] / med["postgraphile"][1] if med["postgraphile"][1] else float("nan")
+                row["dangjian_p50/postgraphile_p50"] = round(slower, 2)
+                cells.append(f"{slower:.1f}×")
+            latency.append(f"| {workload} | {connections} | " + " | ".join(cells) + " |")
+            rows.append(row)
+    return {"rows": rows, "table": "\n".join(throughput + [""] + latency)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--orgs", type=int, default=50_000)
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per contender and workload")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, nargs="+", default=[16, 1])
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS),
+                        default=["dangjian", "dangjian-w2", "dangjian-sqlite", "postgraphile", "sql"])
+    parser.add_argument("--county", help="organization code for W1 and W2 (default: the level-1 "
+                                         "district/county committee with the most children)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench compare", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+// PostGraphile v4 over the bench schema, for `python -m bench compare` (bench/compare.py starts it).
+//
+//     node bench/postgraphile_server.js DATABASE_URL SCHEMA PORT
+//
+// Run with NODE_PATH pointing at the packages installed at run time (var/bench/node/node_modules:
+// postgraphile@4 and postgraphile-plugin-connection-filter@2, never committed). Production-style
+// options: no GraphiQL, no query log, no schema watching; the connection-filter plugin with
+// filters on set-returning functions (the subtree member list is one). Listens on 127.0.0.1 only.
+"use strict";
+const http = require("http");
+const { postgraphile } = require("postgraphile");
+const ConnectionFilterPlugin = require("postgraphile-plugin-connection-filter");
+
+const [, , databaseUrl, schema, port] = process.argv;
+if (!databaseUrl || !schema || !port) {
+  console.error("usage: node postgraphile_server.js DATABASE_URL SCHEMA PORT");
+  process.exit(2);
+}
+
+const middleware = postgraphile(databaseUrl, schema, {
+  appendPlugins: [ConnectionFilterPlugin],
+  graphileBuildOptions: { connectionFilterSetofFunctions: true },
+  disableDefaultMutations: true,
+  setofFunctionsContainNulls: false,
+  graphiql: false,
+  watchPg: false,
+  disableQueryLog: true,
+  retryOnInitFail: false,
+  extendedErrors: ["hint", "detail", "errcode"],
+});
+
+http.createServer(middleware).listen(Number(port), "127.0.0.1", () => {
+  console.log(`postgraphile listening on 127.0.0.1:${port} (schema ${schema})`);
+});
