@@ -9,7 +9,6 @@ import logging
 import time
 
 from sqlalchemy import Integer, case, cast, delete, exists, func, insert, literal, select, text, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -335,7 +334,7 @@ async def fold_after_write(session: AsyncSession) -> None:
         await begin_write(session)
         await fold_member_counts(session)
         await session.commit()
-    except DBAPIError:
+    except Exception:  # the write itself is committed: its caller must not see an error
         await session.rollback()
         log.warning("folding the member-count deltas failed; they stay pending", exc_info=True)
 
