@@ -236,10 +236,17 @@ def completeness_percent():
 #   for each other, not even at the root. fold_member_counts() moves the pending deltas into the
 #   folded column in one statement, now and then (after a write transaction, when due), so a read
 #   sums one row plus the few deltas written since the last fold: its cost does not grow with the
-#   subtree (W1 at the root: 134 counts over 1,000,000 members, measured in the module docstring
-#   of the report / README).
-# Measured (PostgreSQL 15, 2 shared cores, 8 writers each creating members in its own level-2
-# organization, db/../bench/count_writes.py): see bench/count_writes.py for the figures.
+#   subtree.
+# Measured 2026-11-30 on the demo data (PostgreSQL 15, 50,000 organizations, 1,000,000 members, 2
+# shared cores, load 4-7): the 134 subtree counts of W1 at the root took 33-37 ms as a range sum
+# over direct counts (a parallel scan), 1.2 ms in the database / ~2-3.6 ms in the service now, and
+# ~2.2 ms with 9,000-47,000 delta rows pending. W1-root through HTTP, same run conditions, 1
+# connection: p50 141 ms -> 82 ms (the rest is per-field GraphQL work, mostly converting the
+# `filter` argument of each memberCount). Concurrent writes (bench/count_writes.py: 8 writers, each
+# creating members in its own level-2 organization): time inside the rollup write per member,
+# lock waits included, 3-10 ms with the direct count only, 8-15 ms with this log, 42-57 ms with a
+# counter on every ancestor (every writer queues on the root's row); members/s swing with the
+# machine's load, the ancestor counters were the slowest in most rounds.
 
 # A fold is due after this many seconds or this many pending delta rows written by this process.
 FOLD_SECONDS = 1.0
@@ -519,7 +526,7 @@ async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Seq
     elif _plain(query, branch):
         # The subtree rollup: one row and its few pending deltas per anchor, whatever the subtree's
         # size (the range sum over direct counts this replaces read every organization below: at
-        # the root, 50,000 rows in a parallel full scan, 29 ms).
+        # the root, 50,000 rows in a parallel scan, 33-37 ms; now ~1 ms in the database).
         t = o.__table__
         stmt = select(t.c.id, subtree_count(t)).where(t.c.id.in_(anchor_ids), branch.holds(t.c.path))
     else:
