@@ -27,6 +27,7 @@ BENCHMARKS = {
     "dashboard": "dashboard reads over 50,000 organizations and 1,000,000 members",
     "move_organization": "moving an organization with 10,000 descendants and 200,000 members",
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
+    "count_writes": "8 concurrent member writers in different branches under three subtree-count designs",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]

@@ -129,6 +129,9 @@ LANGUAGE sql STABLE AS $$
 $$""",
         f"""COMMENT ON FUNCTION {s}.organization_subtree_member_count({s}.organization) IS
   'Members of the organization and its descendants (the statuses counted by default).'""",
+        # The product's folded rollup (migration 0008) would take the computed column's name;
+        # PostGraphile keeps answering with the range sum above, as a generated layer would.
+        f"""COMMENT ON COLUMN {s}.organization.subtree_member_count IS E'@omit'""",
         f"""CREATE OR REPLACE FUNCTION {s}.organization_subtree_members(o {s}.organization) RETURNS SETOF {s}.member
 LANGUAGE sql STABLE AS $$
   SELECT m.* FROM {s}.member m JOIN {s}.organization d ON d.id = m.organization_id

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from collections import Counter
@@ -29,12 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, inspect, select, text
 
 from db import demo, models
 from db.branch import SYSTEM_ACTOR
 from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
 from db.services import accounts
+from db.services.members import subtree_recount_statements
 from gql.app import create_app
 from gql.auth.passwords import CHEAPEST, Argon2Hasher
 from gql.settings import Settings
@@ -83,7 +85,26 @@ def sqlite_path(orgs: int, members: int):
 
 
 def schema_name(orgs: int, members: int) -> str:
+    """BENCH_SCHEMA overrides it (a copy of the data to try a change on without touching the
+    shared one: `pg_dump -n bench_dash | sed 's/\\bbench_dash\\b/bench_dash_try/g' | psql`)."""
+    if os.environ.get("BENCH_SCHEMA"):
+        return os.environ["BENCH_SCHEMA"]
     return "bench_dash" if (orgs, members) == (50_000, 1_000_000) else f"bench_dash_{orgs}_{members}"
+
+
+async def catch_up(engine) -> None:
+    """Columns added since a data set was generated (it is built with create_all, not migrated):
+    organization.subtree_member_count (migration 0008), filled as the migration fills it."""
+    async with engine.begin() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("organization")})
+        if "subtree_member_count" not in columns:
+            started = time.perf_counter()
+            await connection.execute(text(
+                "ALTER TABLE organization ADD COLUMN subtree_member_count INTEGER DEFAULT 0 NOT NULL"))
+            for statement in subtree_recount_statements():
+                await connection.execute(statement)
+            print(f"added organization.subtree_member_count in {time.perf_counter() - started:.1f} s")
 
 
 async def open_engine(engine_name: str, orgs: int, members: int, sqlite_file: str | None = None):
@@ -106,6 +127,7 @@ async def prepare(engine, orgs: int, members: int) -> dict:
     """Generates the tree when the database is empty; makes the two accounts when missing."""
     async with engine.begin() as connection:
         await connection.run_sync(models.Base.metadata.create_all)
+    await catch_up(engine)
     o, m, a = models.Organization, models.Member, models.Account
     sessionmaker = make_sessionmaker(engine)
     async with sessionmaker() as session:

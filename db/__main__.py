@@ -105,6 +105,7 @@ async def _analyze(url: str) -> None:
 CHECK_LABELS = {
     "path": "路径（path）与上级不一致", "depth": "层级（depth）与上级不一致", "code": "编码（code）与上级不一致",
     "root": "根党组织的路径或层级错误", "member_count": "党员数汇总（direct_member_count）与党员记录不一致",
+    "subtree_member_count": "下级党员数汇总（subtree_member_count 加待合并增量）与各组织党员数之和不一致",
     "completeness": "信息完整度（completeness）与党员记录不一致",
 }
 
@@ -136,7 +137,7 @@ async def _check(url: str, repair: bool) -> int:
                     print(f"错误 {name}: {count} 行{CHECK_LABELS.get(name, '')}")
         wrong = [name for name, count in counts.items() if count]
         if wrong:
-            print(f"检查未通过：{', '.join(wrong)}" + ("" if repair else "（--repair 可重新计算 member_count 和 completeness）"),
+            print(f"检查未通过：{', '.join(wrong)}" + ("" if repair else "（--repair 可重新计算 member_count、subtree_member_count 和 completeness）"),
                   file=sys.stderr)
             return 1
         print("检查通过：所有不变量成立")

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import codes, idnumber, models
 from db.engine import WRITE_OPTION, analyze
-from db.services.members import completeness_percent, recount_statement
+from db.services.members import completeness_percent, recount
 from db.tree import CODE_SUFFIX_DIGITS, child_path
 
 __all__ = ["generate"]
@@ -811,7 +811,7 @@ async def generate(engine: AsyncEngine, orgs: int, members: int, seed: int = 1, 
                 await asyncio.sleep(0)
             # Derived columns, set in bulk the way the services keep them row by row.
             await conn.execute(update(models.Member.__table__).values(completeness=completeness_percent()))
-            await conn.execute(recount_statement())
+            await recount(conn)
             if engine.dialect.name == "postgresql":
                 for table in ("organization", "member", "member_placement", "organization_parent_period",
                               "organization_event"):

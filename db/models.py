@@ -101,6 +101,30 @@ class Organization(Base):
     # Rollup: members directly here in the statuses a member list shows by default, kept by the
     # member services in the same transaction as each member write (db.services.members).
     direct_member_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Rollup: members in the whole subtree (same statuses), as last folded from member_count_delta.
+    # The exact count is this plus the organization's pending deltas (db.services.members
+    # subtree_count); member writes never update it, so the root is no hot row.
+    subtree_member_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class MemberCountDelta(Base):
+    """Append-only changes of subtree member counts, one row per ancestor of a changed member's
+    organization (itself included), folded into organization.subtree_member_count now and then.
+
+    Why a log and not a counter on each ancestor: a counter would make every member write in the
+    country lock the root's row (and its whole ancestor chain) until commit. Inserts take no lock
+    on a shared row; the fold (one at a time) moves the pending sums in one statement. No foreign
+    key: the rows live for seconds, and the insert stays one statement with no parent look-up."""
+
+    __tablename__ = "member_count_delta"
+    __table_args__ = (
+        # Pending sum of one organization: an index-only range.
+        Index("ix_member_count_delta_organization_id_delta", "organization_id", "delta"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Integer)
+    delta: Mapped[int] = mapped_column(Integer)
 
 
 class LeadershipTerm(Base):

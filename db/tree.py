@@ -50,18 +50,22 @@ def _violation_queries():
 
     path = parent's path + id + '/', depth = parent's depth + 1, code = parent's code + 3 digits,
     the root's path is '/id/' at depth 0, organization.direct_member_count = its members in the
-    counted statuses, member.completeness = the percent of its fields (integer, rounded down)."""
+    counted statuses, organization.subtree_member_count + its pending member_count_delta rows =
+    the direct counts over its subtree, member.completeness = the percent of its fields (integer, rounded down)."""
     from sqlalchemy import String, cast, func, or_, select
     from sqlalchemy.orm import aliased
 
     from db import models
-    from db.services.members import DEFAULT_STATUSES, completeness_percent
+    from db.services.members import DEFAULT_STATUSES, completeness_percent, subtree_count
 
     child, parent = models.Organization, aliased(models.Organization)
     joined = select(child.id).join(parent, parent.id == child.parent_id)
     counted = (select(func.count(models.Member.id))
                .where(models.Member.organization_id == child.id, models.Member.status.in_(DEFAULT_STATUSES))
                .scalar_subquery())
+    below = aliased(models.Organization)
+    summed = (select(func.coalesce(func.sum(below.direct_member_count), 0))
+              .where(within_subtree_of(below.path, child.path)).scalar_subquery())
     return {
         "path": joined.where(child.path != parent.path + cast(child.id, String) + "/"),
         "depth": joined.where(child.depth != parent.depth + 1),
@@ -70,6 +74,8 @@ def _violation_queries():
         "root": select(child.id).where(child.parent_id.is_(None),
                                        or_(child.path != "/" + cast(child.id, String) + "/", child.depth != 0)),
         "member_count": select(child.id).where(child.direct_member_count != counted),
+        # Folded + pending = the direct counts over the subtree's range (those are checked above).
+        "subtree_member_count": select(child.id).where(subtree_count(child.__table__) != summed),
         # The same integer expression as the services' bulk path; Python's
         # completeness_percent_of() gives the same number row by row.
         "completeness": select(models.Member.id).where(models.Member.completeness != completeness_percent()),
@@ -78,7 +84,8 @@ def _violation_queries():
 
 # Which table each invariant's ids belong to (for reports).
 VIOLATION_TABLES = {"path": "organization", "depth": "organization", "code": "organization",
-                    "root": "organization", "member_count": "organization", "completeness": "member"}
+                    "root": "organization", "member_count": "organization",
+                    "subtree_member_count": "organization", "completeness": "member"}
 
 
 async def invariant_violations(session) -> dict[str, int]:
@@ -97,9 +104,10 @@ async def violation_samples(session, limit: int = 10) -> dict[str, list[int]]:
 
 
 async def repair_rollups(session) -> None:
-    """Recompute what can be recomputed from the rows themselves: organization.direct_member_count
-    and member.completeness. Paths, depths and codes are not rewritten here: they follow from the
-    parent chain only when that chain is sound, which a person should look at first.
+    """Recompute what can be recomputed from the rows themselves: organization.direct_member_count,
+    organization.subtree_member_count (the delta log emptied) and member.completeness. Paths,
+    depths and codes are not rewritten here: they follow from the parent chain only when that
+    chain is sound, which a person should look at first.
 
     Safe on a live database. On PostgreSQL (READ COMMITTED) the recount's UPDATE, waiting for the
     row of an organization whose createMember was in flight, re-evaluated that row with the
@@ -108,20 +116,24 @@ async def repair_rollups(session) -> None:
     on; the lock waits for every write in flight that locked or updated an organization row, and
     holds new ones back), and the recount's snapshot then sees every member those writes added.
     A status change that has updated its member but not yet its organization waits at the lock
-    and then adds its delta to the recounted value, which is right too. Members are updated
-    before organizations are locked: member rows before organization rows, the writers' order
-    (db.services.organizations), so the two cannot deadlock."""
+    and then adds its delta to the recounted value, which is right too. The delta log is locked
+    after the organizations (a member write updates its organization's row, then appends deltas:
+    the recount must see neither half alone). Members are updated before organizations are
+    locked: member rows before organization rows, the writers' order (db.services.organizations),
+    so the two cannot deadlock."""
     from sqlalchemy import text, update
 
     from db import models
-    from db.services.members import completeness_percent, recount_statement
+    from db.services.members import completeness_percent, recount
 
     await session.execute(update(models.Member).values(completeness=completeness_percent())
                           .execution_options(synchronize_session=False))
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("LOCK TABLE organization IN EXCLUSIVE MODE"))
-    await session.execute(recount_statement())
+        await session.execute(text("LOCK TABLE member_count_delta IN EXCLUSIVE MODE"))
+    await recount(session)
 
 
-REPAIRABLE = ("member_count", "completeness")
-HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0, "completeness": 0}
+REPAIRABLE = ("member_count", "subtree_member_count", "completeness")
+HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0, "subtree_member_count": 0,
+           "completeness": 0}

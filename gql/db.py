@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.services.members import fold_after_write
 from db.session import begin_read, begin_write
 
 R = TypeVar("R")
@@ -65,10 +66,12 @@ class Db:
             try:
                 result = await work(session)
                 await session.commit()
-                return result
             except BaseException:
                 await session.rollback()
                 raise
+            # Member writes append subtree-count deltas; fold them now and then, after the commit.
+            await fold_after_write(session)
+            return result
 
     async def close(self) -> None:
         async with self._lock:

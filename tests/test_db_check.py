@@ -110,6 +110,9 @@ async def _check_and_repair(url: str) -> None:
             await connection.execute(text("UPDATE organization SET direct_member_count = direct_member_count + 7 "
                                           "WHERE id IN (2, 3)"))
             await connection.execute(text("UPDATE member SET completeness = 99 WHERE id = 5"))
+            # A subtree delta nobody's member write made: the leaf's subtree count is 5 off.
+            await connection.execute(text("INSERT INTO member_count_delta (organization_id, delta) VALUES (:id, 5)"),
+                                     {"id": leaf})
             await connection.execute(text("UPDATE organization SET depth = depth + 1 WHERE id = :id"), {"id": leaf})
         broken = cli(url, "check")
         assert broken.returncode == 1
@@ -117,6 +120,8 @@ async def _check_and_repair(url: str) -> None:
         assert "错误 completeness: 1 行" in broken.stdout and "member.id: 5" in broken.stdout
         assert "错误 depth: 1 行" in broken.stdout and f"organization.id: {leaf}）" in broken.stdout
         assert "正常 path" in broken.stdout
+        assert "错误 subtree_member_count" in broken.stdout and f"{leaf}" in broken.stdout.split(
+            "错误 subtree_member_count")[1].splitlines()[0]
         assert "检查未通过" in broken.stderr
 
         repaired = cli(url, "check", "--repair")

@@ -277,6 +277,24 @@ async def rename(session: AsyncSession, actor: Actor, organization_id: int, name
     return organization
 
 
+async def _move_subtree_count(session: AsyncSession, old_path: str, new_path: str) -> None:
+    """The subtree's members leave the old ancestors' subtree counts and join the new ones'.
+
+    Summed after the path UPDATE above: that UPDATE locked every row of the subtree, waiting for
+    any member write there (it holds its organization's row until commit), and this statement's
+    snapshot sees those writes; a member write after it waits for this move and then sees the new
+    path (db.services.members.count_change). The moved organizations' own subtree counts do not
+    change."""
+    from db.services.members import add_subtree_deltas
+
+    o = models.Organization
+    total = int(await session.scalar(select(func.coalesce(func.sum(o.direct_member_count), 0))
+                                     .where(within(o.path, new_path))) or 0)
+    old_chain, new_chain = ancestor_ids(old_path)[:-1], ancestor_ids(new_path)[:-1]
+    await add_subtree_deltas(session, [i for i in old_chain if i not in new_chain], -total)
+    await add_subtree_deltas(session, [i for i in new_chain if i not in old_chain], total)
+
+
 async def move(session: AsyncSession, actor: Actor, organization_id: int, new_parent_id: int,
                code_suffix: str | None, date: dt.date, reason: str | None) -> models.Organization:
     """变更隶属关系: the organization moves under a new parent with its whole subtree.
@@ -333,6 +351,7 @@ async def move(session: AsyncSession, actor: Actor, organization_id: int, new_pa
         update(o).where(o.id == organization.id)
         .values(parent_id=new_parent.id, version=o.version + 1)
         .execution_options(synchronize_session=False))
+    await _move_subtree_count(session, old_path, new_path)
     if open_period is not None:
         open_period.valid_to = date
     session.add(models.OrganizationParentPeriod(organization_id=organization.id, parent_id=new_parent.id,
