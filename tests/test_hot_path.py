@@ -1,0 +1,48 @@
+"""Per-request work that must not be repeated (issue 7): the checks here fail when a cache
+stops hitting or a conversion comes back, which no answer would ever show."""
+from __future__ import annotations
+
+import uuid
+
+import strawberry.schema.schema as strawberry_schema
+from strawberry.types.lazy_type import LazyType
+
+W1 = """query($code: String!) { %sorganization(code: $code) { name memberCount(filter: {scope: SUBTREE})
+  children { name memberCount(filter: {scope: SUBTREE}) } } }"""
+
+
+async def test_an_identical_request_is_validated_once(api, world, monkeypatch):
+    """The depth and alias rules are the same classes every request, so ValidationCache hits."""
+    calls = []
+    validate = strawberry_schema.validate
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return validate(*args, **kwargs)
+
+    token = await api.login("root_admin")
+    monkeypatch.setattr(strawberry_schema, "validate", counting)
+    # A document no earlier test has validated (comments are not part of the document).
+    query = W1 % f"o{uuid.uuid4().hex}: "
+    results = [await api.post(query, {"code": "001"}, token) for _ in range(3)]
+    assert all("errors" not in r for r in results), results
+    assert results[0] == results[1] == results[2]
+    assert len(calls) == 1
+
+
+async def test_member_filters_convert_without_resolving_lazy_types(api, world, monkeypatch):
+    """`memberCount(filter:)` on every child converts its filter without importing a module
+    and comparing files on disk each time (strawberry's LazyType.resolve_type)."""
+    resolved = []
+    resolve_type = LazyType.resolve_type
+
+    def counting(self):
+        resolved.append(self.type_name)
+        return resolve_type(self)
+
+    token = await api.login("root_admin")
+    monkeypatch.setattr(LazyType, "resolve_type", counting)
+    result = await api.post(W1 % "", {"code": "001"}, token)
+    assert "errors" not in result, result
+    assert result["data"]["organization"]["children"]
+    assert resolved == []
