@@ -46,3 +46,37 @@ async def test_member_filters_convert_without_resolving_lazy_types(api, world, m
     assert "errors" not in result, result
     assert result["data"]["organization"]["children"]
     assert resolved == []
+
+
+def test_plain_inputs_convert_as_strawberry_does(monkeypatch):
+    """gql.schema.base.plain_input renames keys; strawberry's own conversion gives the same
+    objects for every kind of field (enum, list of enums, list of strings, int, date, bool, null)."""
+    import datetime as dt
+
+    from strawberry.types.arguments import convert_argument
+
+    from gql.schema import schema
+    from gql.schema.base import Gender, Scope
+    from gql.schema.member import MemberCategory, MemberFilter, MemberOrder, MemberOrderField
+    from gql.schema.organization import OrganizationFilter, OrgType
+
+    config, scalars = schema.config, schema.schema_converter.scalar_registry
+    values = [
+        (MemberFilter, {}),
+        (MemberFilter, {"scope": Scope.SUBTREE}),
+        (MemberFilter, {"scope": None, "genders": [Gender.FEMALE], "educationCodes": ["21", "31"],
+                        "categories": [MemberCategory.FULL], "minAge": 30, "joinedFrom": dt.date(2000, 1, 2),
+                        "hasAccount": False, "nameContains": "张", "completenessBelow": None}),
+        (MemberOrder, {"field": MemberOrderField.NAME}),
+        (OrganizationFilter, {"types": [OrgType.BRANCH], "includeRevoked": True, "termEndsBefore": None}),
+    ]
+    for cls, value in values:
+        fast = convert_argument(value, cls, scalars, config)
+        monkeypatch.setattr(cls.__strawberry_definition__, "from_input", None)
+        slow = convert_argument(value, cls, scalars, config)
+        monkeypatch.undo()
+        assert fast == slow, (cls, value)
+        assert type(fast) is cls
+    shared = ["21"]
+    converted = convert_argument({"educationCodes": shared}, MemberFilter, scalars, config)
+    assert converted.education_codes == shared and converted.education_codes is not shared

@@ -13,7 +13,7 @@ from gql.ids import to_global_id
 from gql.resolvers import member as member_resolvers
 from gql.resolvers import organization as resolvers
 from gql.resolvers.common import enum_values
-from gql.schema.base import Connection, Node, Scope, UserError, connection
+from gql.schema.base import Connection, Node, Scope, UserError, connection, plain_input
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import Leadership
 # Argument types are imported, not lazy: strawberry converts an argument on every call, and a
@@ -45,6 +45,7 @@ class OrgStatus(Enum):
     REVOKED = strawberry.enum_value("REVOKED", description="撤销")
 
 
+@plain_input
 @strawberry.input
 class OrganizationFilter:
     name_contains: str | None = None
