@@ -105,3 +105,47 @@ async def test_the_served_socket_turns_nagle_off():
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def _drop_pooled_connections(engine) -> int:
+    """Terminate, on the server, every connection idle in the engine's pool."""
+    import asyncpg
+
+    from tests.conftest import POSTGRES_URL
+
+    idle = engine.sync_engine.pool._pool  # SQLAlchemy's AsyncAdaptedQueue around an asyncio.Queue
+    pids = [record.dbapi_connection._connection.get_server_pid()
+            for record in list(idle._queue._queue) if record.dbapi_connection is not None]
+    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        for pid in pids:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    return len(pids)
+
+
+async def test_a_read_survives_connections_the_server_dropped(api, world, engine):
+    """No ping before each request (3 round trips on asyncpg): a read that meets a dead pooled
+    connection runs again on a new one instead of failing."""
+    if engine.dialect.name != "postgresql":
+        return
+    token = await api.login("root_admin")
+    query = '{ organization(code: "001") { name memberCount } }'
+    before = await api.post(query, None, token)
+    assert await _drop_pooled_connections(engine) >= 1
+    after = await api.post(query, None, token)
+    assert after == before and "errors" not in after
+
+
+async def test_a_write_after_an_idle_pool_meets_no_dead_connection(api, world, engine, monkeypatch):
+    """A connection idle in the pool longer than IDLE_PING_SECONDS is pinged before use, so a
+    write (signing in) after the server dropped it succeeds."""
+    from db import engine as db_engine
+
+    if engine.dialect.name != "postgresql":
+        return
+    await api.login("root_admin")
+    monkeypatch.setattr(db_engine, "IDLE_PING_SECONDS", -1.0)
+    assert await _drop_pooled_connections(engine) >= 1
+    await api.login("a_admin")
