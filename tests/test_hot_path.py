@@ -149,3 +149,28 @@ async def test_a_write_after_an_idle_pool_meets_no_dead_connection(api, world, e
     monkeypatch.setattr(db_engine, "IDLE_PING_SECONDS", -1.0)
     assert await _drop_pooled_connections(engine) >= 1
     await api.login("a_admin")
+
+
+async def test_string_literals_are_checked_once_per_document_and_refused_every_time(api, world, monkeypatch):
+    """TextPolicy keeps its verdict on a document's literals per document object (the parser
+    cache shares one per query text): a clean document is walked once, and a literal with a
+    control character is refused on every request, not only the first."""
+    from gql.auth import text as text_policy
+
+    token = await api.login("root_admin")
+    walks = []
+    visit = text_policy.visit
+
+    def counting(document, visitor):
+        walks.append(1)
+        return visit(document, visitor)
+
+    monkeypatch.setattr(text_policy, "visit", counting)
+    clean = '{ o%s: organization(code: "001") { name } }' % uuid.uuid4().hex
+    for _ in range(3):
+        assert "errors" not in await api.post(clean, None, token)
+    assert len(walks) == 1
+    bad = '{ o%s: organization(code: "00\\u00071") { name } }' % uuid.uuid4().hex
+    for _ in range(2):
+        result = await api.post(bad, None, token)
+        assert [e["extensions"]["code"] for e in result["errors"]] == ["BAD_USER_INPUT"], result
