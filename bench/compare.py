@@ -91,7 +91,7 @@ WORKLOADS = {
 }
 CONTENDERS = {
     "dangjian": "uvicorn gql.app:app, 1 worker, PostgreSQL",
-    "dangjian-w2": "uvicorn gql.app:app --workers 2, PostgreSQL",
+    "dangjian-w2": "python -m gql.serve --workers 2 (TCP_NODELAY), PostgreSQL",
     "dangjian-sqlite": "uvicorn gql.app:app, 1 worker, SQLite",
     "postgraphile": "PostGraphile v4 + connection-filter, 1 node process",
     "sql": "bare SQL over asyncpg (2 statements per request), no HTTP",
@@ -389,7 +389,7 @@ def start_dangjian(name: str, database_url: str, workers: int) -> Server:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DANGJIAN_PASSWORD_PROFILE": "production",
            "PYTHONPATH": str(PROJECT_ROOT)}
-    command = [sys.executable, "-m", "uvicorn", "gql.app:app", "--host", HOST, "--port", str(port),
+    command = [sys.executable, "-m", "gql.serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers), "--no-access-log"]
     return start(name, command, env, port)
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,44 @@ POSTGRES_SETTINGS = {
     # JIT compilation cost 57–111 ms per aggregate at a million members and saved nothing.
     "jit": "off",
 }
+
+
+# A pooled PostgreSQL connection idle for longer than this is pinged before use; one in steady
+# use is not (see _ping_when_idle).
+IDLE_PING_SECONDS = 10.0
+# Connections older than this are replaced at checkout (idle timeouts of proxies and firewalls).
+POOL_RECYCLE_SECONDS = 1800
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Check a pooled connection before use only when it sat idle in the pool.
+
+    SQLAlchemy's pool_pre_ping checks every checkout, and the asyncpg dialect pings with three
+    round trips (BEGIN, `;`, ROLLBACK: a transaction for pgbouncer's sake): 3 of the ~10 round
+    trips of a dashboard request (W1), on every request. A connection that served a request a
+    moment ago is as alive as a ping would show, so only one idle longer than IDLE_PING_SECONDS
+    is pinged (a server restart or a dropped idle connection is found there); a dead one is
+    discarded and the pool connects again (SQLAlchemy's documented checkout-event pattern:
+    raising DisconnectionError). What a ping would have caught in a busy pool, the first
+    statement catches: SQLAlchemy then invalidates the whole pool, and gql.db retries a read
+    whose transaction had not started yet (writes are not retried: the client sees one error)."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def checked_in(_dbapi_connection, record):
+        if record is not None:
+            record.info["dangjian_idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def checked_out(dbapi_connection, record, _proxy):
+        idle_since = record.info.pop("dangjian_idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since <= IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError() from error
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -72,7 +111,9 @@ def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
         return engine
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args["server_settings"] = {**POSTGRES_SETTINGS, **connect_args.get("server_settings", {})}
-    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, connect_args=connect_args, pool_recycle=POOL_RECYCLE_SECONDS, **kwargs)
+    _ping_when_idle(engine)
+    return engine
 
 
 async def analyze(engine: AsyncEngine) -> None:

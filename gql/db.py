@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.services.members import fold_after_write
@@ -52,8 +53,30 @@ class Db:
     async def _read(self, work):
         async with self._lock:
             session = self.session
+            opened = not session.in_transaction()
+            await begin_read(session)
+            try:
+                return await work(session)
+            except DBAPIError as error:
+                # A pooled connection the server dropped (restart, idle timeout) fails at the
+                # first statement: db.engine pings only connections that sat idle. When this read
+                # opened the transaction, no earlier statement of the request saw its snapshot,
+                # so it runs again on a fresh connection (SQLAlchemy has invalidated the pool).
+                if not (opened and error.connection_invalidated):
+                    raise
+                log.warning("a pooled connection was dead; the read runs again on a new one")
+            await self._discard()
+            session = self.session
             await begin_read(session)
             return await work(session)
+
+    async def _discard(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                await session.invalidate()
+            except Exception:
+                log.warning("discarding the request's session failed", exc_info=True)
 
     async def write(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
         """Run `work` in one write transaction: committed when it returns, rolled back when it raises."""

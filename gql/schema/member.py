@@ -11,7 +11,7 @@ from db import idnumber, models
 from db.services import members as member_service
 from gql.auth.directives import Role, auth
 from gql.ids import to_global_id
-from gql.schema.base import Gender, Node, OrderDirection, Scope, UserError
+from gql.schema.base import Gender, Node, OrderDirection, Scope, UserError, plain_input
 from gql.schema.codes import Code
 
 OrganizationType = Annotated["Organization", strawberry.lazy("gql.schema.organization")]
@@ -53,12 +53,14 @@ class MemberOrderField(Enum):
     CREATED_AT = "CREATED_AT"
 
 
+@plain_input
 @strawberry.input
 class MemberOrder:
     field: MemberOrderField
     direction: OrderDirection = OrderDirection.ASC
 
 
+@plain_input
 @strawberry.input
 class MemberFilter:
     scope: Scope | None = strawberry.field(default=None, description="SELF: the organization alone; SUBTREE: it and its descendants. Default SELF.")
