@@ -34,10 +34,11 @@ import os
 import time
 import uuid
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, update
 
-from db import demo, idnumber, models
+from db import idnumber, models
 from db.branch import SYSTEM_ACTOR
+from bench.data import ensure_demo
 from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
 from db.services import members
 from db.session import begin_write
@@ -96,14 +97,7 @@ def _timing(change):
 
 
 async def prepare(engine, orgs: int, n_members: int, writers: int) -> list[int]:
-    async with engine.begin() as connection:
-        await connection.run_sync(models.Base.metadata.create_all)
-    async with make_sessionmaker(engine)() as session:
-        existing = await session.scalar(select(func.count()).select_from(models.Organization))
-    if not existing:
-        started = time.perf_counter()
-        await demo.generate(engine, orgs=orgs, members=n_members, seed=3)
-        print(f"generated {orgs} organizations, {n_members} members in {time.perf_counter() - started:.1f} s")
+    await ensure_demo(engine, orgs, n_members)
     o = models.Organization
     async with make_sessionmaker(engine)() as session:
         rows = (await session.execute(select(o.id, o.parent_id).where(o.depth == 2, o.status == "ACTIVE")

@@ -32,8 +32,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import event, func, inspect, select, text
 
-from db import demo, models
+from db import models
 from db.branch import SYSTEM_ACTOR
+from bench.data import ensure_demo
 from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
 from db.services import accounts
 from db.services.members import subtree_recount_statements
@@ -130,12 +131,7 @@ async def prepare(engine, orgs: int, members: int) -> dict:
     await catch_up(engine)
     o, m, a = models.Organization, models.Member, models.Account
     sessionmaker = make_sessionmaker(engine)
-    async with sessionmaker() as session:
-        existing = await session.scalar(select(func.count()).select_from(o))
-    if not existing:
-        started = time.perf_counter()
-        await demo.generate(engine, orgs=orgs, members=members, seed=3)
-        print(f"generated {orgs} organizations, {members} members in {time.perf_counter() - started:.1f} s")
+    await ensure_demo(engine, orgs, members)
     if engine.dialect.name == "postgresql":
         # A server in service has statistics and a visibility map (autovacuum); a fresh bulk load
         # has neither, and plans differ (no index-only scans). VACUUM ANALYZE once, as autovacuum

@@ -18,8 +18,9 @@ import uuid
 
 from sqlalchemy import func, select, text, update
 
-from db import demo, models
+from db import models
 from db.branch import SYSTEM_ACTOR
+from bench.data import ensure_demo
 from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
 from db.services import organizations
 from db.tree import invariant_violations
@@ -29,14 +30,7 @@ POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 async def prepare(engine, orgs: int, members: int) -> tuple[int, int, int]:
     """Returns (the organization to move, its current parent, the other parent)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(models.Base.metadata.create_all)
-    async with make_sessionmaker(engine)() as session:
-        existing = await session.scalar(select(func.count()).select_from(models.Organization))
-    if not existing:
-        started = time.perf_counter()
-        await demo.generate(engine, orgs=orgs, members=members, seed=3)
-        print(f"generated {orgs} organizations, {members} members in {time.perf_counter() - started:.1f} s")
+    if await ensure_demo(engine, orgs, members):
         o = models.Organization
         async with make_sessionmaker(engine)() as session, session.begin():
             top = models.Organization(path=f"~{uuid.uuid4().hex}", depth=0, code="9", name="基准测试顶层党委",

@@ -3,6 +3,7 @@ TEST_DATABASE_URL is set or a local server answers (one schema per test)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 
@@ -42,6 +43,22 @@ def _postgres_url() -> str | None:
 
 POSTGRES_URL = _postgres_url()
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@contextlib.asynccontextmanager
+async def temporary_postgres_database(prefix: str = "dangjian_tmp"):
+    """A fresh PostgreSQL database of its own (for migrations and CLI tests that need a whole
+    database, not a schema); yields its URL and drops it afterwards, open connections and all."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.dispose()
 
 
 async def assert_healthy(engine) -> None:

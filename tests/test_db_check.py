@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from db.services.members import COMPLETENESS_FIELDS, completeness_percent, completeness_percent_of
 from db.tree import HEALTHY, invariant_violations
-from tests.conftest import POSTGRES_URL, gid
+from tests.conftest import POSTGRES_URL, gid, temporary_postgres_database
 from tests.factories import make_member
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,13 +145,5 @@ async def test_db_check_and_repair_on_sqlite(tmp_path):
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="no PostgreSQL")
 async def test_db_check_and_repair_on_postgresql():
-    name = f"dangjian_check_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        await _check_and_repair(POSTGRES_URL.rsplit("/", 1)[0] + "/" + name)
-    finally:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.dispose()
+    async with temporary_postgres_database("dangjian_check") as url:
+        await _check_and_repair(url)

@@ -15,7 +15,7 @@ from db.branch import Branch, accounts, hanging, members, organizations
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from gql.auth.viewer import Viewer
-from tests.conftest import POSTGRES_URL, gid
+from tests.conftest import POSTGRES_URL, gid, temporary_postgres_database
 from tests.test_accounts import CREATE, UPDATE, account, mutate, new_account, problems
 
 INSERT = ("INSERT INTO account (username, password_hash, name, role, organization_id, member_id, disabled, "
@@ -67,20 +67,12 @@ async def test_the_migrated_sqlite_database_refuses_it_too(tmp_path):
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="no PostgreSQL")
 async def test_the_migrated_postgresql_database_refuses_it_too():
-    name = f"dangjian_ck_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        engine, org, member = await _migrated(POSTGRES_URL.rsplit("/", 1)[0] + "/" + name)
+    async with temporary_postgres_database("dangjian_ck") as url:
+        engine, org, member = await _migrated(url)
         try:
             await assert_checked(engine, org, member)
         finally:
             await engine.dispose()
-    finally:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.dispose()
 
 
 async def test_accounts_keep_the_member_link_rule_as_user_errors(api, world):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,7 +10,7 @@ from alembic.migration import MigrationContext
 from db import models
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, temporary_postgres_database
 
 
 # Reflection cannot compare expression indexes, so their presence is checked by name.
@@ -43,15 +42,6 @@ async def test_sqlite_migrations_match_models(tmp_path):
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="no PostgreSQL")
 async def test_postgresql_migrations_match_models():
-    name = f"dangjian_mig_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    try:
+    async with temporary_postgres_database("dangjian_mig") as url:
         await asyncio.to_thread(upgrade, url)
         assert await _differences(url) == []
-    finally:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.dispose()

@@ -7,9 +7,7 @@ statuses, which the rollup cannot answer), and the teardown checks db.tree's inv
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
-import pytest
 from sqlalchemy import func, select
 
 from db import models
