@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.errors import not_found
-from db.tree import contains, within
+from db.tree import contains, within, within_subtree_of
 
 # What a MEMBER account may read (the types whose @auth has allowSelf: true): its own member
 # record, its difficulties, its account and its own organization. Every other table
@@ -28,6 +28,14 @@ from db.tree import contains, within
 # for a self-only branch. tests/test_member_reach.py walks the schema so that a new field fails
 # there until its rows come through here.
 SELF_READABLE = frozenset({models.Organization, models.Member, models.Difficulty, models.Account})
+
+
+# The organization a row is counted or listed for ("anchor"), joined by its subtree range, so that
+# one statement serves a list of organizations. One alias object and one join condition for every
+# statement: a fresh alias of the whole table per call made SQLAlchemy collect its columns again
+# each time (FromClause.c: 8.8% of W1's CPU in a py-spy profile, more than running the statement).
+ANCHOR = models.Organization.__table__.alias("anchor")
+IN_ANCHOR_SUBTREE = within_subtree_of(models.Organization.path, ANCHOR.c.path)
 
 
 @dataclass(frozen=True)

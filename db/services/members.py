@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from db import codes, idnumber, models
-from db.branch import Actor, Branch, members
+from db.branch import ANCHOR, IN_ANCHOR_SUBTREE, Actor, Branch, members
 from db.branch import get as branch_get
 from db.errors import DomainError, Problems
 from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
@@ -508,14 +508,12 @@ def anchored(branch: Branch, query: MemberQuery, *columns):
         stmt = members(branch, *columns).where(*conditions(query))
         if not query.subtree:
             return stmt, models.Member.organization_id
-        anchor = models.Organization.__table__.alias("anchor")
-        return stmt.join(anchor, within_subtree_of(models.Organization.path, anchor.c.path)), anchor.c.id
-    anchor = models.Organization.__table__.alias("anchor")
+        return stmt.join(ANCHOR, IN_ANCHOR_SUBTREE), ANCHOR.c.id
     stmt = (select(*columns)
             .join(models.Organization, models.Organization.id == models.Member.organization_id)
-            .join(anchor, within_subtree_of(models.Organization.path, anchor.c.path))
-            .where(branch.holds(anchor.c.path), *conditions(query)))
-    return stmt, anchor.c.id
+            .join(ANCHOR, IN_ANCHOR_SUBTREE)
+            .where(branch.holds(ANCHOR.c.path), *conditions(query)))
+    return stmt, ANCHOR.c.id
 
 
 async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],

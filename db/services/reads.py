@@ -10,9 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.branch import Branch, hanging, owned_by_member
+from db.branch import ANCHOR, IN_ANCHOR_SUBTREE, Branch, hanging, owned_by_member
 from db.pagination import Page, SortKey, pages_by_anchor
-from db.tree import within_subtree_of
 
 O, P, D, R, E = (models.Organization, models.LeaderPosition, models.Difficulty, models.OrgRecord,
                  models.OrganizationEvent)
@@ -125,8 +124,7 @@ def _difficulties_anchored(branch: Branch, subtree: bool, include_revoked: bool,
         stmt = stmt.where(D.revoked_on.is_(None))
     if not subtree:
         return stmt, D.organization_id
-    anchor = O.__table__.alias("anchor")
-    return stmt.join(anchor, within_subtree_of(O.path, anchor.c.path)), anchor.c.id
+    return stmt.join(ANCHOR, IN_ANCHOR_SUBTREE), ANCHOR.c.id
 
 
 async def count_difficulties(session: AsyncSession, branch: Branch, org_ids: Sequence[int], subtree: bool,
@@ -150,8 +148,8 @@ async def count_records(session: AsyncSession, branch: Branch, org_ids: Sequence
 def _descendants_anchored(branch: Branch, name_contains: str | None, types: tuple[str, ...] | None,
                           include_revoked: bool, term_ends_before, *columns):
     """Organizations strictly below each anchor organization, with the anchor's id."""
-    anchor = O.__table__.alias("anchor")
-    stmt = (select(*(columns or (O,))).join(anchor, within_subtree_of(O.path, anchor.c.path))
+    anchor = ANCHOR
+    stmt = (select(*(columns or (O,))).join(anchor, IN_ANCHOR_SUBTREE)
             .where(O.path != anchor.c.path, branch.holds(anchor.c.path)))
     if branch.is_self_only:
         stmt = stmt.where(branch.organization_condition())
