@@ -125,4 +125,7 @@ async def analyze(engine: AsyncEngine) -> None:
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    # Every session records the data versions of what it writes (db.changes registers the
+    # session events on import).
+    import db.changes  # noqa: F401
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -105,6 +106,10 @@ class Organization(Base):
     # The exact count is this plus the organization's pending deltas (db.services.members
     # subtree_count); member writes never update it, so the root is no hot row.
     subtree_member_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Data versions (db.changes): committed writes anywhere in the subtree, and writes to this
+    # organization itself, as last folded from branch_change. Only ever grow.
+    subtree_changes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    own_changes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class MemberCountDelta(Base):
@@ -125,6 +130,20 @@ class MemberCountDelta(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organization_id: Mapped[int] = mapped_column(Integer)
     delta: Mapped[int] = mapped_column(Integer)
+
+
+class BranchChange(Base):
+    """Append-only marks of committed writes, one row per ancestor of each organization a write
+    touched (itself included, with `own` = 1), folded into organization.subtree_changes and
+    own_changes with the member-count deltas (db.changes). Same reasoning as member_count_delta:
+    a write inserts, and locks no row shared with writers in other branches."""
+
+    __tablename__ = "branch_change"
+    __table_args__ = (Index("ix_branch_change_organization_id_own", "organization_id", "own"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Integer)
+    own: Mapped[int] = mapped_column(SmallInteger)
 
 
 class LeadershipTerm(Base):

@@ -14,13 +14,17 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types import ExecutionResult
 
+from db.changes import branch_version
 from db.engine import make_engine, make_sessionmaker
 from db.secrets import configured_secret, cursor_key
 from gql.auth.errors import OperationNotChosen, request_error_code
 from gql.auth.passwords import hasher_named
 from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
+from gql.cache import ResponseCache, is_query
 from gql.context import Context, viewer_for_request
 from gql.db import Db
 from gql.graphiql import STATIC_DIR, graphiql_html
@@ -58,6 +62,32 @@ class GraphQLView(GraphQL):
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.hasher = hasher_named(settings.password_profile)
+        entries = settings.response_cache_entries
+        self.cache = ResponseCache(entries) if entries > 0 else None
+
+    async def execute_operation(self, request, request_adapter, request_data, context, root_value, sub_response):
+        """Queries of a signed-in caller go through the exact response cache (gql.cache)."""
+        cache = self.cache
+        key = None
+        if (cache is not None and isinstance(request_data, GraphQLRequestData) and request_data.protocol == "http"
+                and request_adapter.method == "POST" and not request_data.extensions):
+            key = cache.key(request_data.query, request_data.operation_name, request_data.variables, context.viewer)
+        if key is None:
+            return await super().execute_operation(request, request_adapter, request_data, context, root_value,
+                                                   sub_response)
+        # The version is the request's first read after the token: the snapshot every field
+        # then reads is at least as new as it.
+        path = context.viewer.organization_path
+        version = await context.db.read(lambda session: branch_version(session, path))
+        result = cache.get(key, version)
+        if result is not None:
+            return result
+        result = await super().execute_operation(request, request_adapter, request_data, context, root_value,
+                                                 sub_response)
+        if (isinstance(result, ExecutionResult) and not result.errors and result.data is not None
+                and is_query(request_data.query, request_data.operation_name)):
+            cache.put(key, version, result)
+        return result
 
     def decode_json(self, data: str | bytes) -> object:
         if isinstance(data, bytes):
@@ -185,6 +215,7 @@ def create_app(engine: AsyncEngine | None = None, settings: Settings | None = No
         ],
         lifespan=lifespan,
     )
+    app.state.response_cache = view.cache
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

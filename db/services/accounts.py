@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Actor, Branch, accounts
 from db.branch import get as branch_get
+from db.changes import touch
 from db.errors import DomainError, Problems
 from db.pagination import SortKey, keyset_page
 from db.roles import ROLES, at_least
@@ -225,6 +226,7 @@ async def change_password(run: Run, hasher: Hasher, account_id: int, current_pas
             .execution_options(synchronize_session=False))).first()
         if changed is None:
             raise DomainError("INVALID", "当前密码不正确", "currentPassword")
+        touch(session, accounts=[account_id])
         await revoke_tokens(session, account_id)
 
     await run(store)
@@ -281,6 +283,7 @@ async def claim_attempt(session: AsyncSession, account_id: int, moment: dt.datet
         .returning(a.id, a.password_hash, a.disabled)
         .execution_options(synchronize_session=False)
     )).first()
+    touch(session, accounts=[account_id])
     return _Attempt(*row) if row else None
 
 
@@ -302,6 +305,7 @@ async def record_success(session: AsyncSession, attempt: _Attempt, new_hash: str
     )).first()
     if row is None:
         return None
+    touch(session, accounts=[attempt.account_id])
     return (await session.execute(
         select(a).where(a.id == attempt.account_id).execution_options(populate_existing=True)
     )).scalar_one()
@@ -342,6 +346,7 @@ async def store_token(session: AsyncSession, account_id: int, token_hash: str, e
 
 
 async def revoke_tokens(session: AsyncSession, account_id: int) -> None:
+    touch(session, accounts=[account_id])
     await session.execute(
         update(models.AccessToken)
         .where(models.AccessToken.account_id == account_id, models.AccessToken.revoked_at.is_(None))

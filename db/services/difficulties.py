@@ -10,6 +10,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from db import codes, models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
+from db.changes import touch
 from db.errors import DomainError, Problems
 
 KIND_TABLE = "difficulty_kind"
@@ -57,5 +58,6 @@ async def revoke(session: AsyncSession, actor: Actor, difficulty_id: int, date: 
         .returning(d.id).execution_options(synchronize_session=False))).first()
     if row is None:
         raise DomainError("CONFLICT", "该困难记录已撤销", "difficultyId")
+    touch(session, organizations=[difficulty.organization_id])
     set_committed_value(difficulty, "revoked_on", date)
     return difficulty, path

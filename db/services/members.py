@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from db import codes, idnumber, models
 from db.branch import ANCHOR, IN_ANCHOR_SUBTREE, Actor, Branch, members
 from db.branch import get as branch_get
+from db.changes import FOLD_DUE, UNTRACKED, fold_branch_changes, touch
 from db.errors import DomainError, Problems
 from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
 from db.services import organizations
@@ -252,7 +253,6 @@ def completeness_percent():
 FOLD_SECONDS = 1.0
 FOLD_ROWS = 2000
 _fold_state = {"last": 0.0, "rows": 0}
-FOLD_DUE = "member_count_fold_due"
 
 
 async def count_change(session: AsyncSession, organization_id: int, old_status: str | None,
@@ -266,6 +266,7 @@ async def count_change(session: AsyncSession, organization_id: int, old_status: 
     get their deltas from the path that UPDATE returns: on PostgreSQL that is the row as of the
     lock, so a concurrent move of the organization (which rewrites the path under row locks and
     moves the subtree's total itself, organizations.move) is either wholly before or wholly after."""
+    touch(session, organizations=[organization_id])
     delta = (new_status in DEFAULT_STATUSES) - (old_status in DEFAULT_STATUSES)
     if delta:
         o = models.Organization
@@ -296,8 +297,9 @@ def subtree_count(o=None):
 
 
 async def fold_member_counts(session: AsyncSession) -> int:
-    """Move every pending delta into organization.subtree_member_count, atomically; returns the
-    number of organizations changed. Call inside a write transaction.
+    """Move every pending delta into organization.subtree_member_count, atomically, and the
+    pending data-version marks into their counters (db.changes); returns the number of
+    organizations whose count changed. Call inside a write transaction.
 
     PostgreSQL: one statement (DELETE ... RETURNING feeding the UPDATE), so it folds exactly the
     deltas its snapshot sees; one committing meanwhile stays pending (with two statements a delta
@@ -313,13 +315,15 @@ async def fold_member_counts(session: AsyncSession) -> int:
             "sums AS (SELECT organization_id, sum(delta) AS s FROM gone GROUP BY organization_id HAVING sum(delta) <> 0) "
             "UPDATE organization SET subtree_member_count = organization.subtree_member_count + sums.s "
             "FROM sums WHERE organization.id = sums.organization_id"))
+        await fold_branch_changes(session)
         return result.rowcount
     pending = (select(func.sum(d.delta)).where(d.organization_id == o.id).scalar_subquery())
     result = await session.execute(
         update(o).where(o.id.in_(select(d.organization_id)))
         .values(subtree_member_count=o.subtree_member_count + pending)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False, **{UNTRACKED: True}))
     await session.execute(delete(d))
+    await fold_branch_changes(session)
     return result.rowcount
 
 
@@ -368,6 +372,7 @@ async def set_status(session: AsyncSession, member: models.Member, status: str) 
     if row is None:
         raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", "memberId")
     organization_id, version = row
+    touch(session, organizations=[organization_id])
     for key, value in (("status", status), ("version", version), ("updated_at", now),
                        ("organization_id", organization_id)):
         set_committed_value(member, key, value)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
+from db.changes import touch
 from db.errors import DomainError, Problems, not_found
 from db.tree import CODE_SUFFIX_DIGITS, ancestor_ids, child_path, within
 
@@ -220,6 +221,7 @@ async def update_fields(session: AsyncSession, actor: Actor, organization_id: in
     result = await session.execute(stmt)
     if result.rowcount == 0:
         raise DomainError("CONFLICT", "该党组织已被他人修改，请刷新后重试", "expectedVersion")
+    touch(session, organization_rows=[organization.id])
     await session.refresh(organization)
     return organization
 
@@ -339,6 +341,8 @@ async def move(session: AsyncSession, actor: Actor, organization_id: int, new_pa
     old_parent = await get(session, actor.branch, organization.parent_id, "organizationId")
     old_path, old_code = organization.path, organization.code
     new_path = child_path(new_parent.path, organization.id)
+    # The old chain and the new one; readers below the organization see it as an ancestor's own write.
+    touch(session, paths=[old_path], row_paths=[new_path])
     o = models.Organization
     await session.execute(
         update(o)

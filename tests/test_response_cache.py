@@ -1,0 +1,414 @@
+"""The exact response cache (gql.cache) and the data versions it stands on (db.changes).
+
+- Generated from the schema: every mutation runs once (a scenario below) and must move the data
+  version of each reader that can see what it changed, leave a reader of an unrelated branch
+  alone, and never fall back to touching the root. A mutation added without a scenario fails.
+- Through HTTP on both engines: a repeated query is answered from the cache; each kind of write
+  (member, organization, leadership, records, difficulty, account, sign-in) makes the next read
+  fresh, also when written by another app instance (another worker process) on the same
+  database; another account, role or branch never gets someone else's response; errors and
+  mutations are never cached; the cache can be switched off.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import pytest
+
+from db import changes
+from db.engine import make_sessionmaker
+from gql.app import create_app
+from gql.schema import schema
+from gql.settings import Settings
+from tests.conftest import Api, gid
+from tests.factories import PASSWORD, new_id_number
+
+ORGS = ("root", "a", "b", "a1", "a2", "b1")
+
+
+async def versions(engine, world) -> dict[str, int]:
+    async with make_sessionmaker(engine)() as session:
+        return {name: await changes.branch_version(session, world.orgs[name].path) for name in ORGS}
+
+
+def member_input(organization, name="新党员", birth=dt.date(1990, 5, 20)) -> dict:
+    return {"organizationId": gid("Organization", organization),
+            "fields": {"name": name, "idNumber": new_id_number(birth), "category": "FULL",
+                       "appliedOn": "2010-03-01", "joinedOn": "2012-07-01", "confirmedOn": "2013-07-01",
+                       "ethnicityCode": "01"}}
+
+
+def mutation(name: str, input_type: str | None, selection: str = "") -> str:
+    if input_type is None:
+        return f"mutation {{ {name} {{ {selection} userErrors {{ code field message }} }} }}"
+    return (f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} "
+            f"userErrors {{ code field message }} }} }}")
+
+
+async def ok(api: Api, who: str | None, name: str, input_type: str | None, data: dict | None = None,
+             selection: str = "", token: str | None = None) -> dict:
+    document = mutation(name, input_type, selection)
+    variables = {"input": data} if input_type else {}
+    if token is not None:
+        result = await api.post(document, variables, token)
+    else:
+        result = await api.as_(who, document, variables)
+    assert "errors" not in result, result
+    payload = result["data"][name]
+    assert payload["userErrors"] == [], payload
+    return payload
+
+
+# Each scenario: (prepare, act, changed, unchanged). `prepare(api, world)` returns what `act`
+# needs; `act(api, world, prepared)` runs the mutation once, successfully. `changed` are the
+# readers whose version must move, `unchanged` those whose must not.
+
+async def _nothing(api, world):
+    return None
+
+
+async def _login(api, world, _):
+    await api.post(mutation("login", "LoginInput", "token"),
+                   {"input": {"username": "a1_viewer", "password": PASSWORD}})
+
+
+async def _logout_prepare(api, world):
+    return await api.login("a1_viewer")
+
+
+async def _logout(api, world, token):
+    await ok(api, None, "logout", None, token=token)
+
+
+async def _change_password(api, world, token):
+    await ok(api, None, "changePassword", "ChangePasswordInput",
+             {"currentPassword": PASSWORD, "newPassword": "Another-Passw0rd-2024"}, token=token)
+
+
+async def _create_account(api, world, _):
+    await ok(api, "a_admin", "createAccount", "CreateAccountInput",
+             {"organizationId": gid("Organization", world.orgs["a1"]), "username": "a1_new",
+              "password": "Another-Passw0rd-2024", "name": "新账号", "role": "VIEWER"})
+
+
+async def _update_account(api, world, _):
+    await ok(api, "a_admin", "updateAccount", "UpdateAccountInput",
+             {"accountId": gid("Account", world.accounts["a1_viewer"]), "name": "改名"})
+
+
+async def _reset_password(api, world, _):
+    await ok(api, "a_admin", "resetPassword", "ResetPasswordInput",
+             {"accountId": gid("Account", world.accounts["a1_viewer"]), "temporaryPassword": "Tempor4ry-Pass-2024"})
+
+
+async def _create_organization(api, world, _):
+    await ok(api, "a_admin", "createOrganization", "CreateOrganizationInput",
+             {"parentId": gid("Organization", world.orgs["a1"]), "name": "中共新党小组", "type": "BRANCH",
+              "codeSuffix": "009"})
+
+
+async def _update_organization(api, world, _):
+    await ok(api, "a_admin", "updateOrganization", "UpdateOrganizationInput",
+             {"organizationId": gid("Organization", world.orgs["a1"]), "address": "新地址"})
+
+
+async def _create_member(api, world, _):
+    await ok(api, "a_operator", "createMember", "CreateMemberInput", member_input(world.orgs["a1"]))
+
+
+async def _rename_organization(api, world, _):
+    await ok(api, "root_admin", "renameOrganization", "RenameOrganizationInput",
+             {"organizationId": gid("Organization", world.orgs["a"]), "name": "中共示范市丙区委员会",
+              "date": "2024-01-01"})
+
+
+async def _move_organization(api, world, _):
+    await ok(api, "root_admin", "moveOrganization", "MoveOrganizationInput",
+             {"organizationId": gid("Organization", world.orgs["a2"]),
+              "newParentId": gid("Organization", world.orgs["b"]), "date": "2024-05-01", "reason": "区划调整"})
+
+
+async def _revoke_prepare(api, world):
+    payload = await ok(api, "a_admin", "createOrganization", "CreateOrganizationInput",
+                       {"parentId": gid("Organization", world.orgs["a1"]), "name": "中共待撤销党小组",
+                        "type": "BRANCH", "codeSuffix": "008", "establishedOn": "2020-01-01"},
+                       "organization { id }")
+    return payload["organization"]["id"]
+
+
+async def _revoke_organization(api, world, organization_id):
+    await ok(api, "a_admin", "revokeOrganization", "RevokeOrganizationInput",
+             {"organizationId": organization_id, "date": "2024-06-01", "reason": "单位撤并"})
+
+
+async def _set_leadership_term(api, world, _):
+    await ok(api, "a_admin", "setLeadershipTerm", "SetLeadershipTermInput",
+             {"organizationId": gid("Organization", world.orgs["a1"]), "electionMethod": "COMPETITIVE",
+              "electedOn": "2023-01-01", "termEndsOn": "2026-01-01"})
+
+
+async def _appoint(api, world, _=None):
+    payload = await ok(api, "a_admin", "appointLeader", "AppointLeaderInput",
+                       {"organizationId": gid("Organization", world.orgs["a1"]),
+                        "memberId": gid("Member", world.members["a1_first"]), "title": "SECRETARY",
+                        "since": "2023-01-01"}, "position { id }")
+    return payload["position"]["id"]
+
+
+async def _appoint_prepare(api, world):
+    return await _appoint(api, world)
+
+
+async def _end_position(api, world, position_id):
+    await ok(api, "a_admin", "endLeaderPosition", "EndLeaderPositionInput",
+             {"positionId": position_id, "until": "2024-01-01"})
+
+
+async def _add_org_record(api, world, _):
+    await ok(api, "a_operator", "addOrgRecord", "AddOrgRecordInput",
+             {"organizationId": gid("Organization", world.orgs["a1"]), "kind": "MEETING", "title": "组织生活会",
+              "heldOn": "2024-04-01"})
+
+
+async def _add_difficulty(api, world, _=None):
+    payload = await ok(api, "a_operator", "addDifficulty", "AddDifficultyInput",
+                       {"memberId": gid("Member", world.members["a1_first"]), "kindCode": "1",
+                        "recordedOn": "2023-01-15"}, "difficulty { id }")
+    return payload["difficulty"]["id"]
+
+
+async def _difficulty_prepare(api, world):
+    return await _add_difficulty(api, world)
+
+
+async def _revoke_difficulty(api, world, difficulty_id):
+    await ok(api, "a_operator", "revokeDifficulty", "RevokeDifficultyInput",
+             {"difficultyId": difficulty_id, "date": "2024-01-01"})
+
+
+A1_CHAIN = ({"root", "a", "a1"}, {"b", "b1", "a2"})
+SCENARIOS = {
+    "login": (_nothing, _login, *A1_CHAIN),
+    "logout": (_logout_prepare, _logout, *A1_CHAIN),
+    "changePassword": (_logout_prepare, _change_password, *A1_CHAIN),
+    "createAccount": (_nothing, _create_account, *A1_CHAIN),
+    "updateAccount": (_nothing, _update_account, *A1_CHAIN),
+    "resetPassword": (_nothing, _reset_password, *A1_CHAIN),
+    "createOrganization": (_nothing, _create_organization, *A1_CHAIN),
+    "updateOrganization": (_nothing, _update_organization, *A1_CHAIN),
+    "createMember": (_nothing, _create_member, *A1_CHAIN),
+    # An ancestor's rename reaches the readers below it (their breadcrumbs), not its siblings.
+    "renameOrganization": (_nothing, _rename_organization, {"root", "a", "a1", "a2"}, {"b", "b1"}),
+    # Both chains and the moved subtree; not the sibling that stayed.
+    "moveOrganization": (_nothing, _move_organization, {"root", "a", "a2", "b"}, {"a1", "b1"}),
+    "revokeOrganization": (_revoke_prepare, _revoke_organization, *A1_CHAIN),
+    "setLeadershipTerm": (_nothing, _set_leadership_term, *A1_CHAIN),
+    "appointLeader": (_nothing, _appoint, *A1_CHAIN),
+    "endLeaderPosition": (_appoint_prepare, _end_position, *A1_CHAIN),
+    "addOrgRecord": (_nothing, _add_org_record, *A1_CHAIN),
+    "addDifficulty": (_nothing, _add_difficulty, *A1_CHAIN),
+    "revokeDifficulty": (_difficulty_prepare, _revoke_difficulty, *A1_CHAIN),
+}
+
+MUTATIONS = sorted(schema._schema.mutation_type.fields)
+
+
+def test_every_mutation_has_a_scenario():
+    missing = [name for name in MUTATIONS if name not in SCENARIOS]
+    assert not missing, f"add a data-version scenario to tests/test_response_cache.py for: {missing}"
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+async def test_each_mutation_moves_exactly_the_versions_of_its_readers(name, engine, world, api):
+    if name not in SCENARIOS:
+        pytest.fail(f"no scenario for {name}")
+    prepare, act, changed, unchanged = SCENARIOS[name]
+    prepared = await prepare(api, world)
+    for who in ("a_admin", "a_operator", "root_admin"):  # sign-ins touch their accounts' organizations
+        await api.login(who)
+    before = await versions(engine, world)
+    fallbacks = len(changes.fallbacks)
+    await act(api, world, prepared)
+    after = await versions(engine, world)
+    assert len(changes.fallbacks) == fallbacks, f"{name} fell back to touching the root: {changes.fallbacks[-1:]}"
+    assert {n for n in ORGS if after[n] != before[n]} == changed, (before, after)
+    assert all(after[n] == before[n] for n in unchanged)
+    assert all(after[n] >= before[n] for n in ORGS)
+
+
+# ------------------------------------------------------------------ through HTTP
+
+DASHBOARD = """query($code: String!) { organization(code: $code) {
+  name address memberCount(filter: {scope: SUBTREE}) children { name }
+  leadership { electedOn } orgRecords(first: 5) { totalCount }
+  difficulties(scope: SUBTREE, first: 5) { totalCount }
+  members(first: 10, filter: {scope: SUBTREE}) { totalCount edges { node { name idNumber } } }
+} }"""
+
+
+def app_cache(app):
+    return app.state.response_cache
+
+
+@pytest.fixture
+async def app(engine, settings):
+    return create_app(engine, settings)
+
+
+@pytest.fixture
+async def http(app):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def cached_api(http) -> Api:
+    return Api(http)
+
+
+async def dashboard(api: Api, who: str, code: str) -> dict:
+    result = await api.as_(who, DASHBOARD, {"code": code})
+    assert "errors" not in result, result
+    return result["data"]["organization"]
+
+
+async def test_a_repeated_query_is_answered_from_the_cache(engine, world, app, cached_api):
+    cache = app_cache(app)
+    first = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    hits = cache.hits
+    again = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    assert again == first
+    assert cache.hits == hits + 1
+
+
+async def test_each_kind_of_write_makes_the_next_read_fresh(engine, world, app, cached_api):
+    api, code = cached_api, world.orgs["a"].code
+    cache = app_cache(app)
+    seen = await dashboard(api, "a_viewer", code)
+
+    async def fresh() -> dict:
+        nonlocal seen
+        misses = cache.misses
+        now = await dashboard(api, "a_viewer", code)
+        assert cache.misses == misses + 1, "the read after a write was answered from the cache"
+        assert now != seen
+        seen = now
+        return now
+
+    await _create_member(api, world, None)
+    assert (await fresh())["memberCount"] == 4
+    await ok(api, "a_admin", "updateOrganization", "UpdateOrganizationInput",
+             {"organizationId": gid("Organization", world.orgs["a"]), "address": "新地址"})
+    assert (await fresh())["address"] == "新地址"
+    await _create_organization(api, world, None)
+    await ok(api, "a_admin", "createOrganization", "CreateOrganizationInput",
+             {"parentId": gid("Organization", world.orgs["a"]), "name": "中共新支部", "type": "BRANCH",
+              "codeSuffix": "007"})
+    assert "中共新支部" in [c["name"] for c in (await fresh())["children"]]
+    await ok(api, "a_admin", "setLeadershipTerm", "SetLeadershipTermInput",
+             {"organizationId": gid("Organization", world.orgs["a"]), "electionMethod": "COMPETITIVE",
+              "electedOn": "2023-01-01", "termEndsOn": "2026-01-01"})
+    assert (await fresh())["leadership"]["electedOn"] == "2023-01-01"
+    await ok(api, "a_operator", "addOrgRecord", "AddOrgRecordInput",
+             {"organizationId": gid("Organization", world.orgs["a"]), "kind": "MEETING", "title": "会",
+              "heldOn": "2024-04-01"})
+    assert (await fresh())["orgRecords"]["totalCount"] == 1
+    await ok(api, "a_operator", "addDifficulty", "AddDifficultyInput",
+             {"memberId": gid("Member", world.members["a1_first"]), "kindCode": "1", "recordedOn": "2023-01-15"})
+    assert (await fresh())["difficulties"]["totalCount"] == 1
+    await _move_organization(api, world, None)  # a2 leaves a for b
+    assert (await fresh())["memberCount"] == 3
+
+
+async def test_a_write_in_another_branch_keeps_the_cached_response(engine, world, app, cached_api):
+    cache = app_cache(app)
+    await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    await ok(cached_api, "b_admin", "createMember", "CreateMemberInput", member_input(world.orgs["b1"]))
+    hits = cache.hits
+    await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    assert cache.hits == hits + 1
+
+
+async def test_a_write_through_another_worker_is_seen(engine, world, settings, app, cached_api):
+    """Two app instances on one database stand for two worker processes: each has its own cache,
+    the version lives in the database."""
+    before = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    other = create_app(engine, settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://test") as client:
+        await ok(Api(client), "a_operator", "createMember", "CreateMemberInput", member_input(world.orgs["a2"]))
+    after = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    assert after["memberCount"] == before["memberCount"] + 1
+
+
+async def test_a_write_outside_the_api_through_a_session_is_seen(engine, world, app, cached_api):
+    """Services called from the command line (import, repair) write through a Session too."""
+    from db.services import members as member_service
+    from tests.factories import set_member_status
+
+    before = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    await set_member_status(engine, [world.members["a2_only"].id], "LEFT")
+    after = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    assert after["memberCount"] == before["memberCount"] - 1
+    assert member_service  # imported for the service path the factory uses
+
+
+async def test_accounts_and_roles_never_share_a_response(engine, world, app, cached_api):
+    code = world.orgs["a"].code
+    full = await dashboard(cached_api, "a_admin", code)
+    masked = await dashboard(cached_api, "a_viewer", code)
+    full_numbers = {e["node"]["idNumber"] for e in full["members"]["edges"]}
+    masked_numbers = {e["node"]["idNumber"] for e in masked["members"]["edges"]}
+    assert full_numbers and not full_numbers & masked_numbers
+    # A role change takes effect at the next request, cache or not.
+    await ok(cached_api, "a_admin", "updateAccount", "UpdateAccountInput",
+             {"accountId": gid("Account", world.accounts["a_viewer"]), "role": "OPERATOR"})
+    now_full = await dashboard(cached_api, "a_viewer", code)
+    assert {e["node"]["idNumber"] for e in now_full["members"]["edges"]} == full_numbers
+    # Another branch's account asking the same document gets its own answer (nothing).
+    result = await cached_api.as_("b_viewer", DASHBOARD, {"code": code})
+    assert result["data"]["organization"] is None
+
+
+async def test_a_disabled_account_gets_nothing_from_the_cache(engine, world, app, cached_api):
+    await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
+    token = await cached_api.login("a_viewer")
+    await ok(cached_api, "a_admin", "updateAccount", "UpdateAccountInput",
+             {"accountId": gid("Account", world.accounts["a_viewer"]), "disabled": True})
+    result = await cached_api.post(DASHBOARD, {"code": world.orgs["a"].code}, token)
+    assert result["data"] is None or result["data"]["organization"] is None
+
+
+async def test_errors_and_mutations_are_not_cached(engine, world, app, cached_api):
+    cache = app_cache(app)
+    size = len(cache)
+    forbidden = '{ accounts(first: 5) { totalCount } }'
+    first = await cached_api.as_("a_viewer", forbidden)
+    assert first.get("errors")
+    await cached_api.as_("a_viewer", forbidden)
+    await _create_member(cached_api, world, None)
+    await _create_member(cached_api, world, None)
+    assert len(cache) == size
+
+
+async def test_the_cache_can_be_switched_off(engine, world):
+    app = create_app(engine, Settings(password_profile="cheapest", response_cache_entries=0))
+    assert app.state.response_cache is None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        api = Api(client)
+        first = await dashboard(api, "a_viewer", world.orgs["a"].code)
+        assert await dashboard(api, "a_viewer", world.orgs["a"].code) == first
+
+
+async def test_versions_survive_a_fold_unchanged(engine, world, api):
+    """Folding the marks into the counters changes no version (no spurious miss, no repeat)."""
+    from db.services.members import fold_member_counts
+    from db.session import begin_write
+
+    await _create_member(api, world, None)
+    before = await versions(engine, world)
+    async with make_sessionmaker(engine)() as session:
+        await begin_write(session)
+        await fold_member_counts(session)
+        await session.commit()
+    assert await versions(engine, world) == before
