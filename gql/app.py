@@ -71,7 +71,10 @@ class GraphQLView(GraphQL):
         key = None
         if (cache is not None and isinstance(request_data, GraphQLRequestData) and request_data.protocol == "http"
                 and request_adapter.method == "POST" and not request_data.extensions):
-            key = cache.key(request_data.query, request_data.operation_name, request_data.variables, context.viewer)
+            # The cursor key is part of the answer (cursors in it are sealed with it).
+            salt = await cursor_key(self.sessionmaker.kw["bind"])
+            key = cache.key(request_data.query, request_data.operation_name, request_data.variables, context.viewer,
+                            salt)
         if key is None:
             return await super().execute_operation(request, request_adapter, request_data, context, root_value,
                                                    sub_response)

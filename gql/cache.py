@@ -6,7 +6,8 @@ A response is kept under everything it depends on:
 - the caller: account, role, organization path, member link, must-change-password (the account
   row is re-read from its token on every request, so a role change, a move or a disabled account
   is a different key or no viewer at once);
-- today's date (ages, 党龄 and "today" defaults are computed from it);
+- today's date (ages, 党龄 and "today" defaults are computed from it), and the cursor key (the
+  cursors in a response are sealed with it);
 - the data version of the caller's branch (db.changes.branch_version), read in the request's own
   snapshot before anything else, so a response is never newer than the version it is stored
   under; any committed write in the branch, in any worker process, moves the version and the
@@ -49,7 +50,8 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, query: str | None, operation_name: str | None, variables: dict | None, viewer) -> tuple | None:
+    def key(self, query: str | None, operation_name: str | None, variables: dict | None, viewer,
+            salt: bytes = b"") -> tuple | None:
         if viewer is None or not query:
             return None
         try:
@@ -57,7 +59,7 @@ class ResponseCache:
         except (TypeError, ValueError):
             return None
         return (query, operation_name, variables_key, viewer.account_id, viewer.role, viewer.organization_path,
-                viewer.member_id, viewer.must_change_password, dt.date.today().isoformat())
+                viewer.member_id, viewer.must_change_password, dt.date.today().isoformat(), salt)
 
     def get(self, key: tuple, version: int):
         entry = self._store.get(key)
