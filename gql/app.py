@@ -10,7 +10,7 @@ from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
@@ -21,7 +21,9 @@ from strawberry.types import ExecutionResult
 from db.changes import branch_version
 from db.engine import make_engine, make_sessionmaker
 from db.secrets import configured_secret, cursor_key
+from db.services import accounts
 from gql.auth.errors import OperationNotChosen, request_error_code
+from gql.auth import tokens
 from gql.auth.passwords import hasher_named
 from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
 from gql.cache import ResponseCache, is_query
@@ -78,18 +80,26 @@ class GraphQLView(GraphQL):
         if key is None:
             return await super().execute_operation(request, request_adapter, request_data, context, root_value,
                                                    sub_response)
-        # The version is the request's first read after the token: the snapshot every field
-        # then reads is at least as new as it.
-        path = context.viewer.organization_path
-        version = await context.db.read(lambda session: branch_version(session, path))
-        result = cache.get(key, version)
-        if result is not None:
-            return result
+        # The version is read in the request's snapshot, after the token and before any field:
+        # the data every field reads is at least as new as it.
+        viewer = context.viewer
+        version = await context.db.read(lambda session: branch_version(session, viewer.organization_path))
+        token_hash = tokens.token_hash(tokens.bearer(request.headers.get("authorization")))
+        known = cache.known_token(token_hash)
+        if known is None or known.version != version:
+            expires_at = await context.db.read(lambda session: accounts.token_expiry(session, token_hash))
+            if expires_at is not None:
+                cache.know_token(token_hash, viewer, expires_at, version)
+        entry = cache.get(key, version)
+        if entry is not None:
+            if entry.body is None:
+                request.state.cache_store = (key, version, entry.result)
+            return entry.result
         result = await super().execute_operation(request, request_adapter, request_data, context, root_value,
                                                  sub_response)
         if (isinstance(result, ExecutionResult) and not result.errors and result.data is not None
                 and is_query(request_data.query, request_data.operation_name)):
-            cache.put(key, version, result)
+            request.state.cache_store = (key, version, result)
         return result
 
     def decode_json(self, data: str | bytes) -> object:
@@ -142,8 +152,19 @@ class GraphQLView(GraphQL):
         return HTMLResponse(graphiql_html(endpoint="/graphql", static_prefix="/static"))
 
     async def run(self, request, context=None, root_value=None):  # type: ignore[override]
+        cache = self.cache
         try:
-            return await super().run(request)
+            if cache is not None and request.method == "POST":
+                engine = self.sessionmaker.kw["bind"]
+                body = await cache.fast_hit(await request.body(), request.headers.get("authorization"), engine,
+                                            await cursor_key(engine))
+                if body is not None:
+                    return Response(body, media_type="application/json")
+            response = await super().run(request)
+            store = getattr(request.state, "cache_store", None)
+            if store is not None and response.status_code == 200:
+                cache.put(*store, body=bytes(response.body))
+            return response
         except HTTPException as exc:
             # Strawberry's refusals (content type, batches, method, unknown operationName) and ours, as JSON.
             code = getattr(exc, "code", "BAD_REQUEST")

@@ -1,36 +1,53 @@
-"""The exact response cache: a repeated read of unchanged data costs two index lookups.
+"""The exact response cache: a repeated read of unchanged data costs one index lookup.
 
 A dashboard refreshes the same queries again and again over data that changes a few times a day.
 A response is kept under everything it depends on:
 - the operation (document text and operation name) and its variables;
-- the caller: account, role, organization path, member link, must-change-password (the account
-  row is re-read from its token on every request, so a role change, a move or a disabled account
-  is a different key or no viewer at once);
+- the caller: account, role, organization path, member link, must-change-password;
 - today's date (ages, 党龄 and "today" defaults are computed from it), and the cursor key (the
   cursors in a response are sealed with it);
 - the data version of the caller's branch (db.changes.branch_version), read in the request's own
-  snapshot before anything else, so a response is never newer than the version it is stored
-  under; any committed write in the branch, in any worker process, moves the version and the
-  next read runs afresh.
+  snapshot before any field, so a response is never newer than the version it is stored under;
+  any committed write in the branch, in any worker process, moves the version and the next read
+  runs afresh.
 
-Only successful queries are kept (no errors, no mutation, not signed out). One entry per key:
-a new version replaces the old response, so the memory is bounded by the number of distinct
-(operation, variables, account) triples, at most `entries` of them (least recently used out).
-Per process: each worker keeps its own, and each checks the version in the database.
+Two paths:
+- In the view (`GraphQLView.execute_operation`): the token is looked up as always, then the
+  version, in the request's snapshot; a hit skips execution, a miss executes and stores.
+- In front of the view (`fast_hit`), for a token seen before: the signed-in account read from a
+  token is kept with the version of the account's branch at that moment and the token's expiry.
+  Every change that could make that account row stale (its role, organization, disabled flag,
+  password, a revoked token, a move or a rename of an organization above it) is a write that
+  touches the account's organization or an ancestor's own row, and so moves that same version
+  (db.changes). So when the version read now is the one kept, and the token has not expired,
+  the account is exactly what the token lookup would return: the request is answered with one
+  statement (the version, outside any transaction) and the bytes of the stored response, without
+  GraphQL. Any other case falls through to the view, which refreshes both.
+
+Only successful queries are kept (no errors, no mutation, not signed out). One entry per key: a
+new version replaces the old response, so memory is bounded by the number of distinct
+(operation, variables, account) triples, at most `entries` (least recently used out). Per process:
+each worker keeps its own, and each checks the version in the database on every request.
+Writes made outside a SQLAlchemy Session (raw SQL in psql, migrations) are not seen: after one,
+restart the servers (or make any write through the API in the branch).
 
 `DANGJIAN_RESPONSE_CACHE=0` switches it off (the number is the entry limit, default 2000).
-Measured in bench/compare.py (the `dangjian-cached` rows against `dangjian`).
+Measured in bench/compare.py (`dangjian-warm` against `dangjian`).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from graphql import OperationType, get_operation_ast, parse
 from graphql.error import GraphQLError
+
+from db.changes import branch_version
+from gql.auth import tokens
 
 
 @lru_cache(maxsize=512)
@@ -43,12 +60,30 @@ def is_query(document: str, operation_name: str | None) -> bool:
     return operation is not None and operation.operation == OperationType.QUERY
 
 
+@dataclass(frozen=True)
+class KnownToken:
+    viewer: Any
+    expires_at: dt.datetime
+    version: int
+
+
+@dataclass
+class Entry:
+    version: int
+    result: Any  # the ExecutionResult, for a hit inside the view
+    body: bytes | None = None  # the response's bytes, for a hit in front of it
+
+
 class ResponseCache:
     def __init__(self, entries: int):
         self.entries = entries
-        self._store: OrderedDict[tuple, tuple[int, Any]] = OrderedDict()
+        self._store: OrderedDict[tuple, Entry] = OrderedDict()
+        self._tokens: OrderedDict[str, KnownToken] = OrderedDict()
         self.hits = 0
+        self.fast_hits = 0
         self.misses = 0
+
+    # ---------------------------------------------------------------- responses
 
     def key(self, query: str | None, operation_name: str | None, variables: dict | None, viewer,
             salt: bytes = b"") -> tuple | None:
@@ -61,20 +96,65 @@ class ResponseCache:
         return (query, operation_name, variables_key, viewer.account_id, viewer.role, viewer.organization_path,
                 viewer.member_id, viewer.must_change_password, dt.date.today().isoformat(), salt)
 
-    def get(self, key: tuple, version: int):
+    def get(self, key: tuple, version: int) -> Entry | None:
         entry = self._store.get(key)
-        if entry is None or entry[0] != version:
+        if entry is None or entry.version != version:
             self.misses += 1
             return None
         self._store.move_to_end(key)
         self.hits += 1
-        return entry[1]
+        return entry
 
-    def put(self, key: tuple, version: int, result) -> None:
-        self._store[key] = (version, result)
+    def put(self, key: tuple, version: int, result, body: bytes | None = None) -> None:
+        self._store[key] = Entry(version, result, body)
         self._store.move_to_end(key)
         while len(self._store) > self.entries:
             self._store.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._store)
+
+    # ---------------------------------------------------------------- tokens
+
+    def know_token(self, token_hash: str, viewer, expires_at: dt.datetime, version: int) -> None:
+        self._tokens[token_hash] = KnownToken(viewer, expires_at, version)
+        self._tokens.move_to_end(token_hash)
+        while len(self._tokens) > self.entries:
+            self._tokens.popitem(last=False)
+
+    def known_token(self, token_hash: str) -> KnownToken | None:
+        return self._tokens.get(token_hash)
+
+    # ---------------------------------------------------------------- the path in front of the view
+
+    async def fast_hit(self, body: bytes, authorization: str | None, engine, salt: bytes) -> bytes | None:
+        """The stored bytes of this request's response, when both the token and the response are
+        known at the branch's current version; None sends the request on to the view."""
+        token = tokens.bearer(authorization)
+        if token is None or not body:
+            return None
+        known = self._tokens.get(tokens.token_hash(token))
+        if known is None or known.expires_at <= dt.datetime.now(dt.timezone.utc):
+            return None
+        try:
+            request = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(request, dict) or request.get("extensions"):
+            return None
+        query, name, variables = request.get("query"), request.get("operationName"), request.get("variables")
+        if not isinstance(query, str) or not isinstance(name, (str, type(None))) \
+                or not isinstance(variables, (dict, type(None))):
+            return None
+        key = self.key(query, name, variables, known.viewer, salt)
+        entry = self._store.get(key) if key is not None else None
+        if entry is None or entry.body is None:
+            return None  # nothing to answer with: no statement spent on the version
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            version = await branch_version(connection, known.viewer.organization_path)
+        if version != known.version or version != entry.version:
+            return None
+        self._store.move_to_end(key)
+        self.fast_hits += 1
+        return entry.body

@@ -251,6 +251,11 @@ def app_cache(app):
     return app.state.response_cache
 
 
+def served(cache) -> int:
+    """Responses answered from the cache, in front of the view or inside it."""
+    return cache.hits + cache.fast_hits
+
+
 @pytest.fixture
 async def app(engine, settings):
     return create_app(engine, settings)
@@ -276,10 +281,14 @@ async def dashboard(api: Api, who: str, code: str) -> dict:
 async def test_a_repeated_query_is_answered_from_the_cache(engine, world, app, cached_api):
     cache = app_cache(app)
     first = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
-    hits = cache.hits
+    hits = served(cache)
     again = await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
     assert again == first
-    assert cache.hits == hits + 1
+    assert served(cache) == hits + 1
+    # The third time the token is known at this version too: answered in front of the view.
+    fast = cache.fast_hits
+    assert await dashboard(cached_api, "a_viewer", world.orgs["a"].code) == first
+    assert cache.fast_hits == fast + 1
 
 
 async def test_each_kind_of_write_makes_the_next_read_fresh(engine, world, app, cached_api):
@@ -325,9 +334,9 @@ async def test_a_write_in_another_branch_keeps_the_cached_response(engine, world
     cache = app_cache(app)
     await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
     await ok(cached_api, "b_admin", "createMember", "CreateMemberInput", member_input(world.orgs["b1"]))
-    hits = cache.hits
+    hits = served(cache)
     await dashboard(cached_api, "a_viewer", world.orgs["a"].code)
-    assert cache.hits == hits + 1
+    assert served(cache) == hits + 1
 
 
 async def test_a_write_through_another_worker_is_seen(engine, world, settings, app, cached_api):
@@ -412,3 +421,30 @@ async def test_versions_survive_a_fold_unchanged(engine, world, api):
         await fold_member_counts(session)
         await session.commit()
     assert await versions(engine, world) == before
+
+
+async def test_a_signed_out_token_is_refused_after_fast_hits(engine, world, app, cached_api):
+    code = world.orgs["a"].code
+    token = await cached_api.login("a_viewer")
+    for _ in range(3):
+        await cached_api.post(DASHBOARD, {"code": code}, token)
+    assert app_cache(app).fast_hits >= 1
+    await ok(cached_api, None, "logout", None, token=token)
+    result = await cached_api.post(DASHBOARD, {"code": code}, token)
+    assert [e["extensions"]["code"] for e in result.get("errors") or []] == ["UNAUTHENTICATED"], result
+
+
+async def test_an_expired_token_is_refused_after_fast_hits(engine, world):
+    import asyncio
+
+    app = create_app(engine, Settings(password_profile="cheapest", token_ttl_seconds=2))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        api = Api(client)
+        token = await api.login("a_viewer")
+        for _ in range(3):
+            result = await api.post(DASHBOARD, {"code": world.orgs["a"].code}, token)
+            assert "errors" not in result
+        assert app.state.response_cache.fast_hits >= 1
+        await asyncio.sleep(2.2)
+        result = await api.post(DASHBOARD, {"code": world.orgs["a"].code}, token)
+        assert [e["extensions"]["code"] for e in result.get("errors") or []] == ["UNAUTHENTICATED"], result

@@ -368,6 +368,15 @@ async def for_token(session: AsyncSession, token_hash: str) -> tuple[models.Acco
     return (row[0], row[1]) if row else None
 
 
+async def token_expiry(session: AsyncSession, token_hash: str) -> dt.datetime | None:
+    """When a live token expires (None when it is not live): the response cache keeps a token's
+    account only until then (gql.cache)."""
+    t = models.AccessToken
+    return (await session.execute(
+        select(t.expires_at).where(t.token_hash == token_hash, t.revoked_at.is_(None), t.expires_at > now())
+    )).scalar_one_or_none()
+
+
 async def page(session: AsyncSession, branch: Branch, anchor_path: str, subtree: bool, first: int,
                after: str | None):
     """Accounts of an organization (or its subtree) in the branch, in tree order; and the
