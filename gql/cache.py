@@ -151,7 +151,8 @@ class ResponseCache:
         if entry is None or entry.body is None:
             return None  # nothing to answer with: no statement spent on the version
         async with engine.connect() as connection:
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql":  # one statement: no BEGIN and ROLLBACK around it
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
             version = await branch_version(connection, known.viewer.organization_path)
         if version != known.version or version != entry.version:
             return None
