@@ -1,7 +1,7 @@
 """Benchmark: concurrent member writes in different branches, under three subtree-count designs.
 
     .venv/bin/python -m bench.count_writes [--engine postgresql|sqlite] [--writers 8] [--seconds 8]
-        [--batches 1 20] [--modes direct ancestors deltas]
+        [--batches 1 20] [--modes direct ancestors deltas unversioned]
 
 Why: a subtree member count read in constant time needs a maintained per-organization subtree
 count, and the obvious one (a counter on every ancestor, updated by each member write) makes the
@@ -22,7 +22,9 @@ Modes (count_change is swapped for the run):
 - direct: the direct count only (the pre-issue-7 write path; no subtree rollup kept).
 - ancestors: UPDATE organization SET subtree_member_count = subtree_member_count + d on the whole
   ancestor chain (root first): exact, but every writer queues on the root's row.
-- deltas: the product (one UPDATE of the member's own organization, one INSERT of the deltas).
+- deltas: the product (one UPDATE of the member's own organization, one INSERT of the deltas,
+  and at commit the data-version marks of db.changes: one INSERT of a row per ancestor).
+- unversioned: the product without the data-version marks (what they cost a write).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ import uuid
 
 from sqlalchemy import select, update
 
-from db import idnumber, models
+from db import changes, idnumber, models
 from db.branch import SYSTEM_ACTOR
 from bench.data import ensure_demo
 from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
@@ -80,7 +82,8 @@ async def _ancestor_counters(session, organization_id, old_status, new_status):
                                   .execution_options(synchronize_session=False))
 
 
-MODES = {"direct": _direct_only, "ancestors": _ancestor_counters, "deltas": members.count_change}
+MODES = {"direct": _direct_only, "ancestors": _ancestor_counters, "deltas": members.count_change,
+         "unversioned": members.count_change}
 _timed = {"seconds": 0.0, "calls": 0}
 
 
@@ -157,12 +160,14 @@ async def main_async(args) -> None:
         for batch in args.batches:
             for mode in args.modes:
                 members.count_change = _timing(MODES[mode])
+                changes.RECORDING = mode != "unversioned"
                 _timed.update(seconds=0.0, calls=0)
                 if mode != "direct":  # start from an exact subtree rollup
                     async with make_sessionmaker(engine)() as session, session.begin():
                         await members.recount(session)
                 n, transactions = await run(engine, targets, batch, args.seconds)
                 members.count_change = original
+                changes.RECORDING = True
                 line = (f"  batch {batch:>3}  {mode:<9} {n / args.seconds:8.1f} members/s  "
                         f"{transactions / args.seconds:7.1f} transactions/s  "
                         f"{1000 * _timed['seconds'] / max(_timed['calls'], 1):6.2f} ms in the rollup write per member  "

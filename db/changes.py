@@ -149,9 +149,17 @@ def _on_execute(state) -> None:
     state.session.info[_CORE_DML] = True
 
 
+# Off only in bench/count_writes.py, to measure what the marks cost a write.
+RECORDING = True
+
+
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     info = session.info
+    if not RECORDING:
+        for key in _KEYS:
+            info.pop(key, None)
+        return
     if not any(key in info for key in _KEYS) and not (session.new or session.dirty or session.deleted):
         return
     if session.new or session.dirty or session.deleted:
@@ -210,9 +218,11 @@ def _forget(session: Session) -> None:
 
 # ------------------------------------------------------------------ reading a version
 
-_o = models.Organization.__table__
+_o = models.Organization.__table__.alias("version_organization")
 _c = models.BranchChange.__table__
-_VERSION = select(
+# The version as one SQL expression, with bound parameters `anchor` (the organization's id) and
+# `chain` / `chain2` (its ancestor ids, itself included): see version_parameters().
+VERSION = (
     select(func.coalesce(func.sum(case((_o.c.id == bindparam("anchor"), _o.c.subtree_changes),
                                        else_=_o.c.own_changes)), 0))
     .where(_o.c.id.in_(bindparam("chain", expanding=True))).scalar_subquery()
@@ -220,15 +230,18 @@ _VERSION = select(
     .where(or_(_c.c.organization_id == bindparam("anchor"),
                and_(_c.c.organization_id.in_(bindparam("chain2", expanding=True)), _c.c.own == 1)))
     .scalar_subquery())
+_VERSION = select(VERSION)
+
+
+def version_parameters(path: str) -> dict:
+    chain_ids = ancestor_ids(path)
+    return {"anchor": chain_ids[-1], "chain": chain_ids, "chain2": chain_ids}
 
 
 async def branch_version(session, path: str) -> int:
     """The data version of the branch anchored at the organization with this path (one
     statement, so it sees one snapshot even while a fold moves rows into the counters)."""
-    chain_ids = ancestor_ids(path)
-    value = (await session.execute(_VERSION, {"anchor": chain_ids[-1], "chain": chain_ids,
-                                              "chain2": chain_ids})).scalar_one()
-    return int(value)
+    return int((await session.execute(_VERSION, version_parameters(path))).scalar_one())
 
 
 async def fold_branch_changes(session) -> None:

@@ -21,7 +21,6 @@ from strawberry.types import ExecutionResult
 from db.changes import branch_version
 from db.engine import make_engine, make_sessionmaker
 from db.secrets import configured_secret, cursor_key
-from db.services import accounts
 from gql.auth.errors import OperationNotChosen, request_error_code
 from gql.auth import tokens
 from gql.auth.passwords import hasher_named
@@ -84,12 +83,7 @@ class GraphQLView(GraphQL):
         # the data every field reads is at least as new as it.
         viewer = context.viewer
         version = await context.db.read(lambda session: branch_version(session, viewer.organization_path))
-        token_hash = tokens.token_hash(tokens.bearer(request.headers.get("authorization")))
-        known = cache.known_token(token_hash)
-        if known is None or known.version != version:
-            expires_at = await context.db.read(lambda session: accounts.token_expiry(session, token_hash))
-            if expires_at is not None:
-                cache.know_token(token_hash, viewer, expires_at, version)
+        cache.know_token(tokens.token_hash(tokens.bearer(request.headers.get("authorization"))), viewer)
         entry = cache.get(key, version)
         if entry is not None:
             if entry.body is None:

@@ -14,15 +14,12 @@ A response is kept under everything it depends on:
 Two paths:
 - In the view (`GraphQLView.execute_operation`): the token is looked up as always, then the
   version, in the request's snapshot; a hit skips execution, a miss executes and stores.
-- In front of the view (`fast_hit`), for a token seen before: the signed-in account read from a
-  token is kept with the version of the account's branch at that moment and the token's expiry.
-  Every change that could make that account row stale (its role, organization, disabled flag,
-  password, a revoked token, a move or a rename of an organization above it) is a write that
-  touches the account's organization or an ancestor's own row, and so moves that same version
-  (db.changes). So when the version read now is the one kept, and the token has not expired,
-  the account is exactly what the token lookup would return: the request is answered with one
-  statement (the version, outside any transaction) and the bytes of the stored response, without
-  GraphQL. Any other case falls through to the view, which refreshes both.
+- In front of the view (`fast_hit`), for a token seen before: one statement checks the token
+  exactly as the view's lookup does (live, not revoked, not expired, account not disabled) and
+  returns the account's columns with the data version of the branch of the account last seen
+  for it; when the account is unchanged and the version is the stored response's, the stored
+  bytes are the answer, without GraphQL and without a transaction. Any other case falls through
+  to the view.
 
 Only successful queries are kept (no errors, no mutation, not signed out). One entry per key: a
 new version replaces the old response, so memory is bounded by the number of distinct
@@ -46,7 +43,9 @@ from typing import Any
 from graphql import OperationType, get_operation_ast, parse
 from graphql.error import GraphQLError
 
-from db.changes import branch_version
+from sqlalchemy.exc import DBAPIError
+
+from db.services import accounts
 from gql.auth import tokens
 
 
@@ -58,13 +57,6 @@ def is_query(document: str, operation_name: str | None) -> bool:
     except (GraphQLError, RecursionError, ValueError):
         return False
     return operation is not None and operation.operation == OperationType.QUERY
-
-
-@dataclass(frozen=True)
-class KnownToken:
-    viewer: Any
-    expires_at: dt.datetime
-    version: int
 
 
 @dataclass
@@ -116,25 +108,26 @@ class ResponseCache:
 
     # ---------------------------------------------------------------- tokens
 
-    def know_token(self, token_hash: str, viewer, expires_at: dt.datetime, version: int) -> None:
-        self._tokens[token_hash] = KnownToken(viewer, expires_at, version)
+    def know_token(self, token_hash: str, viewer) -> None:
+        """The account a token was last seen to sign in (its path and the key are computed from
+        it before the statement that checks it again)."""
+        self._tokens[token_hash] = viewer
         self._tokens.move_to_end(token_hash)
         while len(self._tokens) > self.entries:
             self._tokens.popitem(last=False)
 
-    def known_token(self, token_hash: str) -> KnownToken | None:
-        return self._tokens.get(token_hash)
-
     # ---------------------------------------------------------------- the path in front of the view
 
     async def fast_hit(self, body: bytes, authorization: str | None, engine, salt: bytes) -> bytes | None:
-        """The stored bytes of this request's response, when both the token and the response are
-        known at the branch's current version; None sends the request on to the view."""
+        """The stored bytes of this request's response when its token still signs in the same
+        account and the branch is at the response's version; None sends the request on to the
+        view (which answers every other case, errors included)."""
         token = tokens.bearer(authorization)
         if token is None or not body:
             return None
-        known = self._tokens.get(tokens.token_hash(token))
-        if known is None or known.expires_at <= dt.datetime.now(dt.timezone.utc):
+        token_hash = tokens.token_hash(token)
+        viewer = self._tokens.get(token_hash)
+        if viewer is None:
             return None
         try:
             request = json.loads(body)
@@ -146,15 +139,22 @@ class ResponseCache:
         if not isinstance(query, str) or not isinstance(name, (str, type(None))) \
                 or not isinstance(variables, (dict, type(None))):
             return None
-        key = self.key(query, name, variables, known.viewer, salt)
+        key = self.key(query, name, variables, viewer, salt)
         entry = self._store.get(key) if key is not None else None
         if entry is None or entry.body is None:
-            return None  # nothing to answer with: no statement spent on the version
-        async with engine.connect() as connection:
-            if engine.dialect.name == "postgresql":  # one statement: no BEGIN and ROLLBACK around it
-                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            version = await branch_version(connection, known.viewer.organization_path)
-        if version != known.version or version != entry.version:
+            return None  # nothing to answer with: no statement spent
+        try:
+            async with engine.connect() as connection:
+                if engine.dialect.name == "postgresql":  # one statement: no BEGIN and ROLLBACK around it
+                    connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                row = await accounts.token_and_version(connection, token_hash, viewer.organization_path)
+        except DBAPIError:
+            return None  # a dead pooled connection: the view's read retries on a fresh one
+        if row is None or tuple(row[:6]) != (viewer.account_id, viewer.role, viewer.organization_id,
+                                             viewer.organization_path, viewer.member_id,
+                                             viewer.must_change_password):
+            return None
+        if int(row[6]) != entry.version:
             return None
         self._store.move_to_end(key)
         self.fast_hits += 1

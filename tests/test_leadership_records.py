@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 
+import pytest
 from sqlalchemy import event
 
 from db import models
@@ -14,8 +15,17 @@ from db.engine import make_sessionmaker
 from db.services import difficulties as difficulty_service
 from db.services import leadership as leadership_service
 from db.services import org_records as record_service
+from gql.settings import Settings
 from tests.conftest import error_codes, gid
 from tests.factories import set_member_status, make_member, make_org
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The SQL a query's shape costs, without the response cache in the way (a repeated document
+    over changed data costs one statement more there: tests/test_response_cache.py)."""
+    return Settings(password_profile="cheapest", response_cache_entries=0)
+
 
 TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from sqlalchemy import event
 
 from db import models
 from db.engine import make_sessionmaker
+from gql.settings import Settings
 from tests.factories import make_member, make_org
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The SQL a query's shape costs, without the response cache in the way (a repeated document
+    over changed data costs one statement more there: tests/test_response_cache.py)."""
+    return Settings(password_profile="cheapest", response_cache_entries=0)
+
 
 DEEP = """{ organization(code: "001") { children { children {
   members(first: %d) { totalCount edges { node { name organization { name } } } }

@@ -448,3 +448,19 @@ async def test_an_expired_token_is_refused_after_fast_hits(engine, world):
         await asyncio.sleep(2.2)
         result = await api.post(DASHBOARD, {"code": world.orgs["a"].code}, token)
         assert [e["extensions"]["code"] for e in result.get("errors") or []] == ["UNAUTHENTICATED"], result
+
+
+async def test_a_fast_hit_costs_one_statement(engine, world, app, cached_api):
+    """Token check, account and version in one SELECT (on SQLite inside a BEGIN the engine emits)."""
+    from tests.test_query_count import counting
+
+    code = world.orgs["a"].code
+    token = await cached_api.login("a_viewer")
+    for _ in range(2):
+        await cached_api.post(DASHBOARD, {"code": code}, token)
+    fast = app_cache(app).fast_hits
+    with counting(engine) as statements:
+        result = await cached_api.post(DASHBOARD, {"code": code}, token)
+    assert "errors" not in result
+    assert app_cache(app).fast_hits == fast + 1
+    assert [s.split()[0] for s in statements if s.strip() != "BEGIN"] == ["SELECT"], statements
