@@ -188,6 +188,9 @@ def record(session: Session) -> None:
         organization_ids.update(session.execute(
             select(models.Account.organization_id).where(models.Account.id.in_(touched["account"]))).scalars())
     row_ids = set(touched.get("organization_row", ()))
+    # A path ends with its organization's id: no need to look up what is known already.
+    organization_ids -= {int(p.rstrip("/").rsplit("/", 1)[-1]) for p in paths}
+    row_ids -= {int(p.rstrip("/").rsplit("/", 1)[-1]) for p in row_paths}
     if organization_ids or row_ids:
         for i, path in session.execute(select(o.id, o.path).where(o.id.in_(organization_ids | row_ids))):
             (row_paths if i in row_ids else paths).add(path)

@@ -266,14 +266,16 @@ async def count_change(session: AsyncSession, organization_id: int, old_status: 
     get their deltas from the path that UPDATE returns: on PostgreSQL that is the row as of the
     lock, so a concurrent move of the organization (which rewrites the path under row locks and
     moves the subtree's total itself, organizations.move) is either wholly before or wholly after."""
-    touch(session, organizations=[organization_id])
     delta = (new_status in DEFAULT_STATUSES) - (old_status in DEFAULT_STATUSES)
+    if not delta:
+        touch(session, organizations=[organization_id])
     if delta:
         o = models.Organization
         path = (await session.execute(update(o).where(o.id == organization_id)
                                       .values(direct_member_count=o.direct_member_count + delta)
                                       .returning(o.path)
                                       .execution_options(synchronize_session=False))).scalar_one()
+        touch(session, paths=[path])
         await add_subtree_deltas(session, ancestor_ids(path), delta)
 
 
