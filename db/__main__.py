@@ -107,6 +107,7 @@ CHECK_LABELS = {
     "root": "根党组织的路径或层级错误", "member_count": "党员数汇总（direct_member_count）与党员记录不一致",
     "subtree_member_count": "下级党员数汇总（subtree_member_count 加待合并增量）与各组织党员数之和不一致",
     "completeness": "信息完整度（completeness）与党员记录不一致",
+    "history": "党员的当前组织、类别或状态与其历史记录（组织关系、发展、党籍异动）今天的结果不一致",
 }
 
 

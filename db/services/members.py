@@ -18,7 +18,7 @@ from db.branch import ANCHOR, IN_ANCHOR_SUBTREE, Actor, Branch, members
 from db.branch import get as branch_get
 from db.errors import DomainError, Problems
 from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
-from db.services import organizations
+from db.services import history, organizations
 from db.tree import ancestor_ids, within_subtree_of
 
 log = logging.getLogger("dangjian.members")
@@ -176,6 +176,8 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
     session.add(models.MemberPlacement(
         member_id=member.id, organization_id=organization.id,
         valid_from=since))
+    history.add_category_steps(session, member.id, history.initial_category_steps(values, since))
+    history.add_status_step(session, member.id, member.status, since)
     await session.flush()
     return member
 
@@ -346,8 +348,14 @@ async def fold_after_write(session: AsyncSession) -> None:
         log.warning("folding the member-count deltas failed; they stay pending", exc_info=True)
 
 
-async def set_status(session: AsyncSession, member: models.Member, status: str) -> None:
+async def set_status(session: AsyncSession, member: models.Member, status: str, *,
+                     effective_on: dt.date | None = None, field: list[str] | str | None = "memberId",
+                     extra: dict | None = None) -> None:
     """Change a member's status and keep the rollup (the building block of the status workflows).
+
+    The change is also a dated fact (a status step on `effective_on`, default today: see
+    db.services.history), in the same transaction. `extra`: more columns to set in the same
+    compare-and-set UPDATE (rejectionReason, ...).
 
     Compare-and-set: the UPDATE applies only while the member still has the status the caller
     read (`member.status`), and returns the organization it is in now; the rollup delta is
@@ -362,15 +370,16 @@ async def set_status(session: AsyncSession, member: models.Member, status: str) 
     now = dt.datetime.now(dt.timezone.utc)
     row = (await session.execute(
         update(m).where(m.id == member.id, m.status == old)
-        .values(status=status, version=m.version + 1, updated_at=now)
+        .values(status=status, version=m.version + 1, updated_at=now, **(extra or {}))
         .returning(m.organization_id, m.version)
         .execution_options(synchronize_session=False))).first()
     if row is None:
-        raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", "memberId")
+        raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", field)
     organization_id, version = row
     for key, value in (("status", status), ("version", version), ("updated_at", now),
-                       ("organization_id", organization_id)):
+                       ("organization_id", organization_id), *(extra or {}).items()):
         set_committed_value(member, key, value)
+    history.add_status_step(session, member.id, status, effective_on or dt.date.today())
     await count_change(session, organization_id, old, status)
 
 
