@@ -315,7 +315,8 @@ class MemberStatusStep(Base):
 
 class StatusChange(Base):
     """党籍异动: death, withdrawal, removal, expulsion, probation cancelled (→ LEFT), suspended,
-    restored, probation extended. `organization_id`: the member's organization when recorded."""
+    restored, probation extended. `organization_id`: the member's organization when recorded; it
+    is read through the member's current organization (db.branch.via_member)."""
 
     __tablename__ = "status_change"
     __table_args__ = (Index("ix_status_change_member_id_date", "member_id", "date", "id"),)
@@ -346,8 +347,7 @@ class MemberCorrection(Base):
 
 class MemberRecord(Base):
     """子信息集: rewards, punishments, party positions, trips abroad, activities, dues, evaluations.
-    `organization_id` is the member's organization when entered (the branch it is read through is
-    the member's current one)."""
+    Read through the member's current organization (db.branch.via_member)."""
 
     __tablename__ = "member_record"
     __table_args__ = (
@@ -357,7 +357,6 @@ class MemberRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     kind: Mapped[str] = mapped_column(String(12))
     code: Mapped[str | None] = mapped_column(String(8))
     title: Mapped[str | None] = mapped_column(String(200))

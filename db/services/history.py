@@ -6,8 +6,11 @@ never overwritten:
   open while null), as organizations' parent periods are;
 - category steps (member_category_step): the category from the end of `effective_on` on;
 - status steps (member_status_step): the status from the end of `effective_on` on.
-Of the steps, the one in force at the end of day D is the latest with effective_on <= D; two on
-the same day: the later row (a higher id). A back-dated fact (a death recorded in March with a
+Of the status steps, the one in force at the end of day D is the latest with effective_on <= D;
+two on the same day: the later row (a higher id). A category only ever rises (发展 is one way; a
+cancelled probation leaves the party, it does not demote), so the category at the end of D is the
+highest one among the steps on or before D, whatever order they were written in (a corrected or
+back-filled lower step cannot shadow a higher one). A back-dated fact (a death recorded in March with a
 January date) takes effect on its date: as-of answers after it change, the ones before do not.
 
 `state_as_of(D)` answers "which organization, category and status did each member have at the end
@@ -20,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Sequence
 
-from sqlalchemy import Select, or_, select, text
+from sqlalchemy import Select, case, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -48,7 +51,7 @@ def initial_category_steps(values: dict[str, Any], since: dt.date) -> list[tuple
 
 
 def add_category_steps(session: AsyncSession, member_id: int, steps: Sequence[tuple[str, dt.date]]) -> None:
-    for category, day in steps:  # in order: the later category gets the higher id on a tie
+    for category, day in steps:
         session.add(models.MemberCategoryStep(member_id=member_id, category=category, effective_on=day))
 
 
@@ -81,10 +84,22 @@ def _placement_as_of(day, member_id_column):
             .order_by(p.valid_from.desc(), p.id.desc()).limit(1).scalar_subquery())
 
 
-def _step_as_of(entity, value_column, day, member_id_column):
-    return (select(value_column)
-            .where(entity.member_id == member_id_column, entity.effective_on <= day)
-            .order_by(entity.effective_on.desc(), entity.id.desc()).limit(1).scalar_subquery())
+def _status_as_of(day, member_id_column):
+    s = models.MemberStatusStep
+    return (select(s.status)
+            .where(s.member_id == member_id_column, s.effective_on <= day)
+            .order_by(s.effective_on.desc(), s.id.desc()).limit(1).scalar_subquery())
+
+
+def category_rank(column):
+    return case({category: rank for rank, category in enumerate(CATEGORIES)}, value=column, else_=-1)
+
+
+def _category_as_of(day, member_id_column):
+    c = models.MemberCategoryStep
+    return (select(c.category)
+            .where(c.member_id == member_id_column, c.effective_on <= day)
+            .order_by(category_rank(c.category).desc(), c.id.desc()).limit(1).scalar_subquery())
 
 
 def state_columns(day: dt.date, member_id_column=None):
@@ -92,10 +107,8 @@ def state_columns(day: dt.date, member_id_column=None):
     as three correlated scalar subqueries (each an index seek: (member_id, date, id))."""
     member_id_column = models.Member.id if member_id_column is None else member_id_column
     return (_placement_as_of(day, member_id_column).label("organization_id"),
-            _step_as_of(models.MemberCategoryStep, models.MemberCategoryStep.category, day,
-                        member_id_column).label("category"),
-            _step_as_of(models.MemberStatusStep, models.MemberStatusStep.status, day,
-                        member_id_column).label("status"))
+            _category_as_of(day, member_id_column).label("category"),
+            _status_as_of(day, member_id_column).label("status"))
 
 
 def state_as_of(day: dt.date) -> Select:

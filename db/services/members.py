@@ -31,6 +31,7 @@ DEFAULT_STATUSES = ("ACTIVE", "FLOWING_OUT", "TRANSFERRING")
 ADMITTED = ("PROBATIONARY", "FULL")
 ADMISSION_AGE = 18
 REVIEW_AGE = 19  # admitted before 19 (i.e. at 18) needs a 人工审核 note
+PROBATION_LIMIT_YEARS = 2  # 预备期一年, extended by at most one more
 
 # Input field → (column, code table) for the coded fields.
 CODED_FIELDS = {
@@ -64,10 +65,16 @@ def age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None) -> dict[str, Any]:
-    """Check MemberFields (snake_case keys) for a new record; returns the row values.
+def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None,
+                    probation_extended: bool = False) -> dict[str, Any]:
+    """Check MemberFields (snake_case keys) of a whole record; returns the row values. The one
+    validation of member records: createMember checks its input with it, updateMember,
+    resubmitMember, promoteMember and correctIdNumber the record as it would be after the change
+    (db.services.lifecycle).
 
-    Every problem is reported at once, with its path into the input (["fields", "idNumber"])."""
+    Every problem is reported at once, with its path into the input (["fields", "idNumber"]).
+    `probation_extended`: the member has a PROBATION_EXTENDED status change (延长预备期), so
+    confirmedOn may lie up to two years after joinedOn, and no later; otherwise at least one."""
     today = today or dt.date.today()
     problems = Problems()
 
@@ -126,6 +133,12 @@ def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None) -> 
         problems.add("INVALID", "预备党员和正式党员须填写入党日期", at("joined_on"))
     if category == "FULL" and values["confirmed_on"] is None:
         problems.add("INVALID", "正式党员须填写转正日期", at("confirmed_on"))
+    confirmed = values["confirmed_on"]
+    if joined and confirmed and confirmed >= joined:
+        if confirmed < _years_after(joined, 1):
+            problems.add("INVALID", "转正日期须满一年预备期（不早于入党日期一年后）", at("confirmed_on"))
+        elif probation_extended and confirmed > _years_after(joined, PROBATION_LIMIT_YEARS):
+            problems.add("INVALID", "延长预备期最长一年：转正日期不能晚于入党日期两年后", at("confirmed_on"))
     if joined and birth:
         age = age_on(birth, joined)
         if age < ADMISSION_AGE:

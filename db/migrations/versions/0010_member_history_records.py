@@ -107,7 +107,6 @@ def upgrade() -> None:
         "member_record",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
-        sa.Column("organization_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=12), nullable=False),
         sa.Column("code", sa.String(length=8), nullable=True),
         sa.Column("title", sa.String(length=200), nullable=True),
@@ -118,8 +117,6 @@ def upgrade() -> None:
         sa.Column("result", sa.String(length=20), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["member_id"], ["member.id"], name=op.f("fk_member_record_member_id_member")),
-        sa.ForeignKeyConstraint(["organization_id"], ["organization.id"],
-                                name=op.f("fk_member_record_organization_id_organization")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_member_record")),
     )
     op.create_index("ix_member_record_member_kind_date", "member_record", ["member_id", "kind", "date", "id"],
