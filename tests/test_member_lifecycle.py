@@ -452,3 +452,27 @@ async def test_leaving_member_of_a_subtree_is_counted_out_of_every_ancestor(api,
     ok(await api.as_("root_admin", STATUS, {"m": gid("Member", member), "k": kind, "d": TODAY.isoformat()}),
        "recordStatusChange")
     assert (await counts(api, world.orgs["root"]))[1] == root_before - 1
+
+
+async def test_a_rejected_entry_is_corrected_whole_when_resubmitted(api, world, engine):
+    """Category, dates and ID number of a rejected entry may all be corrected on resubmission (it
+    never was a member); its category steps follow, so the history agrees once it is approved."""
+    a1 = world.orgs["a1"]
+    ok(await api.as_("root_admin", REQUIRE, {"o": gid("Organization", a1)}), "updateOrganization")
+    entry = await create(api, "a1_admin", a1, name="更正", category="FULL")
+    ok(await api.as_("a_operator", REVIEW % "rejectMembers", {"ids": [entry], "r": "应为预备党员"}), "rejectMembers")
+    number = new_id_number(dt.date(1992, 3, 4))
+    joined = (TODAY - dt.timedelta(days=100)).isoformat()
+    result = ok(await api.as_("a1_admin", RESUBMIT, {"m": entry, "f": {
+        "category": "PROBATIONARY", "joinedOn": joined, "confirmedOn": None, "idNumber": number}}), "resubmitMember")
+    assert result["member"]["status"] == "PENDING_APPROVAL"
+    ok(await api.as_("a_operator", REVIEW % "approveMembers", {"ids": [entry]}), "approveMembers")
+    data = (await api.as_("root_admin", MEMBER, {"id": entry}))["data"]["member"]
+    assert (data["category"], data["idNumber"], data["birthDate"]) == ("PROBATIONARY", number, "1992-03-04")
+    pk = from_global_id(entry)[1]
+    assert (await state_on(engine, TODAY))[pk] == (a1.id, "PROBATIONARY", "ACTIVE")
+    # updateMember keeps the ID number and the category out of reach.
+    assert sorted(problems(await api.as_("a_admin", UPDATE, {"m": entry, "f": {"idNumber": new_id_number(),
+                                                                               "category": "FULL"}}),
+                           "updateMember")) == [("NOT_ALLOWED", ["fields", "category"]),
+                                                ("NOT_ALLOWED", ["fields", "idNumber"])]

@@ -124,12 +124,15 @@ async def _write_member(session: AsyncSession, member: models.Member, changes: d
 # ------------------------------------------------------------------ updateMember, correctIdNumber
 
 
-async def _apply_field_changes(session: AsyncSession, member: models.Member, changes: dict[str, Any]) -> dict:
+async def _apply_field_changes(session: AsyncSession, member: models.Member, changes: dict[str, Any],
+                               entry: bool = False) -> dict:
     """Validate the record as it would be after `changes` (MemberFields, snake_case) and return the
     columns to write; the development dates of reached categories move their category steps
     (a correction of the recorded fact, db.services.history)."""
     problems = Problems()
     given_id = changes.pop("id_number", None)
+    if entry:
+        return await _apply_entry_changes(session, member, {**changes, "id_number": given_id or member.id_number})
     if given_id is not None:
         try:
             same = idnumber.parse(given_id)[0] == member.id_number
@@ -159,6 +162,28 @@ async def _apply_field_changes(session: AsyncSession, member: models.Member, cha
     if columns:
         columns["completeness"] = completeness_percent_of(values)
     await _move_category_steps(session, member, columns)
+    return columns
+
+
+async def _apply_entry_changes(session: AsyncSession, member: models.Member, changes: dict[str, Any]) -> dict:
+    """A rejected entry was never a member: whatever was entered wrong may be corrected before it
+    goes up again, the ID number and the category included, and its category steps are written
+    again from the corrected dates (as createMember writes them)."""
+    merged = {**_values_of(member), **changes}
+    values = validate_fields(merged)
+    if values["id_number"] != member.id_number:
+        taken = (await session.execute(select(models.Member.id).where(
+            models.Member.id_number == values["id_number"], models.Member.id != member.id).limit(1))).first()
+        if taken:
+            raise DomainError("DUPLICATE", "该身份证号码的党员已存在", ["fields", "idNumber"])
+    columns = {name: values[name] for name in (*CAMEL, "birth_date", "gender") if values[name] != getattr(member, name)}
+    if columns:
+        columns["completeness"] = completeness_percent_of(values)
+    c = models.MemberCategoryStep
+    await session.execute(delete(c).where(c.member_id == member.id).execution_options(synchronize_session=False))
+    history.add_category_steps(session, member.id,
+                               history.initial_category_steps(values, await _placement_start(session, member.id)))
+    await session.flush()
     return columns
 
 
@@ -373,12 +398,13 @@ async def decide(session: AsyncSession, actor: Actor, member_ids: Sequence[int |
 
 async def resubmit(session: AsyncSession, actor: Actor, member_id: int,
                    changes: dict[str, Any] | None) -> tuple[models.Member, str]:
-    """resubmitMember: a REJECTED entry, optionally corrected, goes up for approval again."""
+    """resubmitMember: a REJECTED entry, optionally corrected (any field, the ID number and the
+    category included: it never was a member), goes up for approval again."""
     member, path = await _member_with_path(session, actor, member_id, "memberId")
     if member.status != "REJECTED":
         raise DomainError("CONFLICT", "只有审批未通过的党员可以重新提交", "memberId")
     if changes:
-        columns = await _apply_field_changes(session, member, dict(changes))
+        columns = await _apply_field_changes(session, member, dict(changes), entry=True)
         if columns:
             await _write_member(session, member, columns)
     since = await _placement_start(session, member.id)
