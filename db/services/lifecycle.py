@@ -387,7 +387,9 @@ async def decide(session: AsyncSession, actor: Actor, member_ids: Sequence[int |
         elif member.status != "PENDING_APPROVAL":
             problems.add("CONFLICT", "该党员已不是待审状态", field)
     problems.raise_if_any()
-    for index, (member, _path) in enumerate(rows):
+    # Organization rows (the count rollups) in one order, id order, whatever the input order: two
+    # batches over members of the same organizations never wait for each other crosswise.
+    for index, (member, _path) in sorted(enumerate(rows), key=lambda item: (item[1][0].organization_id, item[0])):
         since = await _placement_start(session, member.id)
         await member_service.set_status(
             session, member, "ACTIVE" if approve else "REJECTED", effective_on=since,

@@ -106,10 +106,13 @@ async def add(session: AsyncSession, actor: Actor, member_ids: Sequence[int | No
         problems.raise_if_any()
     wanted = [pk for pk in member_ids if pk is not None]
     paths: dict[int, str] = {}
+    affected: set[int] = set()  # the organizations this write changes (their members' records)
     if wanted:
-        stmt = (members_in(actor.branch, models.Member.id, models.Organization.path)
+        stmt = (members_in(actor.branch, models.Member.id, models.Organization.path, models.Member.organization_id)
                 .where(models.Member.id.in_(wanted)))
-        paths = dict((await session.execute(stmt)).all())
+        for member_id, path, organization_id in await session.execute(stmt):
+            paths[member_id] = path
+            affected.add(organization_id)
     seen: set[int] = set()
     for index, pk in enumerate(member_ids):
         if pk is None or pk not in paths:
@@ -123,18 +126,19 @@ async def add(session: AsyncSession, actor: Actor, member_ids: Sequence[int | No
     return [(record, paths[record.member_id]) for record in records]
 
 
-async def get(session: AsyncSession, branch: Branch, record_id: int | None,
-              field: list[str] | str) -> tuple[models.MemberRecord, str]:
+async def _get(session: AsyncSession, branch: Branch, record_id: int | None,
+               field: list[str] | str) -> tuple[models.MemberRecord, models.Organization]:
+    """The record and its member's current organization, if the branch reaches it; else NOT_FOUND."""
     from db.branch import get as branch_get
 
-    record, organization = await branch_get(session, branch, R, record_id, "党员记录", field)
-    return record, organization.path
+    return await branch_get(session, branch, R, record_id, "党员记录", field)
 
 
 async def update(session: AsyncSession, actor: Actor, record_id: int,
                  fields: dict[str, Any]) -> tuple[models.MemberRecord, str]:
     """updateMemberRecord: the record's fields, checked as a whole for its kind."""
-    record, path = await get(session, actor.branch, record_id, "recordId")
+    record, organization = await _get(session, actor.branch, record_id, "recordId")
+    path = organization.path  # organization.id: the organization this write changes
     values = validate(record.kind, fields)
     for name, value in values.items():
         setattr(record, name, value)
@@ -143,12 +147,13 @@ async def update(session: AsyncSession, actor: Actor, record_id: int,
 
 
 async def delete_many(session: AsyncSession, actor: Actor, record_ids: Sequence[int | None]) -> list[int]:
-    """deleteMemberRecords, all or nothing; returns the members whose records went."""
+    """deleteMemberRecords, all or nothing; returns the organizations whose members' records went
+    (the organizations this write changes)."""
     problems = Problems()
     wanted = [pk for pk in record_ids if pk is not None]
     found: dict[int, int] = {}
     if wanted:
-        found = dict((await session.execute(via_member(actor.branch, R, R.id, R.member_id)
+        found = dict((await session.execute(via_member(actor.branch, R, R.id, models.Member.organization_id)
                                             .where(R.id.in_(wanted)))).all())
     seen: set[int] = set()
     for index, pk in enumerate(record_ids):
