@@ -134,10 +134,9 @@ async def repair_rollups(session) -> None:
     from db.services.history import differs_from_history, state_columns
     from db.services.members import completeness_percent, recount
 
-    await session.execute(update(models.Member).values(completeness=completeness_percent())
-                          .execution_options(synchronize_session=False))
     # The member row's organization, category and status are a cache of the history's answer
-    # for today: where they differ, the history wins (before the recount, which follows them).
+    # for today: where they differ, the history wins (before completeness, which depends on the
+    # category, and before the recount, which follows the statuses).
     organization_id, category, status = state_columns(dt.date.today())
     m = models.Member
     wrong = list(await session.scalars(differs_from_history()))
@@ -146,6 +145,8 @@ async def repair_rollups(session) -> None:
             organization_id=func.coalesce(organization_id, m.organization_id),
             category=func.coalesce(category, m.category), status=func.coalesce(status, m.status))
             .execution_options(synchronize_session=False))
+    await session.execute(update(models.Member).values(completeness=completeness_percent())
+                          .execution_options(synchronize_session=False))
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("LOCK TABLE organization IN EXCLUSIVE MODE"))
         await session.execute(text("LOCK TABLE member_count_delta IN EXCLUSIVE MODE"))

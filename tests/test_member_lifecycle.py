@@ -262,7 +262,8 @@ async def test_update_member_with_expected_version(api, world):
                                                                                "nativePlace": "湖南长沙"}}),
                 "updateMember")
     assert result["member"]["phone"] == "13800000001" and result["member"]["version"] == 2
-    assert result["member"]["completeness"]["percent"] == 66
+    # ethnicity, native place, phone, applied, joined, confirmed: 6 of a full member's 10 fields.
+    assert result["member"]["completeness"]["percent"] == 60
     # The stale version: CONFLICT, nothing written.
     assert problems(await api.as_("a_operator", UPDATE, {"m": member, "v": 1, "f": {"phone": "1"}}),
                     "updateMember") == [("CONFLICT", ["expectedVersion"])]
@@ -477,3 +478,35 @@ async def test_a_rejected_entry_is_corrected_whole_when_resubmitted(api, world, 
                                                                                "category": "FULL"}}),
                            "updateMember")) == [("NOT_ALLOWED", ["fields", "category"]),
                                                 ("NOT_ALLOWED", ["fields", "idNumber"])]
+
+
+async def test_the_migration_backfills_history_and_completeness_as_the_services_write_them(api, world, engine):
+    """Migration 0010's statements (frozen copies) rebuild, from the member columns alone, steps whose
+    answer for today is each member's row, and the completeness the services store."""
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import delete, text
+
+    path = Path(__file__).resolve().parent.parent / "db/migrations/versions/0010_member_history_records.py"
+    spec = importlib.util.spec_from_file_location("migration_0010", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    await create(api, "a_admin", world.orgs["a1"], name="申请人", category="APPLICANT", joinedOn=None, confirmedOn=None,
+                 appliedOn=None, since="2020-02-02")
+    await create(api, "a_admin", world.orgs["a1"], name="积极分子", category="ACTIVIST", joinedOn=None,
+                 confirmedOn=None, appliedOn="2019-01-01", activistOn="2019-06-01")
+    ok(await api.as_("a_admin", STATUS, {"m": gid("Member", world.members["a2_only"]), "k": "EXPULSION",
+                                         "d": TODAY.isoformat()}), "recordStatusChange")
+    async with make_sessionmaker(engine)() as session:
+        stored = dict((await session.execute(select(models.Member.id, models.Member.completeness))).all())
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await session.execute(delete(models.MemberCategoryStep))
+        await session.execute(delete(models.MemberStatusStep))
+        await session.execute(update(models.Member).values(completeness=0))
+        for statement in [*migration.backfill_sql(), migration.completeness_sql()]:
+            await session.execute(text(statement))
+    async with make_sessionmaker(engine)() as session:
+        assert await invariant_violations(session) == HEALTHY
+        assert dict((await session.execute(select(models.Member.id, models.Member.completeness))).all()) == stored
+    assert migration.backfill_sql() == history.backfill_sql()

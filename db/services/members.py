@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import logging
 import time
 
-from sqlalchemy import Integer, case, cast, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy import Integer, and_, case, cast, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -197,26 +197,44 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
 
 # ------------------------------------------------------------------ completeness
 
-# Fields every record should have beyond the required ones (信息完整度), with their contract names.
+# Fields every record should have beyond the required ones (信息完整度), with their contract names;
+# a record of a later category should have the dates of the steps that led to it as well.
 COMPLETENESS_FIELDS = {
     "ethnicity_code": "ethnicity", "native_place": "nativePlace", "education_code": "education",
     "job_position_code": "jobPosition", "phone": "phone", "applied_on": "appliedOn",
 }
+STEP_FIELDS = {"activist_on": "activistOn", "candidate_on": "candidateOn", "joined_on": "joinedOn",
+               "confirmed_on": "confirmedOn"}
+# The development dates a record of each category should have: its own step's and the earlier ones'.
+CATEGORY_FIELDS = {
+    "APPLICANT": (), "ACTIVIST": ("activist_on",), "CANDIDATE": ("activist_on", "candidate_on"),
+    "PROBATIONARY": ("activist_on", "candidate_on", "joined_on"),
+    "FULL": ("activist_on", "candidate_on", "joined_on", "confirmed_on"),
+}
+
+
+def completeness_fields(category: str | None) -> dict[str, str]:
+    """Column → contract name of every field a record of `category` should have."""
+    return {**COMPLETENESS_FIELDS, **{c: STEP_FIELDS[c] for c in CATEGORY_FIELDS.get(category, ())}}
 PROBATION = dt.timedelta(days=366)
 
 
 def completeness_percent_of(values: dict[str, Any]) -> int:
     """The stored percent (member.completeness) of a record's values; completeness_percent() in SQL.
 
-    Whole percent, rounded down: filled * 100 // 6 (5 of 6 filled is 83, never 83.333 or 84)."""
-    filled = sum(values.get(column) is not None for column in COMPLETENESS_FIELDS)
-    return filled * 100 // len(COMPLETENESS_FIELDS)
+    Whole percent, rounded down, of the fields a record of its category should have (6 for an
+    applicant, up to 10 for a full member): filled * 100 // expected (5 of 6 is 83, never 83.333
+    or 84)."""
+    fields = completeness_fields(values.get("category"))
+    filled = sum(values.get(column) is not None for column in fields)
+    return filled * 100 // len(fields)
 
 
 def completeness(member: models.Member, today: dt.date | None = None) -> tuple[int, list[str], list[str]]:
     """(percent, names of missing fields, rule findings)."""
     today = today or dt.date.today()
-    missing = [name for column, name in COMPLETENESS_FIELDS.items() if getattr(member, column) is None]
+    missing = [name for column, name in completeness_fields(member.category).items()
+               if getattr(member, column) is None]
     percent = member.completeness
     warnings = []
     if member.category == "PROBATIONARY" and member.joined_on and today - member.joined_on > PROBATION:
@@ -235,9 +253,15 @@ def completeness_percent():
     on SQLite, rounded to 83 or 84 by PostgreSQL's cast). The SQL `/` operator itself, between two
     INTEGER operands, truncates on both engines, and the operands are never negative, so
     truncation is Python's `//`: written out with `.op("/")` between integer casts."""
-    filled = sum(case((getattr(models.Member, column).is_not(None), 1), else_=0) for column in COMPLETENESS_FIELDS)
+    m = models.Member
+    filled = sum(case((getattr(m, column).is_not(None), 1), else_=0) for column in COMPLETENESS_FIELDS)
+    for column in STEP_FIELDS:
+        expected_in = [category for category, columns in CATEGORY_FIELDS.items() if column in columns]
+        filled = filled + case((and_(m.category.in_(expected_in), getattr(m, column).is_not(None)), 1), else_=0)
+    expected = case({category: len(COMPLETENESS_FIELDS) + len(columns) for category, columns in CATEGORY_FIELDS.items()},
+                    value=m.category, else_=len(COMPLETENESS_FIELDS))
     hundredfold = cast(filled * 100, Integer)
-    return cast(hundredfold.op("/")(literal(len(COMPLETENESS_FIELDS), Integer)), Integer)
+    return cast(hundredfold.op("/")(cast(expected, Integer)), Integer)
 
 
 # ------------------------------------------------------------------ the member-count rollups

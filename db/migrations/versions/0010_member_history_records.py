@@ -7,7 +7,8 @@ Create Date: 2026-11-30
 The dated history statistics count from: category steps and status steps beside the existing
 placements (db.services.history), backfilled for existing members from their columns as
 createMember would have written them; 党籍异动 (status_change); corrections of the ID number
-(member_correction); 子信息集 (member_record).
+(member_correction); 子信息集 (member_record); member.completeness recomputed over the fields a
+record of its category should have.
 """
 from __future__ import annotations
 
@@ -48,6 +49,27 @@ def backfill_sql() -> list[str]:
         "INSERT INTO member_status_step (member_id, status, effective_on) "
         f"SELECT member.id, member.status, {since} FROM member WHERE {no_history} ORDER BY member.id")
     return statements
+
+
+BASE_FIELDS = ("ethnicity_code", "native_place", "education_code", "job_position_code", "phone", "applied_on")
+CATEGORY_FIELDS = {
+    "APPLICANT": (), "ACTIVIST": ("activist_on",), "CANDIDATE": ("activist_on", "candidate_on"),
+    "PROBATIONARY": ("activist_on", "candidate_on", "joined_on"),
+    "FULL": ("activist_on", "candidate_on", "joined_on", "confirmed_on"),
+}
+
+
+def completeness_sql() -> str:
+    """member.completeness of the fields a record of its category should have (a frozen copy of
+    db.services.members.completeness_percent)."""
+    filled = [f"CASE WHEN {c} IS NOT NULL THEN 1 ELSE 0 END" for c in BASE_FIELDS]
+    for column in ("activist_on", "candidate_on", "joined_on", "confirmed_on"):
+        categories = ", ".join(f"'{c}'" for c, columns in CATEGORY_FIELDS.items() if column in columns)
+        filled.append(f"CASE WHEN category IN ({categories}) AND {column} IS NOT NULL THEN 1 ELSE 0 END")
+    expected = "CASE category " + " ".join(
+        f"WHEN '{c}' THEN {len(BASE_FIELDS) + len(columns)}" for c, columns in CATEGORY_FIELDS.items()) + \
+        f" ELSE {len(BASE_FIELDS)} END"
+    return f"UPDATE member SET completeness = CAST(CAST(({' + '.join(filled)}) * 100 AS INTEGER) / ({expected}) AS INTEGER)"
 
 
 def upgrade() -> None:
@@ -125,6 +147,7 @@ def upgrade() -> None:
                     unique=False)
     for statement in backfill_sql():
         op.execute(statement)
+    op.execute(completeness_sql())
 
 
 def downgrade() -> None:
