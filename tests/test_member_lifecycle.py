@@ -510,3 +510,34 @@ async def test_the_migration_backfills_history_and_completeness_as_the_services_
         assert await invariant_violations(session) == HEALTHY
         assert dict((await session.execute(select(models.Member.id, models.Member.completeness))).all()) == stored
     assert migration.backfill_sql() == history.backfill_sql()
+
+
+async def test_an_extended_probation_is_confirmed_within_its_limit(api, world):
+    """Without an extension a confirmation may come late; with one (延长预备期, at most a year) it
+    must come within two years of joining, and not before the first year is over."""
+    extended = await create(api, "a_admin", world.orgs["a2"], category="PROBATIONARY", appliedOn="2016-01-01",
+                            joinedOn="2018-01-01", confirmedOn=None)
+    plain = await create(api, "a_admin", world.orgs["a2"], category="PROBATIONARY", appliedOn="2016-01-01",
+                         joinedOn="2018-01-01", confirmedOn=None)
+    assert problems(await api.as_("a_admin", STATUS, {"m": extended, "k": "PROBATION_EXTENDED", "d": "2019-02-01"}),
+                    "recordStatusChange") == [("INVALID", ["date"])]  # after the probation year
+    ok(await api.as_("a_admin", STATUS, {"m": extended, "k": "PROBATION_EXTENDED", "d": "2018-12-01"}),
+       "recordStatusChange")
+    assert problems(await api.as_("a_admin", PROMOTE, {"m": extended, "to": "FULL", "d": "2020-06-01"}),
+                    "promoteMember") == [("INVALID", ["date"])]
+    ok(await api.as_("a_admin", PROMOTE, {"m": extended, "to": "FULL", "d": "2019-12-01"}), "promoteMember")
+    ok(await api.as_("a_admin", PROMOTE, {"m": plain, "to": "FULL", "d": "2020-06-01"}), "promoteMember")
+
+
+async def test_pending_and_rejected_entries_hold_no_leader_position(api, world):
+    a1 = world.orgs["a1"]
+    ok(await api.as_("root_admin", REQUIRE, {"o": gid("Organization", a1)}), "updateOrganization")
+    entry = await create(api, "a1_admin", a1, name="待审班子")
+    result = await api.as_("a_admin", APPOINT, {"o": gid("Organization", a1), "m": entry})
+    assert [e["code"] for e in result["data"]["appointLeader"]["userErrors"]] == ["NOT_ALLOWED"]
+    ok(await api.as_("a_operator", REVIEW % "rejectMembers", {"ids": [entry], "r": "不符合条件"}), "rejectMembers")
+    result = await api.as_("a_admin", APPOINT, {"o": gid("Organization", a1), "m": entry})
+    assert [e["code"] for e in result["data"]["appointLeader"]["userErrors"]] == ["NOT_ALLOWED"]
+    # Nor do they take status changes or development steps.
+    assert problems(await api.as_("a_admin", STATUS, {"m": entry, "k": "DEATH", "d": TODAY.isoformat()}),
+                    "recordStatusChange") == [("NOT_ALLOWED", ["memberId"])]
