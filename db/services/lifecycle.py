@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from db import idnumber, models
 from db.branch import Actor, Branch, members as members_in
+from db.branch import get as branch_get
 from db.pagination import Page, keyset_page
 from db.tree import within
 from db.errors import DomainError, Problems
@@ -60,8 +61,6 @@ async def _member_with_path(session: AsyncSession, actor: Actor, member_id: int 
 
 
 async def _get(session, actor, member_id, field):
-    from db.branch import get as branch_get
-
     return await branch_get(session, actor.branch, models.Member, member_id, "党员", field)
 
 
@@ -74,8 +73,12 @@ async def members_by_index(session: AsyncSession, actor: Actor, member_ids: Sequ
     wanted = [pk for pk in member_ids if pk is not None]
     found: dict[int, tuple[models.Member, str]] = {}
     if wanted:
-        await lock_members(session, wanted)
-        stmt = members_in(actor.branch, models.Member, models.Organization.path).where(models.Member.id.in_(wanted))
+        # Lock only what the caller reaches, then read it again under the lock (with its
+        # organization now): a member moved out of the branch meanwhile is NOT_FOUND.
+        reached = list(await session.scalars(members_in(actor.branch, models.Member.id)
+                                             .where(models.Member.id.in_(wanted))))
+        await lock_members(session, reached)
+        stmt = members_in(actor.branch, models.Member, models.Organization.path).where(models.Member.id.in_(reached))
         found = {m.id: (m, path) for m, path in await session.execute(stmt)}
     seen: set[int] = set()
     for index, pk in enumerate(member_ids):

@@ -12,7 +12,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any, Sequence
 
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import delete, exists, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, models
