@@ -113,6 +113,10 @@ async def _check_and_repair(url: str) -> None:
             await connection.execute(text("UPDATE organization SET direct_member_count = direct_member_count + 7 "
                                           "WHERE id IN (2, 3)"))
             await connection.execute(text("UPDATE member SET completeness = 99 WHERE id = 5"))
+            # Member 7's status history says otherwise than its row (both statuses are counted).
+            await connection.execute(text(
+                "UPDATE member_status_step SET status = CASE WHEN status = 'ACTIVE' THEN 'FLOWING_OUT' "
+                "ELSE 'ACTIVE' END WHERE member_id = 7"))
             # A subtree delta nobody's member write made: the leaf's subtree count is 5 off.
             await connection.execute(text("INSERT INTO member_count_delta (organization_id, delta) VALUES (:id, 5)"),
                                      {"id": leaf})
@@ -121,6 +125,7 @@ async def _check_and_repair(url: str) -> None:
         assert broken.returncode == 1
         assert "错误 member_count: 2 行" in broken.stdout and "organization.id: 2, 3" in broken.stdout
         assert "错误 completeness: 1 行" in broken.stdout and "member.id: 5" in broken.stdout
+        assert "错误 history: 1 行" in broken.stdout and "member.id: 7）" in broken.stdout
         assert "错误 depth: 1 行" in broken.stdout and f"organization.id: {leaf}）" in broken.stdout
         assert "正常 path" in broken.stdout
         assert "错误 subtree_member_count" in broken.stdout and f"{leaf}" in broken.stdout.split(
