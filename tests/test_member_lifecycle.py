@@ -541,3 +541,32 @@ async def test_pending_and_rejected_entries_hold_no_leader_position(api, world):
     # Nor do they take status changes or development steps.
     assert problems(await api.as_("a_admin", STATUS, {"m": entry, "k": "DEATH", "d": TODAY.isoformat()}),
                     "recordStatusChange") == [("NOT_ALLOWED", ["memberId"])]
+
+
+@pytest.mark.parametrize("what", ["recordStatusChange", "promoteMember"])
+async def test_two_changes_of_one_member_at_once(api, world, engine, what):
+    """Two deaths of one member, or two promotions to the same next step, at once on two
+    connections: one applies, the other is refused under the member's row lock; the member is
+    counted out (or promoted) once, and the history agrees (teardown invariant)."""
+    race = Race(engine)
+    try:
+        token = await api.login("a_operator")
+        for n in range(3):
+            async with make_sessionmaker(engine)() as session, session.begin():
+                a2 = await session.get(models.Organization, world.orgs["a2"].id)
+                member = await make_member(session, a2, name=f"并发{n}", category="CANDIDATE", joined_on=None,
+                                           confirmed_on=None, candidate_on=dt.date(2020, 1, 1))
+            before = (await counts(api, world.orgs["a"]))[1]
+            if what == "recordStatusChange":
+                calls = [api.post(STATUS, {"m": gid("Member", member), "k": kind, "d": TODAY.isoformat()}, token)
+                         for kind in ("DEATH", "EXPULSION")]
+            else:
+                calls = [api.post(PROMOTE, {"m": gid("Member", member), "to": "PROBATIONARY", "d": day}, token)
+                         for day in ("2021-01-01", "2021-02-01")]
+            results = await race.run(*calls)
+            outcomes = sorted(tuple(problems(r, what)) for r in results)
+            assert outcomes[0] == () and len(outcomes[1]) == 1 and outcomes[1][0][0] == "NOT_ALLOWED", results
+            after = (await counts(api, world.orgs["a"]))[1]
+            assert after == (before - 1 if what == "recordStatusChange" else before)
+    finally:
+        race.remove()
