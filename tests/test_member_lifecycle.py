@@ -570,3 +570,25 @@ async def test_two_changes_of_one_member_at_once(api, world, engine, what):
             assert after == (before - 1 if what == "recordStatusChange" else before)
     finally:
         race.remove()
+
+
+COMPLETENESS = """query($id: ID!) { member(id: $id) { completeness { percent missing warnings } } }"""
+
+
+async def test_completeness_follows_the_category_and_the_probation_rules(api, world):
+    applicant = await create(api, "a_admin", world.orgs["a1"], category="APPLICANT", joinedOn=None, confirmedOn=None,
+                             appliedOn="2020-01-01", nativePlace="湖南长沙", phone="13800000000", educationCode="21",
+                             jobPositionCode=None, ethnicityCode="01")
+    data = (await api.as_("a_viewer", COMPLETENESS, {"id": applicant}))["data"]["member"]["completeness"]
+    assert data == {"percent": 83, "missing": ["jobPosition"], "warnings": []}
+    ok(await api.as_("a_admin", PROMOTE, {"m": applicant, "to": "ACTIVIST", "d": "2020-06-01"}), "promoteMember")
+    data = (await api.as_("a_viewer", COMPLETENESS, {"id": applicant}))["data"]["member"]["completeness"]
+    assert data["percent"] == 85 and data["missing"] == ["jobPosition"]  # 6 of 7
+    probationary = await create(api, "a_admin", world.orgs["a1"], category="PROBATIONARY", appliedOn="2016-01-01",
+                                joinedOn="2018-01-01", confirmedOn=None)
+    warnings = lambda r: r["data"]["member"]["completeness"]["warnings"]  # noqa: E731
+    assert warnings(await api.as_("a_viewer", COMPLETENESS, {"id": probationary})) == ["预备期已超过一年，应及时讨论转正"]
+    ok(await api.as_("a_admin", STATUS, {"m": probationary, "k": "PROBATION_EXTENDED", "d": "2018-12-01"}),
+       "recordStatusChange")
+    assert warnings(await api.as_("a_viewer", COMPLETENESS, {"id": probationary})) == [
+        "延长的预备期已满，应及时讨论转正或取消预备党员资格"]

@@ -230,15 +230,27 @@ def completeness_percent_of(values: dict[str, Any]) -> int:
     return filled * 100 // len(fields)
 
 
-def completeness(member: models.Member, today: dt.date | None = None) -> tuple[int, list[str], list[str]]:
-    """(percent, names of missing fields, rule findings)."""
+def probation_overdue(member: models.Member, today: dt.date | None = None) -> bool:
+    """A probationary member whose probation year is over: the status changes decide whether it
+    was extended (completeness() is then told)."""
+    today = today or dt.date.today()
+    return member.category == "PROBATIONARY" and member.joined_on is not None and today - member.joined_on > PROBATION
+
+
+def completeness(member: models.Member, today: dt.date | None = None,
+                 probation_extended: bool = False) -> tuple[int, list[str], list[str]]:
+    """(percent, names of missing fields, rule findings). `probation_extended`: the member has a
+    PROBATION_EXTENDED status change (its probation may last up to two years)."""
     today = today or dt.date.today()
     missing = [name for column, name in completeness_fields(member.category).items()
                if getattr(member, column) is None]
     percent = member.completeness
     warnings = []
-    if member.category == "PROBATIONARY" and member.joined_on and today - member.joined_on > PROBATION:
-        warnings.append("预备期已超过一年，应及时讨论转正")
+    if probation_overdue(member, today):
+        if not probation_extended:
+            warnings.append("预备期已超过一年，应及时讨论转正")
+        elif today > _years_after(member.joined_on, PROBATION_LIMIT_YEARS):
+            warnings.append("延长的预备期已满，应及时讨论转正或取消预备党员资格")
     if member.joined_on and age_on(member.birth_date, member.joined_on) < REVIEW_AGE and not member.review_note:
         warnings.append("入党时未满十九周岁，缺少人工审核说明")
     if member.category in ADMITTED and member.joined_on is None:

@@ -163,8 +163,12 @@ class Member(Node):
         return Code.of("technical_title", self.row.technical_title_code)
 
     @strawberry.field(description="信息完整度.")
-    def completeness(self) -> Completeness:
-        percent, missing, warnings = member_service.completeness(self.row)
+    async def completeness(self, info: strawberry.Info) -> Completeness:
+        extended = False
+        if member_service.probation_overdue(self.row):  # only then do its status changes matter (batched)
+            changes = await info.context.loaders.member_status_changes.load(self.pk)
+            extended = any(change.kind == "PROBATION_EXTENDED" for change, _path in changes)
+        percent, missing, warnings = member_service.completeness(self.row, probation_extended=extended)
         return Completeness(percent=percent, missing=missing, warnings=warnings)
 
     @strawberry.field(description="The organization that manages the member now.")
