@@ -592,3 +592,39 @@ async def test_completeness_follows_the_category_and_the_probation_rules(api, wo
        "recordStatusChange")
     assert warnings(await api.as_("a_viewer", COMPLETENESS, {"id": probationary})) == [
         "延长的预备期已满，应及时讨论转正或取消预备党员资格"]
+
+
+async def test_a_member_outside_the_branch_does_not_exist_for_any_of_these_mutations(api, world):
+    """B's ADMIN, on A's member: NOT_FOUND at memberId for each single-member mutation, nothing written."""
+    member = gid("Member", world.members["a1_first"])
+    calls = {
+        "updateMember": (UPDATE, {"m": member, "f": {"phone": "1"}}),
+        "correctIdNumber": (CORRECT, {"m": member, "n": new_id_number(), "r": "更正"}),
+        "promoteMember": (PROMOTE, {"m": member, "to": "FULL", "d": "2020-01-01"}),
+        "recordStatusChange": (STATUS, {"m": member, "k": "DEATH", "d": TODAY.isoformat()}),
+        "resubmitMember": (RESUBMIT, {"m": member}),
+        "convertInflowToDirect": (CONVERT, {"m": member}),
+    }
+    for field, (document, variables) in calls.items():
+        assert problems(await api.as_("b_admin", document, variables), field) == [("NOT_FOUND", ["memberId"])], field
+    for field in ("approveMembers", "rejectMembers"):
+        assert problems(await api.as_("b_admin", REVIEW % field, {"ids": [member], "r": "x"}), field) == \
+            [("NOT_FOUND", ["memberIds", "0"])]
+    assert problems(await api.as_("b_admin", DELETE, {"ids": [member]}), "deleteRejectedMembers") == \
+        [("NOT_FOUND", ["memberIds", "0"])]
+    data = (await api.as_("root_admin", MEMBER, {"id": member}))["data"]["member"]
+    assert data["version"] == 1 and data["status"] == "ACTIVE" and data["statusChanges"] == []
+
+
+async def test_pending_approvals_page_by_page(api, world):
+    a1, a2 = world.orgs["a1"], world.orgs["a2"]
+    for organization in (a1, a2):
+        ok(await api.as_("root_admin", REQUIRE, {"o": gid("Organization", organization)}), "updateOrganization")
+    made = {await create(api, "a_admin", organization, name=f"分页{i}") for i, organization in enumerate((a1, a1, a2))}
+    page = """query($after: String) { pendingApprovals(first: 2, after: $after) { totalCount
+      pageInfo { hasNextPage endCursor } edges { node { id } } } }"""
+    first = (await api.as_("a_operator", page, {}))["data"]["pendingApprovals"]
+    assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"] and len(first["edges"]) == 2
+    second = (await api.as_("a_operator", page, {"after": first["pageInfo"]["endCursor"]}))["data"]["pendingApprovals"]
+    assert not second["pageInfo"]["hasNextPage"]
+    assert {e["node"]["id"] for e in first["edges"] + second["edges"]} == made
