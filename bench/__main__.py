@@ -28,6 +28,7 @@ BENCHMARKS = {
     "move_organization": "moving an organization with 10,000 descendants and 200,000 members",
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
     "count_writes": "8 concurrent member writers in different branches under three subtree-count designs",
+    "member_records": "批量录入: one addMemberRecords call for 1,000 members through the GraphQL endpoint",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]

@@ -107,6 +107,7 @@ CHECK_LABELS = {
     "root": "根党组织的路径或层级错误", "member_count": "党员数汇总（direct_member_count）与党员记录不一致",
     "subtree_member_count": "下级党员数汇总（subtree_member_count 加待合并增量）与各组织党员数之和不一致",
     "completeness": "信息完整度（completeness）与党员记录不一致",
+    "history": "党员的当前组织、类别或状态与其历史记录（组织关系、发展、党籍异动）今天的结果不一致",
 }
 
 
@@ -131,13 +132,13 @@ async def _check(url: str, repair: bool) -> int:
                 await repair_rollups(session)
             async with make_sessionmaker(engine)() as session:
                 counts = await invariant_violations(session)
-            print("已重新计算党员数汇总和信息完整度；" + ("现已全部正常" if not any(counts.values()) else "仍有错误："))
+            print("已重新计算党员数汇总和信息完整度（党员当前组织、类别和状态已按历史记录更正）；" + ("现已全部正常" if not any(counts.values()) else "仍有错误："))
             for name, count in counts.items():
                 if count:
                     print(f"错误 {name}: {count} 行{CHECK_LABELS.get(name, '')}")
         wrong = [name for name, count in counts.items() if count]
         if wrong:
-            print(f"检查未通过：{', '.join(wrong)}" + ("" if repair else "（--repair 可重新计算 member_count、subtree_member_count 和 completeness）"),
+            print(f"检查未通过：{', '.join(wrong)}" + ("" if repair else "（--repair 按历史记录更正党员的当前组织、类别和状态，并重新计算 member_count、subtree_member_count 和 completeness）"),
                   file=sys.stderr)
             return 1
         print("检查通过：所有不变量成立")
@@ -170,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--no-accounts", action="store_true", help="no demo accounts")
     commands.add_parser("run-setup", help="migrate; load the demo tree if the database is empty; print sign-ins")
-    check = commands.add_parser("check", help="verify the tree, its codes and depths, the rollups and completeness")
-    check.add_argument("--repair", action="store_true", help="recompute the member-count rollups and completeness")
+    check = commands.add_parser("check", help="verify the tree, its codes and depths, the rollups, completeness and the member history")
+    check.add_argument("--repair", action="store_true", help="set members' current columns from their history, recompute the member-count rollups and completeness")
     args = parser.parse_args(argv)
     url = args.database_url or database_url()
 

@@ -27,7 +27,8 @@ from db.tree import contains, within, within_subtree_of
 # (leader positions, organization records, organization events, ...) yields no row and counts 0
 # for a self-only branch. tests/test_member_reach.py walks the schema so that a new field fails
 # there until its rows come through here.
-SELF_READABLE = frozenset({models.Organization, models.Member, models.Difficulty, models.Account})
+SELF_READABLE = frozenset({models.Organization, models.Member, models.Difficulty, models.Account,
+                           models.MemberRecord, models.StatusChange})
 
 
 # The organization a row is counted or listed for ("anchor"), joined by its subtree range, so that
@@ -137,6 +138,20 @@ def hanging(branch: Branch, entity, *columns) -> Select:
             .where(branch.organization_condition(), branch.reaches(entity)))
 
 
+# Rows that hang from a member and go where the member goes: read through the member's current
+# organization (a member transferred to another branch takes its records along).
+VIA_MEMBER = frozenset({models.MemberRecord, models.StatusChange})
+
+
+def via_member(branch: Branch, entity, *columns) -> Select:
+    """Rows of `entity` (with a member_id) whose member's current organization lies in the
+    branch, selected with `columns` (default: the row and that organization)."""
+    return (select(*(columns or (entity, models.Organization)))
+            .join(models.Member, models.Member.id == entity.member_id)
+            .join(models.Organization, models.Organization.id == models.Member.organization_id)
+            .where(branch.organization_condition(), branch.reaches(entity)))
+
+
 def accounts(branch: Branch) -> Select:
     stmt = select(models.Account).join(
         models.Organization, models.Organization.id == models.Account.organization_id
@@ -154,6 +169,8 @@ def _scoped(branch: Branch, entity) -> Select:
         return members(branch, models.Member, models.Organization)
     if entity is models.Account:
         return accounts(branch).add_columns(models.Organization)
+    if entity in VIA_MEMBER:
+        return via_member(branch, entity)
     return hanging(branch, entity)
 
 

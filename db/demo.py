@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import codes, idnumber, models
 from db.engine import WRITE_OPTION, analyze
+from db.services import history
 from db.services.members import completeness_percent, recount
 from db.tree import CODE_SUFFIX_DIGITS, child_path
 
@@ -811,6 +812,8 @@ async def generate(engine: AsyncEngine, orgs: int, members: int, seed: int = 1, 
                 await asyncio.sleep(0)
             # Derived columns, set in bulk the way the services keep them row by row.
             await conn.execute(update(models.Member.__table__).values(completeness=completeness_percent()))
+            # The dated history (category and status steps) from the members' columns.
+            await history.backfill(conn)
             await recount(conn)
             if engine.dialect.name == "postgresql":
                 for table in ("organization", "member", "member_placement", "organization_parent_period",

@@ -9,10 +9,12 @@ overwritten, so that "as of a date" questions need no data migration later.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Numeric,
     CheckConstraint,
     Date,
     DateTime,
@@ -303,6 +305,88 @@ class MemberPlacement(Base):
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
 
 
+class MemberCategoryStep(Base):
+    """A category step (发展): the member is in `category` from the end of `effective_on` on, until a
+    later step. Kept, never overwritten; "category as of D" is the latest step on or before D
+    (ties: the later row). db.services.history reads and writes them."""
+
+    __tablename__ = "member_category_step"
+    __table_args__ = (Index("ix_member_category_step_member_id_effective_on", "member_id", "effective_on", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    category: Mapped[str] = mapped_column(String(20))
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class MemberStatusStep(Base):
+    """A status step: the member has `status` from the end of `effective_on` on, until a later step
+    (ties: the later row). Written by every status change (db.services.members.set_status)."""
+
+    __tablename__ = "member_status_step"
+    __table_args__ = (Index("ix_member_status_step_member_id_effective_on", "member_id", "effective_on", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class StatusChange(Base):
+    """党籍异动: death, withdrawal, removal, expulsion, probation cancelled (→ LEFT), suspended,
+    restored, probation extended. `organization_id`: the member's organization when recorded; it
+    is read through the member's current organization (db.branch.via_member)."""
+
+    __tablename__ = "status_change"
+    __table_args__ = (Index("ix_status_change_member_id_date", "member_id", "date", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    date: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class MemberCorrection(Base):
+    """A correction of a field that is otherwise immutable (the ID number), with its reason."""
+
+    __tablename__ = "member_correction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(String(200))
+    new_value: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    corrected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class MemberRecord(Base):
+    """子信息集: rewards, punishments, party positions, trips abroad, activities, dues, evaluations.
+    Read through the member's current organization (db.branch.via_member)."""
+
+    __tablename__ = "member_record"
+    __table_args__ = (
+        Index("ix_member_record_member_kind_date", "member_id", "kind", "date", "id"),
+        Index("ix_member_record_kind_date_member", "kind", "date", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str | None] = mapped_column(String(8))
+    title: Mapped[str | None] = mapped_column(String(200))
+    date: Mapped[dt.date] = mapped_column(Date)
+    until: Mapped[dt.date | None] = mapped_column(Date)
+    amount: Mapped[decimal.Decimal | None] = mapped_column(Numeric(12, 2))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class Account(Base):
     __tablename__ = "account"
     __table_args__ = (
@@ -357,6 +441,7 @@ class ServerSecret(Base):
 
 __all__ = [
     "Base", "Organization", "LeadershipTerm", "LeaderPosition", "Difficulty", "OrgRecord",
-    "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "Account", "AccessToken",
+    "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "MemberCategoryStep",
+    "MemberStatusStep", "StatusChange", "MemberCorrection", "MemberRecord", "Account", "AccessToken",
     "ServerSecret",
 ]

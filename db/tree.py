@@ -56,6 +56,7 @@ def _violation_queries():
     from sqlalchemy.orm import aliased
 
     from db import models
+    from db.services.history import differs_from_history
     from db.services.members import DEFAULT_STATUSES, completeness_percent, subtree_count
 
     child, parent = models.Organization, aliased(models.Organization)
@@ -79,13 +80,16 @@ def _violation_queries():
         # The same integer expression as the services' bulk path; Python's
         # completeness_percent_of() gives the same number row by row.
         "completeness": select(models.Member.id).where(models.Member.completeness != completeness_percent()),
+        # The member row's organization, category and status = the dated history's answer for
+        # today (placements, category and status steps: db.services.history).
+        "history": differs_from_history(),
     }
 
 
 # Which table each invariant's ids belong to (for reports).
 VIOLATION_TABLES = {"path": "organization", "depth": "organization", "code": "organization",
                     "root": "organization", "member_count": "organization",
-                    "subtree_member_count": "organization", "completeness": "member"}
+                    "subtree_member_count": "organization", "completeness": "member", "history": "member"}
 
 
 async def invariant_violations(session) -> dict[str, int]:
@@ -104,7 +108,8 @@ async def violation_samples(session, limit: int = 10) -> dict[str, list[int]]:
 
 
 async def repair_rollups(session) -> None:
-    """Recompute what can be recomputed from the rows themselves: organization.direct_member_count,
+    """Recompute what can be recomputed from the rows themselves: the members' cached organization,
+    category and status from their dated history, organization.direct_member_count,
     organization.subtree_member_count (the delta log emptied) and member.completeness. Paths,
     depths and codes are not rewritten here: they follow from the parent chain only when that
     chain is sound, which a person should look at first.
@@ -121,11 +126,25 @@ async def repair_rollups(session) -> None:
     the recount must see neither half alone). Members are updated before organizations are
     locked: member rows before organization rows, the writers' order (db.services.organizations),
     so the two cannot deadlock."""
+    import datetime as dt
+
     from sqlalchemy import text, update
 
     from db import models
+    from db.services.history import differs_from_history, state_columns
     from db.services.members import completeness_percent, recount
 
+    # The member row's organization, category and status are a cache of the history's answer
+    # for today: where they differ, the history wins (before completeness, which depends on the
+    # category, and before the recount, which follows the statuses).
+    organization_id, category, status = state_columns(dt.date.today())
+    m = models.Member
+    wrong = list(await session.scalars(differs_from_history()))
+    if wrong:
+        await session.execute(update(m).where(m.id.in_(wrong)).values(
+            organization_id=func.coalesce(organization_id, m.organization_id),
+            category=func.coalesce(category, m.category), status=func.coalesce(status, m.status))
+            .execution_options(synchronize_session=False))
     await session.execute(update(models.Member).values(completeness=completeness_percent())
                           .execution_options(synchronize_session=False))
     if session.bind.dialect.name == "postgresql":
@@ -134,6 +153,6 @@ async def repair_rollups(session) -> None:
     await recount(session)
 
 
-REPAIRABLE = ("member_count", "subtree_member_count", "completeness")
+REPAIRABLE = ("member_count", "subtree_member_count", "completeness", "history")
 HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0, "subtree_member_count": 0,
-           "completeness": 0}
+           "completeness": 0, "history": 0}

@@ -75,3 +75,25 @@ def test_sdl_snapshot_is_current():
 def test_contract_parts_of_organization_management_present():
     result = run_checker("--only", *ORGANIZATION_MANAGEMENT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What issue 8 (member lifecycle) promises of the contract (Member.completeness and
+# MemberFilter.completenessBelow are in FOUNDATION already).
+MEMBER_LIFECYCLE = [
+    "Mutation.updateMember", "Mutation.correctIdNumber", "Mutation.approveMembers", "Mutation.rejectMembers",
+    "Mutation.resubmitMember", "Mutation.deleteRejectedMembers", "Mutation.promoteMember",
+    "Mutation.convertInflowToDirect", "Mutation.recordStatusChange", "Mutation.addMemberRecords",
+    "Mutation.updateMemberRecord", "Mutation.deleteMemberRecords", "Query.pendingApprovals",
+    "Query.membersWithoutRecord", "Member.records", "Member.statusChanges",
+    "UpdateMemberInput", "CorrectIdNumberInput", "ReviewMembersInput", "ResubmitMemberInput",
+    "DeleteRejectedMembersInput", "PromoteMemberInput", "ConvertInflowInput", "MembersPayload",
+    "MemberRecordKind", "MemberRecord", "MemberRecordConnection", "MemberRecordEdge", "MemberRecordFields",
+    "AddMemberRecordsInput", "UpdateMemberRecordInput", "DeleteMemberRecordsInput", "MemberRecordsPayload",
+    "StatusChangeKind", "StatusChange", "RecordStatusChangeInput", "StatusChangePayload",
+]
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_the_member_lifecycle_present():
+    result = run_checker("--only", *MEMBER_LIFECYCLE)
+    assert result.returncode == 0, result.stdout + result.stderr

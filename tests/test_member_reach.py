@@ -29,7 +29,7 @@ from graphql import (
 
 from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
-from db.services import difficulties, leadership, org_records, organizations
+from db.services import difficulties, leadership, lifecycle, member_records, org_records, organizations
 from gql.auth.guard import _auth_of
 from gql.schema import schema
 from tests.conftest import error_codes, gid
@@ -175,12 +175,29 @@ async def crowded_world(engine, world):
     return own
 
 
+async def records_and_status_changes(engine, world) -> set[str]:
+    """A member record and a status change of a1_member's own and of its colleague; the own ids."""
+    async with make_sessionmaker(engine)() as session, session.begin():
+        me, colleague = world.members["a1_first"], world.members["a1_second"]
+        own = set()
+        for member in (me, colleague):
+            [(record, _)] = await member_records.add(session, SYSTEM_ACTOR, [member.id], "ACTIVITY",
+                                                     {"title": "主题党日", "date": dt.date(2023, 3, 1)})
+            change, _, _ = await lifecycle.record_status_change(session, SYSTEM_ACTOR, member.id, "SUSPENDED",
+                                                                dt.date(2023, 4, 1), "停止党籍")
+            if member is me:
+                own |= {gid("MemberRecord", record), gid("StatusChange", change)}
+    return own
+
+
 async def test_a_member_account_reads_counts_and_pages_only_what_is_its_own(api, engine, world):
     own_difficulty = await crowded_world(engine, world)
     own_ids = {gid("Member", world.members["a1_first"]), gid("Organization", world.orgs["a1"]),
                gid("Account", world.accounts["a1_member"]), gid("Difficulty", own_difficulty)}
+    own_ids |= await records_and_status_changes(engine, world)
     guarded, allowed = guarded_types(), allow_self_types()
-    assert allowed == {"Organization", "Member", "Account", "Difficulty"}, "a new allowSelf type: extend own_ids"
+    assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange"}, \
+        "a new allowSelf type: extend own_ids"
     paths = paths_from_viewer()
     assert set(paths) == allowed, paths
 

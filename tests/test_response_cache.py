@@ -187,6 +187,100 @@ async def _revoke_difficulty(api, world, difficulty_id):
              {"difficultyId": difficulty_id, "date": "2024-01-01"})
 
 
+async def _create_in_a1(api, world, **fields) -> str:
+    data = member_input(world.orgs["a1"], name=fields.pop("name", "新党员"))
+    affiliation = fields.pop("affiliation", None)
+    data["fields"].update(fields)
+    data["fields"] = {k: v for k, v in data["fields"].items() if v is not None}
+    if affiliation:
+        data["affiliation"] = affiliation
+    payload = await ok(api, "a1_admin", "createMember", "CreateMemberInput", data, "member { id }")
+    return payload["member"]["id"]
+
+
+async def _update_member(api, world, _):
+    await ok(api, "a_operator", "updateMember", "UpdateMemberInput",
+             {"memberId": gid("Member", world.members["a1_first"]), "fields": {"phone": "13800000000"}})
+
+
+async def _correct_id_number(api, world, _):
+    await ok(api, "a_admin", "correctIdNumber", "CorrectIdNumberInput",
+             {"memberId": gid("Member", world.members["a1_first"]),
+              "newIdNumber": new_id_number(dt.date(1986, 2, 3)), "reason": "录入错误"})
+
+
+async def _pending_prepare(api, world):
+    await ok(api, "a_admin", "updateOrganization", "UpdateOrganizationInput",
+             {"organizationId": gid("Organization", world.orgs["a1"]), "requiresApproval": True})
+    return await _create_in_a1(api, world, name="待审党员")
+
+
+async def _approve(api, world, member_id):
+    await ok(api, "a_admin", "approveMembers", "ReviewMembersInput", {"memberIds": [member_id]})
+
+
+async def _reject(api, world, member_id):
+    await ok(api, "a_admin", "rejectMembers", "ReviewMembersInput", {"memberIds": [member_id], "reason": "材料不全"})
+
+
+async def _rejected_prepare(api, world):
+    member_id = await _pending_prepare(api, world)
+    await _reject(api, world, member_id)
+    await api.login("a1_admin")
+    return member_id
+
+
+async def _resubmit(api, world, member_id):
+    await ok(api, "a1_admin", "resubmitMember", "ResubmitMemberInput", {"memberId": member_id})
+
+
+async def _delete_rejected(api, world, member_id):
+    await ok(api, "a1_admin", "deleteRejectedMembers", "DeleteRejectedMembersInput", {"memberIds": [member_id]})
+
+
+async def _applicant_prepare(api, world):
+    return await _create_in_a1(api, world, name="申请人", category="APPLICANT", appliedOn="2019-01-01",
+                               joinedOn=None, confirmedOn=None)
+
+
+async def _promote(api, world, member_id):
+    await ok(api, "a_admin", "promoteMember", "PromoteMemberInput",
+             {"memberId": member_id, "to": "ACTIVIST", "date": "2019-06-01"})
+
+
+async def _inflow_prepare(api, world):
+    return await _create_in_a1(api, world, name="流入党员", affiliation="INFLOW")
+
+
+async def _convert(api, world, member_id):
+    await ok(api, "a_admin", "convertInflowToDirect", "ConvertInflowInput", {"memberId": member_id})
+
+
+async def _record_status_change(api, world, _):
+    await ok(api, "a_admin", "recordStatusChange", "RecordStatusChangeInput",
+             {"memberId": gid("Member", world.members["a1_second"]), "kind": "DEATH", "date": "2024-06-01"})
+
+
+async def _add_records(api, world, _=None):
+    payload = await ok(api, "a_operator", "addMemberRecords", "AddMemberRecordsInput",
+                       {"memberIds": [gid("Member", world.members["a1_first"])], "kind": "DUES",
+                        "fields": {"date": "2024-03-15", "amount": "12.50"}}, "records { id }")
+    return payload["records"][0]["id"]
+
+
+async def _records_prepare(api, world):
+    return await _add_records(api, world)
+
+
+async def _update_record(api, world, record_id):
+    await ok(api, "a_operator", "updateMemberRecord", "UpdateMemberRecordInput",
+             {"recordId": record_id, "fields": {"date": "2024-04-15", "amount": "13.00"}})
+
+
+async def _delete_records(api, world, record_id):
+    await ok(api, "a_operator", "deleteMemberRecords", "DeleteMemberRecordsInput", {"recordIds": [record_id]})
+
+
 A1_CHAIN = ({"root", "a", "a1"}, {"b", "b1", "a2"})
 SCENARIOS = {
     "login": (_nothing, _login, *A1_CHAIN),
@@ -209,6 +303,18 @@ SCENARIOS = {
     "addOrgRecord": (_nothing, _add_org_record, *A1_CHAIN),
     "addDifficulty": (_nothing, _add_difficulty, *A1_CHAIN),
     "revokeDifficulty": (_difficulty_prepare, _revoke_difficulty, *A1_CHAIN),
+    "updateMember": (_nothing, _update_member, *A1_CHAIN),
+    "correctIdNumber": (_nothing, _correct_id_number, *A1_CHAIN),
+    "approveMembers": (_pending_prepare, _approve, *A1_CHAIN),
+    "rejectMembers": (_pending_prepare, _reject, *A1_CHAIN),
+    "resubmitMember": (_rejected_prepare, _resubmit, *A1_CHAIN),
+    "deleteRejectedMembers": (_rejected_prepare, _delete_rejected, *A1_CHAIN),
+    "promoteMember": (_applicant_prepare, _promote, *A1_CHAIN),
+    "convertInflowToDirect": (_inflow_prepare, _convert, *A1_CHAIN),
+    "recordStatusChange": (_nothing, _record_status_change, *A1_CHAIN),
+    "addMemberRecords": (_nothing, _add_records, *A1_CHAIN),
+    "updateMemberRecord": (_records_prepare, _update_record, *A1_CHAIN),
+    "deleteMemberRecords": (_records_prepare, _delete_records, *A1_CHAIN),
 }
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)
@@ -225,7 +331,7 @@ async def test_each_mutation_moves_exactly_the_versions_of_its_readers(name, eng
         pytest.fail(f"no scenario for {name}")
     prepare, act, changed, unchanged = SCENARIOS[name]
     prepared = await prepare(api, world)
-    for who in ("a_admin", "a_operator", "root_admin"):  # sign-ins touch their accounts' organizations
+    for who in ("a_admin", "a_operator", "root_admin", "a1_admin"):  # sign-ins touch their accounts' organizations
         await api.login(who)
     before = await versions(engine, world)
     fallbacks = len(changes.fallbacks)

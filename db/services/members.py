@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import logging
 import time
 
-from sqlalchemy import Integer, case, cast, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy import Integer, and_, case, cast, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,7 +19,7 @@ from db.branch import get as branch_get
 from db.changes import FOLD_DUE, UNTRACKED, fold_branch_changes, touch
 from db.errors import DomainError, Problems
 from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
-from db.services import organizations
+from db.services import history, organizations
 from db.tree import ancestor_ids, within_subtree_of
 
 log = logging.getLogger("dangjian.members")
@@ -32,6 +32,7 @@ DEFAULT_STATUSES = ("ACTIVE", "FLOWING_OUT", "TRANSFERRING")
 ADMITTED = ("PROBATIONARY", "FULL")
 ADMISSION_AGE = 18
 REVIEW_AGE = 19  # admitted before 19 (i.e. at 18) needs a 人工审核 note
+PROBATION_LIMIT_YEARS = 2  # 预备期一年, extended by at most one more
 
 # Input field → (column, code table) for the coded fields.
 CODED_FIELDS = {
@@ -65,10 +66,16 @@ def age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None) -> dict[str, Any]:
-    """Check MemberFields (snake_case keys) for a new record; returns the row values.
+def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None,
+                    probation_extended: bool = False) -> dict[str, Any]:
+    """Check MemberFields (snake_case keys) of a whole record; returns the row values. The one
+    validation of member records: createMember checks its input with it, updateMember,
+    resubmitMember, promoteMember and correctIdNumber the record as it would be after the change
+    (db.services.lifecycle).
 
-    Every problem is reported at once, with its path into the input (["fields", "idNumber"])."""
+    Every problem is reported at once, with its path into the input (["fields", "idNumber"]).
+    `probation_extended`: the member has a PROBATION_EXTENDED status change (延长预备期), so
+    confirmedOn may lie up to two years after joinedOn, and no later; otherwise at least one."""
     today = today or dt.date.today()
     problems = Problems()
 
@@ -127,6 +134,12 @@ def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None) -> 
         problems.add("INVALID", "预备党员和正式党员须填写入党日期", at("joined_on"))
     if category == "FULL" and values["confirmed_on"] is None:
         problems.add("INVALID", "正式党员须填写转正日期", at("confirmed_on"))
+    confirmed = values["confirmed_on"]
+    if joined and confirmed and confirmed >= joined:
+        if confirmed < _years_after(joined, 1):
+            problems.add("INVALID", "转正日期须满一年预备期（不早于入党日期一年后）", at("confirmed_on"))
+        elif probation_extended and confirmed > _years_after(joined, PROBATION_LIMIT_YEARS):
+            problems.add("INVALID", "延长预备期最长一年：转正日期不能晚于入党日期两年后", at("confirmed_on"))
     if joined and birth:
         age = age_on(birth, joined)
         if age < ADMISSION_AGE:
@@ -177,36 +190,68 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
     session.add(models.MemberPlacement(
         member_id=member.id, organization_id=organization.id,
         valid_from=since))
+    history.add_category_steps(session, member.id, history.initial_category_steps(values, since))
+    history.add_status_step(session, member.id, member.status, since)
     await session.flush()
     return member
 
 
 # ------------------------------------------------------------------ completeness
 
-# Fields every record should have beyond the required ones (信息完整度), with their contract names.
+# Fields every record should have beyond the required ones (信息完整度), with their contract names;
+# a record of a later category should have the dates of the steps that led to it as well.
 COMPLETENESS_FIELDS = {
     "ethnicity_code": "ethnicity", "native_place": "nativePlace", "education_code": "education",
     "job_position_code": "jobPosition", "phone": "phone", "applied_on": "appliedOn",
 }
+STEP_FIELDS = {"activist_on": "activistOn", "candidate_on": "candidateOn", "joined_on": "joinedOn",
+               "confirmed_on": "confirmedOn"}
+# The development dates a record of each category should have: its own step's and the earlier ones'.
+CATEGORY_FIELDS = {
+    "APPLICANT": (), "ACTIVIST": ("activist_on",), "CANDIDATE": ("activist_on", "candidate_on"),
+    "PROBATIONARY": ("activist_on", "candidate_on", "joined_on"),
+    "FULL": ("activist_on", "candidate_on", "joined_on", "confirmed_on"),
+}
+
+
+def completeness_fields(category: str | None) -> dict[str, str]:
+    """Column → contract name of every field a record of `category` should have."""
+    return {**COMPLETENESS_FIELDS, **{c: STEP_FIELDS[c] for c in CATEGORY_FIELDS.get(category, ())}}
 PROBATION = dt.timedelta(days=366)
 
 
 def completeness_percent_of(values: dict[str, Any]) -> int:
     """The stored percent (member.completeness) of a record's values; completeness_percent() in SQL.
 
-    Whole percent, rounded down: filled * 100 // 6 (5 of 6 filled is 83, never 83.333 or 84)."""
-    filled = sum(values.get(column) is not None for column in COMPLETENESS_FIELDS)
-    return filled * 100 // len(COMPLETENESS_FIELDS)
+    Whole percent, rounded down, of the fields a record of its category should have (6 for an
+    applicant, up to 10 for a full member): filled * 100 // expected (5 of 6 is 83, never 83.333
+    or 84)."""
+    fields = completeness_fields(values.get("category"))
+    filled = sum(values.get(column) is not None for column in fields)
+    return filled * 100 // len(fields)
 
 
-def completeness(member: models.Member, today: dt.date | None = None) -> tuple[int, list[str], list[str]]:
-    """(percent, names of missing fields, rule findings)."""
+def probation_overdue(member: models.Member, today: dt.date | None = None) -> bool:
+    """A probationary member whose probation year is over: the status changes decide whether it
+    was extended (completeness() is then told)."""
     today = today or dt.date.today()
-    missing = [name for column, name in COMPLETENESS_FIELDS.items() if getattr(member, column) is None]
+    return member.category == "PROBATIONARY" and member.joined_on is not None and today - member.joined_on > PROBATION
+
+
+def completeness(member: models.Member, today: dt.date | None = None,
+                 probation_extended: bool = False) -> tuple[int, list[str], list[str]]:
+    """(percent, names of missing fields, rule findings). `probation_extended`: the member has a
+    PROBATION_EXTENDED status change (its probation may last up to two years)."""
+    today = today or dt.date.today()
+    missing = [name for column, name in completeness_fields(member.category).items()
+               if getattr(member, column) is None]
     percent = member.completeness
     warnings = []
-    if member.category == "PROBATIONARY" and member.joined_on and today - member.joined_on > PROBATION:
-        warnings.append("预备期已超过一年，应及时讨论转正")
+    if probation_overdue(member, today):
+        if not probation_extended:
+            warnings.append("预备期已超过一年，应及时讨论转正")
+        elif today > _years_after(member.joined_on, PROBATION_LIMIT_YEARS):
+            warnings.append("延长的预备期已满，应及时讨论转正或取消预备党员资格")
     if member.joined_on and age_on(member.birth_date, member.joined_on) < REVIEW_AGE and not member.review_note:
         warnings.append("入党时未满十九周岁，缺少人工审核说明")
     if member.category in ADMITTED and member.joined_on is None:
@@ -221,9 +266,15 @@ def completeness_percent():
     on SQLite, rounded to 83 or 84 by PostgreSQL's cast). The SQL `/` operator itself, between two
     INTEGER operands, truncates on both engines, and the operands are never negative, so
     truncation is Python's `//`: written out with `.op("/")` between integer casts."""
-    filled = sum(case((getattr(models.Member, column).is_not(None), 1), else_=0) for column in COMPLETENESS_FIELDS)
+    m = models.Member
+    filled = sum(case((getattr(m, column).is_not(None), 1), else_=0) for column in COMPLETENESS_FIELDS)
+    for column in STEP_FIELDS:
+        expected_in = [category for category, columns in CATEGORY_FIELDS.items() if column in columns]
+        filled = filled + case((and_(m.category.in_(expected_in), getattr(m, column).is_not(None)), 1), else_=0)
+    expected = case({category: len(COMPLETENESS_FIELDS) + len(columns) for category, columns in CATEGORY_FIELDS.items()},
+                    value=m.category, else_=len(COMPLETENESS_FIELDS))
     hundredfold = cast(filled * 100, Integer)
-    return cast(hundredfold.op("/")(literal(len(COMPLETENESS_FIELDS), Integer)), Integer)
+    return cast(hundredfold.op("/")(cast(expected, Integer)), Integer)
 
 
 # ------------------------------------------------------------------ the member-count rollups
@@ -352,8 +403,14 @@ async def fold_after_write(session: AsyncSession) -> None:
         log.warning("folding the member-count deltas failed; they stay pending", exc_info=True)
 
 
-async def set_status(session: AsyncSession, member: models.Member, status: str) -> None:
+async def set_status(session: AsyncSession, member: models.Member, status: str, *,
+                     effective_on: dt.date | None = None, field: list[str] | str | None = "memberId",
+                     extra: dict | None = None) -> None:
     """Change a member's status and keep the rollup (the building block of the status workflows).
+
+    The change is also a dated fact (a status step on `effective_on`, default today: see
+    db.services.history), in the same transaction. `extra`: more columns to set in the same
+    compare-and-set UPDATE (rejectionReason, ...).
 
     Compare-and-set: the UPDATE applies only while the member still has the status the caller
     read (`member.status`), and returns the organization it is in now; the rollup delta is
@@ -368,16 +425,17 @@ async def set_status(session: AsyncSession, member: models.Member, status: str) 
     now = dt.datetime.now(dt.timezone.utc)
     row = (await session.execute(
         update(m).where(m.id == member.id, m.status == old)
-        .values(status=status, version=m.version + 1, updated_at=now)
+        .values(status=status, version=m.version + 1, updated_at=now, **(extra or {}))
         .returning(m.organization_id, m.version)
         .execution_options(synchronize_session=False))).first()
     if row is None:
-        raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", "memberId")
+        raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", field)
     organization_id, version = row
     touch(session, organizations=[organization_id])
     for key, value in (("status", status), ("version", version), ("updated_at", now),
-                       ("organization_id", organization_id)):
+                       ("organization_id", organization_id), *(extra or {}).items()):
         set_committed_value(member, key, value)
+    history.add_status_step(session, member.id, status, effective_on or dt.date.today())
     await count_change(session, organization_id, old, status)
 
 

@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 from db import models
 from db.branch import Branch, accounts, members, organizations
 from db.services import members as member_service
-from db.services import reads
+from db.services import member_records, reads
 from gql.db import Db
 
 
@@ -24,6 +24,9 @@ _BATCH_FUNCTIONS = {
     "difficulty_page": "_difficulty_pages", "record": "_records", "record_page": "_record_pages",
     "difficulty_count": "_difficulty_counts", "descendant_page": "_descendant_pages",
     "descendant_count": "_descendant_counts", "record_count": "_record_counts",
+    "member_record": "_member_records", "member_record_page": "_member_record_pages",
+    "member_record_count": "_member_record_counts", "status_change": "_status_changes",
+    "member_status_changes": "_member_status_changes",
 }
 
 
@@ -171,3 +174,22 @@ class Loaders:
     async def _descendant_counts(self, keys):
         """Key: (organization id, criteria)."""
         return await self._grouped(keys, reads.count_descendants, 0)
+
+    # ------------------------------------------------ a member's records and status changes
+
+    async def _member_records(self, ids):
+        return await self._read_batch(member_records.records_by_id, ids, lambda: None)
+
+    async def _member_record_pages(self, keys):
+        """Key: (member id, kind, first, after)."""
+        return await self._grouped(keys, member_records.record_pages)
+
+    async def _member_record_counts(self, keys):
+        """Key: (member id, kind)."""
+        return await self._grouped(keys, member_records.count_records, 0)
+
+    async def _status_changes(self, ids):
+        return await self._read_batch(member_records.status_changes_by_id, ids, lambda: None)
+
+    async def _member_status_changes(self, member_ids):
+        return await self._read_batch(member_records.status_changes_of_members, member_ids, list)

@@ -11,12 +11,15 @@ from db import idnumber, models
 from db.services import members as member_service
 from gql.auth.directives import Role, auth
 from gql.ids import to_global_id
-from gql.schema.base import Gender, Node, OrderDirection, Scope, UserError, plain_input
+from gql.schema.base import Connection, Gender, Node, OrderDirection, Scope, UserError, connection, plain_input
 from gql.schema.codes import Code
 
 OrganizationType = Annotated["Organization", strawberry.lazy("gql.schema.organization")]
 AccountType = Annotated["Account", strawberry.lazy("gql.schema.account")]
 DifficultyType = Annotated["Difficulty", strawberry.lazy("gql.schema.difficulty")]
+MemberRecordType = Annotated["MemberRecord", strawberry.lazy("gql.schema.lifecycle")]
+MemberRecordKindType = Annotated["MemberRecordKind", strawberry.lazy("gql.schema.lifecycle")]
+StatusChangeType = Annotated["StatusChange", strawberry.lazy("gql.schema.lifecycle")]
 
 
 @strawberry.enum
@@ -160,8 +163,12 @@ class Member(Node):
         return Code.of("technical_title", self.row.technical_title_code)
 
     @strawberry.field(description="信息完整度.")
-    def completeness(self) -> Completeness:
-        percent, missing, warnings = member_service.completeness(self.row)
+    async def completeness(self, info: strawberry.Info) -> Completeness:
+        extended = False
+        if member_service.probation_overdue(self.row):  # only then do its status changes matter (batched)
+            changes = await info.context.loaders.member_status_changes.load(self.pk)
+            extended = any(change.kind == "PROBATION_EXTENDED" for change, _path in changes)
+        percent, missing, warnings = member_service.completeness(self.row, probation_extended=extended)
         return Completeness(percent=percent, missing=missing, warnings=warnings)
 
     @strawberry.field(description="The organization that manages the member now.")
@@ -175,6 +182,21 @@ class Member(Node):
         from gql.schema.difficulty import Difficulty
 
         return [Difficulty.from_row(r) for r in await info.context.loaders.member_difficulties.load(self.pk)]
+
+    @strawberry.field(description="子信息集, newest first.")
+    async def records(self, info: strawberry.Info, kind: MemberRecordKindType | None = None, first: int | None = None,
+                      after: str | None = None) -> Connection[MemberRecordType]:
+        from gql.resolvers import lifecycle
+        from gql.schema.lifecycle import MemberRecord
+
+        page, count = await lifecycle.records_of_member(info, self.pk, kind.value if kind else None, first, after)
+        return connection([MemberRecord.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @strawberry.field(description="党籍异动, oldest first.")
+    async def status_changes(self, info: strawberry.Info) -> list[StatusChangeType]:
+        from gql.schema.lifecycle import StatusChange
+
+        return [StatusChange.from_row(r) for r in await info.context.loaders.member_status_changes.load(self.pk)]
 
     @strawberry.field
     async def account(self, info: strawberry.Info) -> AccountType | None:

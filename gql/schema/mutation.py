@@ -14,6 +14,13 @@ from gql.schema.difficulty import AddDifficultyInput, Difficulty, DifficultyPayl
 from gql.schema.leadership import (
     AppointLeaderInput, EndLeaderPositionInput, LeaderPosition, LeaderPositionPayload, SetLeadershipTermInput,
 )
+from gql.schema.lifecycle import (
+    AddMemberRecordsInput, ConvertInflowInput, CorrectIdNumberInput, DeleteMemberRecordsInput,
+    DeleteRejectedMembersInput, MemberRecord, MemberRecordsPayload, MembersPayload, PromoteMemberInput,
+    RecordStatusChangeInput, ResubmitMemberInput, ReviewMembersInput, StatusChange, StatusChangePayload,
+    UpdateMemberInput, UpdateMemberRecordInput,
+)
+from gql.resolvers import lifecycle as lifecycle_resolvers
 from gql.schema.org_record import AddOrgRecordInput, OrgRecord, OrgRecordPayload
 from gql.schema.organization import (
     CreateOrganizationInput, MoveOrganizationInput, Organization, OrganizationPayload, RenameOrganizationInput,
@@ -33,6 +40,28 @@ def account_payload(outcome) -> AccountPayload:
 
 def organization_payload(outcome) -> OrganizationPayload:
     return payload(OrganizationPayload, "organization", Organization.from_row, outcome)
+
+
+def member_payload(outcome) -> MemberPayload:
+    return payload(MemberPayload, "member", Member.from_row, outcome)
+
+
+def members_payload(outcome) -> MembersPayload:
+    return MembersPayload(members=[Member.from_row(r) for r in outcome.value] if outcome.ok else [],
+                          user_errors=user_errors(outcome.problems))
+
+
+def records_payload(outcome) -> MemberRecordsPayload:
+    return MemberRecordsPayload(records=[MemberRecord.from_row(r) for r in outcome.value] if outcome.ok else [],
+                                user_errors=user_errors(outcome.problems))
+
+
+def status_change_payload(outcome) -> StatusChangePayload:
+    if not outcome.ok:
+        return StatusChangePayload(status_change=None, member=None, user_errors=user_errors(outcome.problems))
+    change, member, path = outcome.value
+    return StatusChangePayload(status_change=StatusChange.from_row((change, path)),
+                               member=Member.from_row((member, path)), user_errors=[])
 
 
 def ok_payload(outcome) -> Payload:
@@ -118,3 +147,53 @@ class Mutation:
     @auth_mutation(requires=Role.OPERATOR)
     async def revoke_difficulty(self, info: strawberry.Info, input: RevokeDifficultyInput) -> DifficultyPayload:
         return payload(DifficultyPayload, "difficulty", Difficulty.from_row, await resolvers.revoke_difficulty(info, input))
+
+    # ------------------------------------------------ issue 8: member lifecycle
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def update_member(self, info: strawberry.Info, input: UpdateMemberInput) -> MemberPayload:
+        return member_payload(await lifecycle_resolvers.update_member(info, input))
+
+    @auth_mutation(requires=Role.ADMIN)
+    async def correct_id_number(self, info: strawberry.Info, input: CorrectIdNumberInput) -> MemberPayload:
+        return member_payload(await lifecycle_resolvers.correct_id_number(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def approve_members(self, info: strawberry.Info, input: ReviewMembersInput) -> MembersPayload:
+        return members_payload(await lifecycle_resolvers.review(info, input, approve=True))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def reject_members(self, info: strawberry.Info, input: ReviewMembersInput) -> MembersPayload:
+        return members_payload(await lifecycle_resolvers.review(info, input, approve=False))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def resubmit_member(self, info: strawberry.Info, input: ResubmitMemberInput) -> MemberPayload:
+        return member_payload(await lifecycle_resolvers.resubmit(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def delete_rejected_members(self, info: strawberry.Info, input: DeleteRejectedMembersInput) -> Payload:
+        return ok_payload(await lifecycle_resolvers.delete_rejected(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def promote_member(self, info: strawberry.Info, input: PromoteMemberInput) -> MemberPayload:
+        return member_payload(await lifecycle_resolvers.promote(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def convert_inflow_to_direct(self, info: strawberry.Info, input: ConvertInflowInput) -> MemberPayload:
+        return member_payload(await lifecycle_resolvers.convert_inflow(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def record_status_change(self, info: strawberry.Info, input: RecordStatusChangeInput) -> StatusChangePayload:
+        return status_change_payload(await lifecycle_resolvers.record_status_change(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def add_member_records(self, info: strawberry.Info, input: AddMemberRecordsInput) -> MemberRecordsPayload:
+        return records_payload(await lifecycle_resolvers.add_member_records(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def update_member_record(self, info: strawberry.Info, input: UpdateMemberRecordInput) -> MemberRecordsPayload:
+        return records_payload(await lifecycle_resolvers.update_member_record(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def delete_member_records(self, info: strawberry.Info, input: DeleteMemberRecordsInput) -> Payload:
+        return ok_payload(await lifecycle_resolvers.delete_member_records(info, input))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import strawberry
 
 from gql.auth.directives import Role, auth_field
@@ -14,7 +16,9 @@ from gql.schema.account import Account
 from gql.schema.base import Connection, Node, Scope, connection
 from gql.schema.codes import Code, CodeTable, codes_of
 from gql.schema.difficulty import Difficulty
+from gql.resolvers import lifecycle as lifecycle_resolvers
 from gql.schema.leadership import LeaderPosition
+from gql.schema.lifecycle import MemberRecord, MemberRecordKind, StatusChange
 from gql.schema.member import Member, MemberFilter, MemberOrder
 from gql.schema.org_record import OrgRecord
 from gql.schema.organization import Organization
@@ -30,6 +34,8 @@ NODE_TYPES = {
     "LeaderPosition": (LeaderPosition, "position"),
     "Difficulty": (Difficulty, "difficulty"),
     "OrgRecord": (OrgRecord, "record"),
+    "MemberRecord": (MemberRecord, "member_record"),
+    "StatusChange": (StatusChange, "status_change"),
 }
 
 
@@ -109,6 +115,20 @@ class Query:
                        after: str | None = None) -> Connection[Account]:
         page, count = await account_resolvers.page(info, organization_id, scope != Scope.SELF, first, after)
         return connection([Account.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @auth_field(requires=Role.OPERATOR, description="Entries waiting for this caller's approval (待审党员), from child organizations that require it.")
+    async def pending_approvals(self, info: strawberry.Info, organization_id: strawberry.ID | None = None,
+                                first: int | None = None, after: str | None = None) -> Connection[Member]:
+        page, count = await lifecycle_resolvers.pending_approvals(info, organization_id, first, after)
+        return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @auth_field(requires=Role.OPERATOR, description="Members with no record of `kind` on or after `since` (批量录入: 查询未录入).")
+    async def members_without_record(self, info: strawberry.Info, organization_id: strawberry.ID, kind: MemberRecordKind,
+                                     since: dt.date, scope: Scope | None = None, first: int | None = None,
+                                     after: str | None = None) -> Connection[Member]:
+        page, count = await lifecycle_resolvers.members_without_record(info, organization_id, scope, kind, since,
+                                                                       first, after)
+        return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @strawberry.field
     def codes(self, table: CodeTable) -> list[Code]:

@@ -1,0 +1,170 @@
+"""The dated history of members: what statistics count from.
+
+Every change of a member's organization, category and status is an effective-dated fact, kept and
+never overwritten:
+- placements (member_placement): the organization from `valid_from` until `valid_to` (half-open,
+  open while null), as organizations' parent periods are;
+- category steps (member_category_step): the category from the end of `effective_on` on;
+- status steps (member_status_step): the status from the end of `effective_on` on.
+Of the status steps, the one in force at the end of day D is the latest with effective_on <= D;
+two on the same day: the later row (a higher id). A category only ever rises (发展 is one way; a
+cancelled probation leaves the party, it does not demote), so the category at the end of D is the
+highest one among the steps on or before D, whatever order they were written in (a corrected or
+back-filled lower step cannot shadow a higher one). A back-dated fact (a death recorded in March with a
+January date) takes effect on its date: as-of answers after it change, the ones before do not.
+
+`state_as_of(D)` answers "which organization, category and status did each member have at the end
+of day D" in SQL from these facts alone, for any past D. The member row's organization_id,
+category and status are a cache of today's answer, written in the same transaction as the facts;
+db.tree's invariant "history" (the teardown check of every test, `python -m db check`) holds
+them equal."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+
+from sqlalchemy import Select, case, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+
+CATEGORIES = ("APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL")
+# The development date each category's step is dated by.
+CATEGORY_DATES = {"APPLICANT": "applied_on", "ACTIVIST": "activist_on", "CANDIDATE": "candidate_on",
+                  "PROBATIONARY": "joined_on", "FULL": "confirmed_on"}
+
+
+def initial_category_steps(values: dict[str, Any], since: dt.date) -> list[tuple[str, dt.date]]:
+    """The category steps of a newly entered member: one for each category up to its own whose
+    date is known (dates are in order, validated), and its own category's step even without a
+    date: then on `since` (the placement's start), or the latest earlier step's date if later."""
+    steps: list[tuple[str, dt.date]] = []
+    current = values["category"]
+    for category in CATEGORIES[:CATEGORIES.index(current) + 1]:
+        day = values.get(CATEGORY_DATES[category])
+        if day is None and category == current:
+            latest = steps[-1][1] if steps else None
+            day = since if latest is None or since >= latest else latest
+        if day is not None:
+            steps.append((category, day))
+    return steps
+
+
+def add_category_steps(session: AsyncSession, member_id: int, steps: Sequence[tuple[str, dt.date]]) -> None:
+    for category, day in steps:
+        session.add(models.MemberCategoryStep(member_id=member_id, category=category, effective_on=day))
+
+
+def add_status_step(session: AsyncSession, member_id: int, status: str, day: dt.date) -> None:
+    session.add(models.MemberStatusStep(member_id=member_id, status=status, effective_on=day))
+
+
+async def latest_fact_date(session: AsyncSession, member_id: int) -> dt.date | None:
+    """The date of the member's latest category or status step or placement start: a new fact
+    may not be dated before it (the history stays one line; see db.services.status_changes)."""
+    c, s, p = models.MemberCategoryStep, models.MemberStatusStep, models.MemberPlacement
+    days = []
+    for column, member_column in ((c.effective_on, c.member_id), (s.effective_on, s.member_id),
+                                  (p.valid_from, p.member_id)):
+        days.append(select(column).where(member_column == member_id).order_by(column.desc()).limit(1)
+                    .scalar_subquery())
+    row = (await session.execute(select(*days))).one()
+    found = [d for d in row if d is not None]
+    return max(found) if found else None
+
+
+# ------------------------------------------------------------------ as of a day
+
+
+def _placement_as_of(day, member_id_column):
+    p = models.MemberPlacement
+    return (select(p.organization_id)
+            .where(p.member_id == member_id_column, p.valid_from <= day,
+                   or_(p.valid_to.is_(None), p.valid_to > day))
+            .order_by(p.valid_from.desc(), p.id.desc()).limit(1).scalar_subquery())
+
+
+def _status_as_of(day, member_id_column):
+    s = models.MemberStatusStep
+    return (select(s.status)
+            .where(s.member_id == member_id_column, s.effective_on <= day)
+            .order_by(s.effective_on.desc(), s.id.desc()).limit(1).scalar_subquery())
+
+
+def category_rank(column):
+    return case({category: rank for rank, category in enumerate(CATEGORIES)}, value=column, else_=-1)
+
+
+def _category_as_of(day, member_id_column):
+    c = models.MemberCategoryStep
+    return (select(c.category)
+            .where(c.member_id == member_id_column, c.effective_on <= day)
+            .order_by(category_rank(c.category).desc(), c.id.desc()).limit(1).scalar_subquery())
+
+
+def state_columns(day: dt.date, member_id_column=None):
+    """(organization_id, category, status) of the member `member_id_column` at the end of `day`,
+    as three correlated scalar subqueries (each an index seek: (member_id, date, id))."""
+    member_id_column = models.Member.id if member_id_column is None else member_id_column
+    return (_placement_as_of(day, member_id_column).label("organization_id"),
+            _category_as_of(day, member_id_column).label("category"),
+            _status_as_of(day, member_id_column).label("status"))
+
+
+def state_as_of(day: dt.date) -> Select:
+    """Member state as of the end of day D: (member_id, organization_id, category, status) for every
+    member placed in an organization that day, from the facts alone (never the member row's
+    cached columns). Counted as members that day: status in db.services.members.DEFAULT_STATUSES."""
+    m = models.Member
+    organization_id, category, status = state_columns(day)
+    inner = select(m.id.label("member_id"), organization_id, category, status).subquery("state")
+    return select(inner).where(inner.c.organization_id.is_not(None))
+
+
+def differs_from_history(day: dt.date | None = None) -> Select:
+    """Members whose cached organization, category or status is not the history's answer for
+    `day` (default today): the invariant "history" of db.tree."""
+    day = day or dt.date.today()
+    m = models.Member
+    organization_id, category, status = state_columns(day)
+    return select(m.id).where(or_(m.organization_id.is_distinct_from(organization_id),
+                                  m.category.is_distinct_from(category),
+                                  m.status.is_distinct_from(status)))
+
+
+# ------------------------------------------------------------------ backfill (migration 0010, demo)
+
+
+def backfill_sql() -> list[str]:
+    """Statements that give every member without history (no status step) its category steps and
+    one status step, from its columns, as createMember would have: dated by the development
+    dates, the current category's step without a date on the placement start (or the latest
+    earlier date), the status on the placement start. Plain SQL for both engines."""
+    since = ("COALESCE((SELECT min(mp.valid_from) FROM member_placement mp WHERE mp.member_id = member.id), "
+             "member.joined_on, member.applied_on, member.birth_date)")
+    no_history = "NOT EXISTS (SELECT 1 FROM member_status_step s WHERE s.member_id = member.id)"
+    statements = []
+    for rank, category in enumerate(CATEGORIES):
+        column = CATEGORY_DATES[category]
+        lower = [CATEGORY_DATES[c] for c in reversed(CATEGORIES[:rank])]
+        if lower:
+            latest_lower = f"COALESCE({', '.join('member.' + c for c in lower)})" if len(lower) > 1 else f"member.{lower[0]}"
+            fallback = f"CASE WHEN {latest_lower} IS NULL OR {since} >= {latest_lower} THEN {since} ELSE {latest_lower} END"
+        else:
+            fallback = since
+        reached = ", ".join(f"'{c}'" for c in CATEGORIES[rank:])
+        statements.append(
+            "INSERT INTO member_category_step (member_id, category, effective_on) "
+            f"SELECT member.id, '{category}', COALESCE(member.{column}, {fallback}) FROM member "
+            f"WHERE member.category IN ({reached}) AND (member.{column} IS NOT NULL OR member.category = '{category}') "
+            f"AND {no_history} ORDER BY member.id")
+    statements.append(
+        "INSERT INTO member_status_step (member_id, status, effective_on) "
+        f"SELECT member.id, member.status, {since} FROM member WHERE {no_history} ORDER BY member.id")
+    return statements
+
+
+async def backfill(connection) -> None:
+    for statement in backfill_sql():
+        await connection.execute(text(statement))
+
