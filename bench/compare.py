@@ -93,6 +93,7 @@ CONTENDERS = {
     "dangjian": "uvicorn gql.app:app, 1 worker, PostgreSQL",
     "dangjian-w2": "python -m gql.serve --workers 2 (TCP_NODELAY), PostgreSQL",
     "dangjian-sqlite": "uvicorn gql.app:app, 1 worker, SQLite",
+    "dangjian-base": "python -m gql.serve, 1 worker, PostgreSQL, served from the --baseline checkout",
     "postgraphile": "PostGraphile v4 + connection-filter, 1 node process",
     "sql": "bare SQL over asyncpg (2 statements per request), no HTTP",
 }
@@ -360,10 +361,10 @@ def _terminate(_signum, _frame):
     raise KeyboardInterrupt  # unwinds through the `finally` that stops the servers
 
 
-def start(name: str, command: list[str], env: dict, port: int) -> Server:
+def start(name: str, command: list[str], env: dict, port: int, cwd: Path = PROJECT_ROOT) -> Server:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{name}.log"
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(name, process, port, log)
     _started.append(server)
@@ -385,13 +386,14 @@ async def wait_ready(server: Server, seconds: float = 120) -> None:
     raise SystemExit(f"{server.name} did not answer within {seconds:.0f} s; see {server.log}")
 
 
-def start_dangjian(name: str, database_url: str, workers: int) -> Server:
+def start_dangjian(name: str, database_url: str, workers: int, root: Path = PROJECT_ROOT) -> Server:
+    """The product from the checkout at `root` (this one, or --baseline's for a before/after run)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DANGJIAN_PASSWORD_PROFILE": "production",
-           "PYTHONPATH": str(PROJECT_ROOT)}
+           "PYTHONPATH": str(root)}
     command = [sys.executable, "-m", "gql.serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers), "--no-access-log"]
-    return start(name, command, env, port)
+    return start(name, command, env, port, cwd=root)
 
 
 def install_postgraphile() -> Path:
@@ -566,6 +568,10 @@ async def run(args) -> int:
                 servers[name] = start_dangjian(name, database_url, 1)
             elif name == "dangjian-w2":
                 servers[name] = start_dangjian(name, database_url, 2)
+            elif name == "dangjian-base":
+                if not args.baseline:
+                    raise SystemExit("dangjian-base needs --baseline DIR (a checkout of the code to compare against)")
+                servers[name] = start_dangjian(name, database_url, 1, Path(args.baseline).resolve())
             elif name == "dangjian-sqlite":
                 servers[name] = start_dangjian(name, f"sqlite+aiosqlite:///{sqlite_file}", 1)
             elif name == "postgraphile":
@@ -726,6 +732,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=["dangjian", "dangjian-w2", "dangjian-sqlite", "postgraphile", "sql"])
     parser.add_argument("--rebuild", action="store_true",
                         help="generate the data again (done by itself when the models gained columns)")
+    parser.add_argument("--baseline", help="a checkout of older code (`git worktree add DIR COMMIT`), served "
+                                           "as the contender dangjian-base: before and after in one run")
     parser.add_argument("--county", help="organization code for W1 and W2 (default: the level-1 "
                                          "district/county committee with the most children)")
 

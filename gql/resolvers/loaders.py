@@ -1,7 +1,17 @@
 """Per-request DataLoaders: every nested list or object field batches through one of these, so a
 query costs a number of statements that depends on its shape, not on the rows it returns.
 
-All of them read through db.branch, so an id outside the caller's branch loads as None."""
+All of them read through db.branch, so an id outside the caller's branch loads as None.
+
+Organizations come with their plain member counts (issue 7). Every statement that loads
+organizations (by code, by id, children) selects the subtree count too (the folded column plus the
+organization's pending deltas: an index-only probe per row), and the row already holds the direct
+count; `member_count()` answers an unfiltered `memberCount` / `totalCount` of an organization
+loaded in this request from those, with no statement of its own. The values are the ones
+count_by_anchor's plain branches would read, in the same read transaction (one snapshot), so the
+answers are identical; a filtered count, or a self-only (MEMBER) branch, still goes through the
+`member_count_loader`. W1 (an organization, its children and the subtree count of each) went from
+4 statements to 2 (7 round trips to 5 with BEGIN and ROLLBACK)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -12,14 +22,22 @@ from db import models
 from db.branch import Branch, accounts, members, organizations
 from db.services import members as member_service
 from db.services import reads
+from db.services.members import MemberQuery, subtree_count
 from gql.db import Db
+
+# The unfiltered member queries (SELF, SUBTREE): the ones an organization's loaded row answers.
+PLAIN_COUNTS = {False: MemberQuery(subtree=False), True: MemberQuery(subtree=True)}
+# The plain counts of the organization rows a statement selects (see the module docstring). The
+# direct count is selected as a column, not read from the ORM object: after a write in the same
+# request the session's object still holds the value it was first loaded with.
+COUNTS = (models.Organization.direct_member_count.label("direct_count"), subtree_count().label("subtree_count"))
 
 
 # Loader attribute → its batch function.
 _BATCH_FUNCTIONS = {
     "organization": "_organizations", "member": "_members", "account": "_accounts",
     "account_by_member": "_accounts_by_member", "children": "_children", "member_page": "_member_pages",
-    "member_count": "_member_counts", "open_positions": "_open_positions", "position": "_positions",
+    "member_count_loader": "_member_counts", "open_positions": "_open_positions", "position": "_positions",
     "history": "_history", "difficulty": "_difficulties", "member_difficulties": "_member_difficulties",
     "difficulty_page": "_difficulty_pages", "record": "_records", "record_page": "_record_pages",
     "difficulty_count": "_difficulty_counts", "descendant_page": "_descendant_pages",
@@ -35,6 +53,8 @@ class Loaders:
         # Below ADMIN an account reaches no account but its own.
         self.own_account_id = own_account_id
         self.sees_accounts = sees_accounts
+        # (organization id, subtree) → the plain member count read with the organization's row.
+        self.known_counts: dict[tuple[int, bool], int] = {}
 
     def __getattr__(self, name: str) -> DataLoader:
         """A loader is made on its first use: a request touches 2 or 3 of the 19, and making all
@@ -47,16 +67,46 @@ class Loaders:
         return loader
 
     def clear_all(self) -> None:
+        self.known_counts.clear()
         for name in _BATCH_FUNCTIONS:
             loader = self.__dict__.get(name)
             if loader is not None:
                 loader.clear_all()
 
+    def _counted(self, rows) -> list[models.Organization]:
+        """The organizations of (organization, direct count, subtree count) rows, their plain
+        counts remembered."""
+        found = []
+        remember = not self.branch.is_self_only  # a MEMBER's counts are filtered to its own record
+        known = self.known_counts
+        for org, direct, subtree in rows:
+            if remember:
+                known[(org.id, False)] = int(direct or 0)
+                known[(org.id, True)] = int(subtree or 0)
+            found.append(org)
+        return found
+
+    def member_count(self, organization_id: int, query: MemberQuery):
+        """The organization's member count under `query`: an int when its row answered it (see
+        the module docstring), else an awaitable from the `member_count_loader`."""
+        if query == PLAIN_COUNTS[query.subtree]:
+            known = self.known_counts.get((organization_id, query.subtree))
+            if known is not None:
+                return known
+        return self.member_count_loader.load((organization_id, query))
+
+    async def organization_by_code(self, code: str) -> models.Organization | None:
+        if self.branch is None:
+            return None
+        stmt = organizations(self.branch).add_columns(*COUNTS).where(models.Organization.code == code)
+        found = self._counted(await self.db.read(lambda s: s.execute(stmt)))
+        return found[0] if found else None
+
     async def _organizations(self, ids: list[int]):
         if self.branch is None:
             return [None] * len(ids)
-        stmt = organizations(self.branch).where(models.Organization.id.in_(ids))
-        found = {o.id: o for o in (await self.db.read(lambda s: s.execute(stmt))).scalars()}
+        stmt = organizations(self.branch).add_columns(*COUNTS).where(models.Organization.id.in_(ids))
+        found = {o.id: o for o in self._counted(await self.db.read(lambda s: s.execute(stmt)))}
         return [found.get(i) for i in ids]
 
     async def _members(self, ids: list[int]):
@@ -92,11 +142,11 @@ class Loaders:
         if self.branch is None:
             return [[] for _ in keys]
         parent_ids = sorted({k[0] for k in keys})
-        stmt = (organizations(self.branch)
+        stmt = (organizations(self.branch).add_columns(*COUNTS)
                 .where(models.Organization.parent_id.in_(parent_ids))
                 .order_by(models.Organization.code))
         by_parent: dict[int, list] = defaultdict(list)
-        for org in (await self.db.read(lambda s: s.execute(stmt))).scalars():
+        for org in self._counted(await self.db.read(lambda s: s.execute(stmt))):
             by_parent[org.parent_id].append(org)
         return [[o for o in by_parent[p] if include or o.status == "ACTIVE"] for p, include in keys]
 
