@@ -516,6 +516,31 @@ def anchored(branch: Branch, query: MemberQuery, *columns):
     return stmt, ANCHOR.c.id
 
 
+def _one_subtree(branch: Branch, anchor_id: int):
+    """SQL: the organization lies in the subtree of the one organization `anchor_id`, if that one
+    is in the branch (else nothing does). The bounds are scalar subqueries, which PostgreSQL runs
+    once (InitPlans) and then seeks the path index between them. Joined to an anchor alias by the
+    computed bound (IN_ANCHOR_SUBTREE), the planner cannot seek: it walked the path index from the
+    start and filtered the join, 26,881 organizations for a county far down the index, W2's page
+    statement 19 ms; with these bounds 0.4 ms (EXPLAIN ANALYZE, demo data, 桃源县)."""
+    a = ANCHOR
+    anchor = (a.c.id == anchor_id, branch.holds(a.c.path))
+    lower = select(a.c.path).where(*anchor).scalar_subquery()
+    upper = select(func.substr(a.c.path, 1, func.length(a.c.path) - 1) + "0").where(*anchor).scalar_subquery()
+    return (models.Organization.path >= lower) & (models.Organization.path < upper)
+
+
+def _one_anchor(branch: Branch, query: MemberQuery, anchor_ids: Sequence[int]) -> bool:
+    """One SUBTREE anchor for a staff branch: the statement seeks its range (_one_subtree)."""
+    return len(anchor_ids) == 1 and query.subtree and not branch.is_self_only
+
+
+def _in_one_subtree(branch: Branch, query: MemberQuery, anchor_id: int, *columns):
+    return (select(*columns)
+            .join(models.Organization, models.Organization.id == models.Member.organization_id)
+            .where(_one_subtree(branch, anchor_id), *conditions(query)))
+
+
 async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
                           query: MemberQuery) -> dict[int, int]:
     o = models.Organization
@@ -527,6 +552,9 @@ async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Seq
         # the root, 50,000 rows in a parallel scan, 33-37 ms; now ~1 ms in the database).
         t = o.__table__
         stmt = select(t.c.id, subtree_count(t)).where(t.c.id.in_(anchor_ids), branch.holds(t.c.path))
+    elif _one_anchor(branch, query, anchor_ids):
+        stmt = _in_one_subtree(branch, query, anchor_ids[0], func.count(models.Member.id))
+        return {anchor_ids[0]: (await session.execute(stmt)).scalar_one()}
     else:
         stmt, anchor_id = anchored(branch, query, func.count(models.Member.id))
         stmt = stmt.add_columns(anchor_id).where(anchor_id.in_(anchor_ids)).group_by(anchor_id)
@@ -547,10 +575,27 @@ async def count_in(session: AsyncSession, branch: Branch, query: MemberQuery) ->
 async def page_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
                          query: MemberQuery, order: MemberOrder, first: int,
                          after: str | None) -> dict[int, Page]:
-    """One page of (member, organization path) rows for each anchor organization, in one statement."""
-    stmt, anchor = anchored(branch, query, models.Member, models.Organization.path)
+    """One page of (member, organization path) rows for each anchor organization, in one statement.
+
+    The member is a Core row of the member table's columns (attribute access by the same names as
+    models.Member), not an ORM object: the page is read-only, and loading 51 ORM objects (identity
+    map, instance state, per-attribute instrumentation) was ~14% of the server's CPU on W2 (py-spy,
+    bench/compare.py W2 c=16). Nested pages of every organization of a list come through here."""
+    if _one_anchor(branch, query, anchor_ids):
+        stmt = _in_one_subtree(branch, query, anchor_ids[0], *MEMBER_COLUMNS, models.Organization.path)
+        return {anchor_ids[0]: await keyset_page(session, stmt, sort_keys(order), first, after,
+                                                 lambda row: _key_values(row, order), _member_and_path)}
+    stmt, anchor = anchored(branch, query, *MEMBER_COLUMNS, models.Organization.path)
     return await pages_by_anchor(session, stmt, anchor, sort_keys(order), anchor_ids, first, after,
-                                 lambda row: _key_values(row, order))
+                                 lambda row: _key_values(row, order), _member_and_path)
+
+
+# The member table's columns, selected as a Core row (see page_by_anchor).
+MEMBER_COLUMNS = tuple(models.Member.__table__.c)
+
+
+def _member_and_path(row):
+    return row, row.path
 
 
 async def page_in_branch(session: AsyncSession, branch: Branch, query: MemberQuery, order: MemberOrder,
