@@ -349,18 +349,21 @@ async def revoke_tokens(session: AsyncSession, account_id: int) -> None:
         .execution_options(synchronize_session=False))
 
 
-async def for_token(session: AsyncSession, token_hash: str) -> tuple[models.Account, str] | None:
-    """The signed-in account of a live token, with its organization's path; None when not live."""
-    row = (await session.execute(
-        select(models.Account, models.Organization.path)
-        .join(models.AccessToken, models.AccessToken.account_id == models.Account.id)
-        .join(models.Organization, models.Organization.id == models.Account.organization_id)
+async def for_token(session: AsyncSession, token_hash: str):
+    """The signed-in account of a live token, None when not live: a Core row of what a request's
+    viewer needs (id, role, organization_id, member_id, must_change_password and the
+    organization's path), not the ORM account (16 columns, an identity-mapped object) on every
+    request."""
+    a = models.Account
+    return (await session.execute(
+        select(a.id, a.role, a.organization_id, a.member_id, a.must_change_password, models.Organization.path)
+        .join(models.AccessToken, models.AccessToken.account_id == a.id)
+        .join(models.Organization, models.Organization.id == a.organization_id)
         .where(models.AccessToken.token_hash == token_hash,
                models.AccessToken.revoked_at.is_(None),
                models.AccessToken.expires_at > now(),
-               models.Account.disabled.is_(False))
+               a.disabled.is_(False))
     )).first()
-    return (row[0], row[1]) if row else None
 
 
 async def page(session: AsyncSession, branch: Branch, anchor_path: str, subtree: bool, first: int,
