@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, select, true
+from sqlalchemy import Select, bindparam, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.errors import not_found
-from db.tree import contains, within, within_subtree_of
+from db.tree import contains, upper_bound, within, within_subtree_of
 
 # What a MEMBER account may read (the types whose @auth has allowSelf: true): its own member
 # record, its difficulties, its account and its own organization. Every other table
@@ -71,6 +71,12 @@ class Branch:
             return path_column == self.path
         return within(path_column, self.path)
 
+    def bounds(self) -> dict[str, str]:
+        """The parameters of IN_STAFF_BRANCH (below) for this branch; staff branches only."""
+        if self.is_self_only:
+            raise ValueError("a self-only branch is not a range")
+        return {"branch_lower": self.path, "branch_upper": upper_bound(self.path)}
+
     def organization_condition(self):
         return self.holds(models.Organization.path)
 
@@ -98,6 +104,21 @@ class Branch:
             return self.own_member(models.Member.id)
         member_id = getattr(entity, "member_id", None)
         return self.own_member(member_id) if member_id is not None else true()
+
+
+# Statements built once (issue 7): a staff branch's range as bound parameters, so a hot statement
+# is one object for every request and every branch. SQLAlchemy memoizes a statement object's cache
+# key; building the same statement per request and working out its key again was ~5% of the
+# server's CPU on W1 (py-spy, bench/compare.py, c=16), with the building itself more.
+BRANCH_LOWER = bindparam("branch_lower", type_=models.Organization.path.type)
+BRANCH_UPPER = bindparam("branch_upper", type_=models.Organization.path.type)
+IN_STAFF_BRANCH = (models.Organization.path >= BRANCH_LOWER) & (models.Organization.path < BRANCH_UPPER)
+
+
+def staff_organizations(*columns) -> Select:
+    """`organizations(branch)` for any staff branch (not self-only), built once: execute it with
+    `branch.bounds()` among the parameters."""
+    return select(models.Organization, *columns).where(IN_STAFF_BRANCH)
 
 
 # The whole tree, for system jobs (CLI, demo, migrations) that act for no account.

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
-from sqlalchemy import case, func, literal, null, select, update
+from sqlalchemy import bindparam, case, func, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -354,16 +354,19 @@ async def for_token(session: AsyncSession, token_hash: str):
     viewer needs (id, role, organization_id, member_id, must_change_password and the
     organization's path), not the ORM account (16 columns, an identity-mapped object) on every
     request."""
-    a = models.Account
-    return (await session.execute(
-        select(a.id, a.role, a.organization_id, a.member_id, a.must_change_password, models.Organization.path)
-        .join(models.AccessToken, models.AccessToken.account_id == a.id)
-        .join(models.Organization, models.Organization.id == a.organization_id)
-        .where(models.AccessToken.token_hash == token_hash,
-               models.AccessToken.revoked_at.is_(None),
-               models.AccessToken.expires_at > now(),
-               a.disabled.is_(False))
-    )).first()
+    return (await session.execute(_FOR_TOKEN, {"token_hash": token_hash, "now": now()})).first()
+
+
+# Built once: its cache key is memoized on the statement object (see db.branch's prebuilt statements).
+_a = models.Account
+_FOR_TOKEN = (
+    select(_a.id, _a.role, _a.organization_id, _a.member_id, _a.must_change_password, models.Organization.path)
+    .join(models.AccessToken, models.AccessToken.account_id == _a.id)
+    .join(models.Organization, models.Organization.id == _a.organization_id)
+    .where(models.AccessToken.token_hash == bindparam("token_hash"),
+           models.AccessToken.revoked_at.is_(None),
+           models.AccessToken.expires_at > bindparam("now", type_=models.AccessToken.expires_at.type),
+           _a.disabled.is_(False)))
 
 
 async def page(session: AsyncSession, branch: Branch, anchor_path: str, subtree: bool, first: int,

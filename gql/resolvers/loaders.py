@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from sqlalchemy import bindparam
+
 from strawberry.dataloader import DataLoader
 
 from db import models
-from db.branch import Branch, accounts, members, organizations
+from db.branch import Branch, accounts, members, organizations, staff_organizations
 from db.services import members as member_service
 from db.services import reads
 from db.services.members import MemberQuery, subtree_count
@@ -31,6 +33,12 @@ PLAIN_COUNTS = {False: MemberQuery(subtree=False), True: MemberQuery(subtree=Tru
 # direct count is selected as a column, not read from the ORM object: after a write in the same
 # request the session's object still holds the value it was first loaded with.
 COUNTS = (models.Organization.direct_member_count.label("direct_count"), subtree_count().label("subtree_count"))
+# The hot organization statements, built once for staff branches (db.branch.staff_organizations).
+_O = models.Organization
+ORGANIZATION_BY_CODE = staff_organizations(*COUNTS).where(_O.code == bindparam("code"))
+ORGANIZATIONS_BY_ID = staff_organizations(*COUNTS).where(_O.id.in_(bindparam("ids", expanding=True)))
+CHILDREN = (staff_organizations(*COUNTS).where(_O.parent_id.in_(bindparam("ids", expanding=True)))
+            .order_by(_O.code))
 
 
 # Loader attribute → its batch function.
@@ -86,6 +94,17 @@ class Loaders:
             found.append(org)
         return found
 
+    async def _organization_rows(self, prebuilt, params: dict, condition, by_code_order: bool = False):
+        """(organization, direct count, subtree count) rows: the statement built once for a staff
+        branch, or one built now for a self-only branch (`condition()` on `organizations()`)."""
+        if self.branch.is_self_only:
+            stmt = organizations(self.branch).add_columns(*COUNTS).where(condition())
+            if by_code_order:
+                stmt = stmt.order_by(models.Organization.code)
+            return await self.db.read(lambda s: s.execute(stmt))
+        params = {**params, **self.branch.bounds()}
+        return await self.db.read(lambda s: s.execute(prebuilt, params))
+
     def member_count(self, organization_id: int, query: MemberQuery):
         """The organization's member count under `query`: an int when its row answered it (see
         the module docstring), else an awaitable from the `member_count_loader`."""
@@ -98,15 +117,16 @@ class Loaders:
     async def organization_by_code(self, code: str) -> models.Organization | None:
         if self.branch is None:
             return None
-        stmt = organizations(self.branch).add_columns(*COUNTS).where(models.Organization.code == code)
-        found = self._counted(await self.db.read(lambda s: s.execute(stmt)))
+        found = self._counted(await self._organization_rows(
+            ORGANIZATION_BY_CODE, {"code": code}, lambda: models.Organization.code == code))
         return found[0] if found else None
 
     async def _organizations(self, ids: list[int]):
         if self.branch is None:
             return [None] * len(ids)
-        stmt = organizations(self.branch).add_columns(*COUNTS).where(models.Organization.id.in_(ids))
-        found = {o.id: o for o in self._counted(await self.db.read(lambda s: s.execute(stmt)))}
+        rows = await self._organization_rows(ORGANIZATIONS_BY_ID, {"ids": ids},
+                                             lambda: models.Organization.id.in_(ids))
+        found = {o.id: o for o in self._counted(rows)}
         return [found.get(i) for i in ids]
 
     async def _members(self, ids: list[int]):
@@ -142,11 +162,10 @@ class Loaders:
         if self.branch is None:
             return [[] for _ in keys]
         parent_ids = sorted({k[0] for k in keys})
-        stmt = (organizations(self.branch).add_columns(*COUNTS)
-                .where(models.Organization.parent_id.in_(parent_ids))
-                .order_by(models.Organization.code))
+        rows = await self._organization_rows(CHILDREN, {"ids": parent_ids},
+                                             lambda: models.Organization.parent_id.in_(parent_ids), True)
         by_parent: dict[int, list] = defaultdict(list)
-        for org in self._counted(await self.db.read(lambda s: s.execute(stmt))):
+        for org in self._counted(rows):
             by_parent[org.parent_id].append(org)
         return [[o for o in by_parent[p] if include or o.status == "ACTIVE"] for p, include in keys]
 
