@@ -117,8 +117,8 @@ IN_STAFF_BRANCH = (models.Organization.path >= BRANCH_LOWER) & (models.Organizat
 
 def staff_organizations(*columns) -> Select:
     """`organizations(branch)` for any staff branch (not self-only), built once: execute it with
-    `branch.bounds()` among the parameters."""
-    return select(models.Organization, *columns).where(IN_STAFF_BRANCH)
+    `branch.bounds()` among the parameters. Selects `columns` (default: the ORM entity)."""
+    return select(*(columns or (models.Organization,))).where(IN_STAFF_BRANCH)
 
 
 # The whole tree, for system jobs (CLI, demo, migrations) that act for no account.

@@ -35,9 +35,13 @@ PLAIN_COUNTS = {False: MemberQuery(subtree=False), True: MemberQuery(subtree=Tru
 COUNTS = (models.Organization.direct_member_count.label("direct_count"), subtree_count().label("subtree_count"))
 # The hot organization statements, built once for staff branches (db.branch.staff_organizations).
 _O = models.Organization
-ORGANIZATION_BY_CODE = staff_organizations(*COUNTS).where(_O.code == bindparam("code"))
-ORGANIZATIONS_BY_ID = staff_organizations(*COUNTS).where(_O.id.in_(bindparam("ids", expanding=True)))
-CHILDREN = (staff_organizations(*COUNTS).where(_O.parent_id.in_(bindparam("ids", expanding=True)))
+# Organizations are read as Core rows of the table's columns (attribute access by the models'
+# names) and the two counts: they are only read (gql.schema's from_row, Leadership.of), and ORM
+# loading of W1's 23 organizations (identity map, instance state) was ~8% of its CPU (py-spy).
+ORGANIZATION_COLUMNS = (*_O.__table__.c, *COUNTS)
+ORGANIZATION_BY_CODE = staff_organizations(*ORGANIZATION_COLUMNS).where(_O.code == bindparam("code"))
+ORGANIZATIONS_BY_ID = staff_organizations(*ORGANIZATION_COLUMNS).where(_O.id.in_(bindparam("ids", expanding=True)))
+CHILDREN = (staff_organizations(*ORGANIZATION_COLUMNS).where(_O.parent_id.in_(bindparam("ids", expanding=True)))
             .order_by(_O.code))
 
 
@@ -81,24 +85,22 @@ class Loaders:
             if loader is not None:
                 loader.clear_all()
 
-    def _counted(self, rows) -> list[models.Organization]:
-        """The organizations of (organization, direct count, subtree count) rows, their plain
+    def _counted(self, rows) -> list:
+        """Organization rows (the table's columns, direct_count, subtree_count), their plain
         counts remembered."""
-        found = []
-        remember = not self.branch.is_self_only  # a MEMBER's counts are filtered to its own record
-        known = self.known_counts
-        for org, direct, subtree in rows:
-            if remember:
-                known[(org.id, False)] = int(direct or 0)
-                known[(org.id, True)] = int(subtree or 0)
-            found.append(org)
+        found = list(rows)
+        if not self.branch.is_self_only:  # a MEMBER's counts are filtered to its own record
+            known = self.known_counts
+            for org in found:
+                known[(org.id, False)] = int(org.direct_count or 0)
+                known[(org.id, True)] = int(org.subtree_count or 0)
         return found
 
     async def _organization_rows(self, prebuilt, params: dict, condition, by_code_order: bool = False):
-        """(organization, direct count, subtree count) rows: the statement built once for a staff
+        """Organization rows (ORGANIZATION_COLUMNS): the statement built once for a staff
         branch, or one built now for a self-only branch (`condition()` on `organizations()`)."""
         if self.branch.is_self_only:
-            stmt = organizations(self.branch).add_columns(*COUNTS).where(condition())
+            stmt = organizations(self.branch).with_only_columns(*ORGANIZATION_COLUMNS).where(condition())
             if by_code_order:
                 stmt = stmt.order_by(models.Organization.code)
             return await self.db.read(lambda s: s.execute(stmt))
