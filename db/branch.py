@@ -110,9 +110,12 @@ class Branch:
 # is one object for every request and every branch. SQLAlchemy memoizes a statement object's cache
 # key; building the same statement per request and working out its key again was ~5% of the
 # server's CPU on W1 (py-spy, bench/compare.py, c=16), with the building itself more.
-BRANCH_LOWER = bindparam("branch_lower", type_=models.Organization.path.type)
-BRANCH_UPPER = bindparam("branch_upper", type_=models.Organization.path.type)
-IN_STAFF_BRANCH = (models.Organization.path >= BRANCH_LOWER) & (models.Organization.path < BRANCH_UPPER)
+# Table columns, not the ORM attributes: a statement that mentions none runs on SQLAlchemy's Core
+# path (no ORM compile state or result set-up).
+_PATH = models.Organization.__table__.c.path
+BRANCH_LOWER = bindparam("branch_lower", type_=_PATH.type)
+BRANCH_UPPER = bindparam("branch_upper", type_=_PATH.type)
+IN_STAFF_BRANCH = (_PATH >= BRANCH_LOWER) & (_PATH < BRANCH_UPPER)
 
 
 def staff_organizations(*columns) -> Select:

@@ -358,15 +358,15 @@ async def for_token(session: AsyncSession, token_hash: str):
 
 
 # Built once: its cache key is memoized on the statement object (see db.branch's prebuilt statements).
-_a = models.Account
+# Table columns only: SQLAlchemy's Core path, no ORM compile state.
+_a, _t, _o = models.Account.__table__, models.AccessToken.__table__, models.Organization.__table__
 _FOR_TOKEN = (
-    select(_a.id, _a.role, _a.organization_id, _a.member_id, _a.must_change_password, models.Organization.path)
-    .join(models.AccessToken, models.AccessToken.account_id == _a.id)
-    .join(models.Organization, models.Organization.id == _a.organization_id)
-    .where(models.AccessToken.token_hash == bindparam("token_hash"),
-           models.AccessToken.revoked_at.is_(None),
-           models.AccessToken.expires_at > bindparam("now", type_=models.AccessToken.expires_at.type),
-           _a.disabled.is_(False)))
+    select(_a.c.id, _a.c.role, _a.c.organization_id, _a.c.member_id, _a.c.must_change_password, _o.c.path)
+    .select_from(_a.join(_t, _t.c.account_id == _a.c.id).join(_o, _o.c.id == _a.c.organization_id))
+    .where(_t.c.token_hash == bindparam("token_hash"),
+           _t.c.revoked_at.is_(None),
+           _t.c.expires_at > bindparam("now", type_=_t.c.expires_at.type),
+           _a.c.disabled.is_(False)))
 
 
 async def page(session: AsyncSession, branch: Branch, anchor_path: str, subtree: bool, first: int,

@@ -291,7 +291,7 @@ def subtree_count(o=None):
     """SQL: the exact subtree member count of organization `o` (a table or alias): the folded
     value plus its pending deltas (an index-only range of member_count_delta)."""
     o = models.Organization.__table__ if o is None else o
-    d = models.MemberCountDelta
+    d = models.MemberCountDelta.__table__.c  # table columns: a Core statement stays Core
     pending = select(func.coalesce(func.sum(d.delta), 0)).where(d.organization_id == o.c.id).scalar_subquery()
     return o.c.subtree_member_count + pending
 

@@ -29,16 +29,16 @@ from gql.db import Db
 
 # The unfiltered member queries (SELF, SUBTREE): the ones an organization's loaded row answers.
 PLAIN_COUNTS = {False: MemberQuery(subtree=False), True: MemberQuery(subtree=True)}
-# The plain counts of the organization rows a statement selects (see the module docstring). The
-# direct count is selected as a column, not read from the ORM object: after a write in the same
-# request the session's object still holds the value it was first loaded with.
-COUNTS = (models.Organization.direct_member_count.label("direct_count"), subtree_count().label("subtree_count"))
-# The hot organization statements, built once for staff branches (db.branch.staff_organizations).
-_O = models.Organization
+# The plain counts of the organization rows a statement selects (see the module docstring).
+COUNTS = (models.Organization.__table__.c.direct_member_count.label("direct_count"),
+          subtree_count().label("subtree_count"))
+# The hot organization statements, built once for staff branches (db.branch.staff_organizations),
+# of table columns only, so that they run on SQLAlchemy's Core path (no ORM compile state).
 # Organizations are read as Core rows of the table's columns (attribute access by the models'
 # names) and the two counts: they are only read (gql.schema's from_row, Leadership.of), and ORM
 # loading of W1's 23 organizations (identity map, instance state) was ~8% of its CPU (py-spy).
-ORGANIZATION_COLUMNS = (*_O.__table__.c, *COUNTS)
+_O = models.Organization.__table__.c
+ORGANIZATION_COLUMNS = (*models.Organization.__table__.c, *COUNTS)
 ORGANIZATION_BY_CODE = staff_organizations(*ORGANIZATION_COLUMNS).where(_O.code == bindparam("code"))
 ORGANIZATIONS_BY_ID = staff_organizations(*ORGANIZATION_COLUMNS).where(_O.id.in_(bindparam("ids", expanding=True)))
 CHILDREN = (staff_organizations(*ORGANIZATION_COLUMNS).where(_O.parent_id.in_(bindparam("ids", expanding=True)))
