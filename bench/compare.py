@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench [compare] [--orgs 50000] [--members 1000000] [--duration 5] [--rounds 3]
         [--connections 16 1] [--workloads W1 W2 W1-root] [--contenders dangjian dangjian-w2 ...]
+        [--baseline DIR --contenders dangjian dangjian-base postgraphile]
 
 Why this way: a dashboard builder's alternative to this API is a GraphQL layer generated over
 PostgreSQL (PostGraphile) or hand-written SQL, so the question is the ratio to those on the same
@@ -25,6 +26,8 @@ What it does, every step bounded in time and every socket on 127.0.0.1:
 3. The product served as documented for production: `uvicorn gql.app:app` (1 worker, and 2 workers
    as `dangjian-w2`; `--no-access-log`), DATABASE_URL at the bench schema, production password
    profile; SQLite as `dangjian-sqlite` (1 worker). It signs in once per server before any load.
+   `dangjian-base` serves the checkout given by --baseline (say `git archive OLD | tar -x -C DIR`)
+   the same way: a change measured before and after in one run, interleaved, on the same data.
 4. Bare SQL: the statements a hand-written endpoint would send (2 per request), over an asyncpg pool
    in this process: the floor, with no HTTP and no JSON in the way.
 5. Checks once that every contender gives the same answer to every workload, then measures with
