@@ -232,6 +232,14 @@ async def keyset_page(session, stmt, keys: Sequence[SortKey], first: int, after:
     return _page((await session.execute(stmt)).all(), first, key_values, cursors, shape)
 
 
+async def first_page(session, stmt, params: dict, keys: Sequence[SortKey], first: int, key_values,
+                     shape=tuple) -> Page:
+    """The first page of a statement already ordered by `keys` and limited to `first + 1` rows
+    (built once and kept by its caller), run with `params`."""
+    cursors = Cursors(keys, await cursor_key(session))
+    return _page((await session.execute(stmt, params)).all(), first, key_values, cursors, shape)
+
+
 async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor_ids: Sequence[int],
                           first: int, after: str | None, key_values, shape=tuple) -> dict[int, Page]:
     """One page for each anchor (say, each organization of a list), in one statement.

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Sequence
 
+import functools
 import logging
 import time
 
-from sqlalchemy import Integer, case, cast, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy import Integer, bindparam, case, cast, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -18,7 +19,7 @@ from db import codes, idnumber, models
 from db.branch import ANCHOR, IN_ANCHOR_SUBTREE, Actor, Branch, members
 from db.branch import get as branch_get
 from db.errors import DomainError, Problems
-from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
+from db.pagination import Page, SortKey, first_page, keyset_page, pages_by_anchor
 from db.services import organizations
 from db.tree import ancestor_ids, within_subtree_of
 
@@ -582,6 +583,11 @@ async def page_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequ
     models.Member), not an ORM object: the page is read-only, and loading 51 ORM objects (identity
     map, instance state, per-attribute instrumentation) was ~14% of the server's CPU on W2 (py-spy,
     bench/compare.py W2 c=16). Nested pages of every organization of a list come through here."""
+    if _one_anchor(branch, query, anchor_ids) and after is None and _dateless(query):
+        stmt, keys = _first_page_of_one_subtree(query, order, first)
+        params = {"anchor_id": anchor_ids[0], **branch.bounds()}
+        return {anchor_ids[0]: await first_page(session, stmt, params, keys, first,
+                                                lambda row: _key_values(row, order), _member_and_path)}
     if _one_anchor(branch, query, anchor_ids):
         stmt = _in_one_subtree(branch, query, anchor_ids[0], *MEMBER_COLUMNS, models.Organization.path,
                                *ORGANIZATION_OF_MEMBER)
@@ -590,6 +596,36 @@ async def page_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequ
     stmt, anchor = anchored(branch, query, *MEMBER_COLUMNS, models.Organization.path, *ORGANIZATION_OF_MEMBER)
     return await pages_by_anchor(session, stmt, anchor, sort_keys(order), anchor_ids, first, after,
                                  lambda row: _key_values(row, order), _member_and_path)
+
+
+def _dateless(query: MemberQuery) -> bool:
+    """The query's SQL does not depend on today's date (ages do)."""
+    return query.min_age is None and query.max_age is None
+
+
+# The subtree of one anchor in a staff branch, as bound parameters (anchor_id and the branch's
+# bounds, db.branch.IN_STAFF_BRANCH): the condition _one_subtree builds with values.
+_a = ANCHOR.c
+_ONE_ANCHOR = (_a.id == bindparam("anchor_id"), _a.path >= bindparam("branch_lower", type_=_a.path.type),
+               _a.path < bindparam("branch_upper", type_=_a.path.type))
+_ONE_SUBTREE_BOUND = (
+    (models.Organization.path >= select(_a.path).where(*_ONE_ANCHOR).scalar_subquery())
+    & (models.Organization.path < select(func.substr(_a.path, 1, func.length(_a.path) - 1) + "0")
+       .where(*_ONE_ANCHOR).scalar_subquery()))
+
+
+@functools.lru_cache(maxsize=256)
+def _first_page_of_one_subtree(query: MemberQuery, order: MemberOrder, first: int):
+    """(statement, sort keys) of the first page of one subtree's members, built once per filter,
+    order and size and kept: a dashboard asks the same page again and again, and building the
+    statement and SQLAlchemy's cache key of it was ~10% of W2's CPU (py-spy, c=16). Only for
+    queries whose SQL has no date in it (see _dateless); run with anchor_id and branch.bounds()."""
+    keys = sort_keys(order)
+    stmt = (select(*MEMBER_COLUMNS, models.Organization.path, *ORGANIZATION_OF_MEMBER)
+            .join(models.Organization, models.Organization.id == models.Member.organization_id)
+            .where(_ONE_SUBTREE_BOUND, *conditions(query))
+            .order_by(*(k.order_by() for k in keys)).limit(first + 1))
+    return stmt, keys
 
 
 # The member table's columns, selected as a Core row (see page_by_anchor).
