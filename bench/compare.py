@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench [compare] [--orgs 50000] [--members 1000000] [--duration 5] [--rounds 3]
         [--connections 16 1] [--workloads W1 W2 W1-root] [--contenders dangjian dangjian-w2 ...]
+        [--baseline DIR --contenders dangjian dangjian-base postgraphile]
 
 Why this way: a dashboard builder's alternative to this API is a GraphQL layer generated over
 PostgreSQL (PostGraphile) or hand-written SQL, so the question is the ratio to those on the same
@@ -28,6 +29,8 @@ What it does, every step bounded in time and every socket on 127.0.0.1:
    same with the cache on as `dangjian-warm` / `dangjian-w2-warm` (unchanged data, so every
    request after the first is a hit: the figure of a dashboard refreshed over data that did not
    change). SQLite as `dangjian-sqlite` (1 worker, cold). It signs in once per server before any load.
+   `dangjian-base` serves the checkout given by --baseline (say `git archive OLD | tar -x -C DIR`)
+   the same way (cold): a change measured before and after in one run, interleaved, on the same data.
 4. Bare SQL: the statements a hand-written endpoint would send (2 per request), over an asyncpg pool
    in this process: the floor, with no HTTP and no JSON in the way.
 5. Checks once that every contender gives the same answer to every workload, then measures with
@@ -98,6 +101,7 @@ CONTENDERS = {
     "dangjian-warm": "1 worker, PostgreSQL, response cache on (unchanged data: every request after the first a hit)",
     "dangjian-w2-warm": "2 workers, PostgreSQL, response cache on",
     "dangjian-sqlite": "1 worker, SQLite, cache off",
+    "dangjian-base": "python -m gql.serve, 1 worker, PostgreSQL, served from the --baseline checkout",
     "postgraphile": "PostGraphile v4 + connection-filter, 1 node process",
     "sql": "bare SQL over asyncpg (2 statements per request), no HTTP",
 }
@@ -374,10 +378,10 @@ def _terminate(_signum, _frame):
     raise KeyboardInterrupt  # unwinds through the `finally` that stops the servers
 
 
-def start(name: str, command: list[str], env: dict, port: int) -> Server:
+def start(name: str, command: list[str], env: dict, port: int, cwd: Path = PROJECT_ROOT) -> Server:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{name}.log"
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(name, process, port, log)
     _started.append(server)
@@ -399,13 +403,16 @@ async def wait_ready(server: Server, seconds: float = 120) -> None:
     raise SystemExit(f"{server.name} did not answer within {seconds:.0f} s; see {server.log}")
 
 
-def start_dangjian(name: str, database_url: str, workers: int, cached: bool = False) -> Server:
+def start_dangjian(name: str, database_url: str, workers: int, root: Path = PROJECT_ROOT,
+                   cached: bool = False) -> Server:
+    """The product from the checkout at `root` (this one, or --baseline's for a before/after run),
+    with the response cache on (warm) or off (cold)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DANGJIAN_PASSWORD_PROFILE": "production",
-           "PYTHONPATH": str(PROJECT_ROOT), "DANGJIAN_RESPONSE_CACHE": "2000" if cached else "0"}
+           "PYTHONPATH": str(root), "DANGJIAN_RESPONSE_CACHE": "2000" if cached else "0"}
     command = [sys.executable, "-m", "gql.serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers), "--no-access-log"]
-    return start(name, command, env, port)
+    return start(name, command, env, port, cwd=root)
 
 
 def install_postgraphile() -> Path:
@@ -584,6 +591,10 @@ async def run(args) -> int:
                 servers[name] = start_dangjian(name, database_url, 1, cached=True)
             elif name == "dangjian-w2-warm":
                 servers[name] = start_dangjian(name, database_url, 2, cached=True)
+            elif name == "dangjian-base":
+                if not args.baseline:
+                    raise SystemExit("dangjian-base needs --baseline DIR (a checkout of the code to compare against)")
+                servers[name] = start_dangjian(name, database_url, 1, Path(args.baseline).resolve())
             elif name == "dangjian-sqlite":
                 servers[name] = start_dangjian(name, f"sqlite+aiosqlite:///{sqlite_file}", 1)
             elif name == "postgraphile":
@@ -745,6 +756,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "postgraphile", "sql"])
     parser.add_argument("--rebuild", action="store_true",
                         help="generate the data again (done by itself when the models gained columns)")
+    parser.add_argument("--baseline", help="a checkout of older code (`git worktree add DIR COMMIT`), served "
+                                           "as the contender dangjian-base: before and after in one run")
     parser.add_argument("--county", help="organization code for W1 and W2 (default: the level-1 "
                                          "district/county committee with the most children)")
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, select, true
+from sqlalchemy import Select, bindparam, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
 from db.errors import not_found
-from db.tree import contains, within, within_subtree_of
+from db.tree import contains, upper_bound, within, within_subtree_of
 
 # What a MEMBER account may read (the types whose @auth has allowSelf: true): its own member
 # record, its difficulties, its account and its own organization. Every other table
@@ -72,6 +72,12 @@ class Branch:
             return path_column == self.path
         return within(path_column, self.path)
 
+    def bounds(self) -> dict[str, str]:
+        """The parameters of IN_STAFF_BRANCH (below) for this branch; staff branches only."""
+        if self.is_self_only:
+            raise ValueError("a self-only branch is not a range")
+        return {"branch_lower": self.path, "branch_upper": upper_bound(self.path)}
+
     def organization_condition(self):
         return self.holds(models.Organization.path)
 
@@ -99,6 +105,24 @@ class Branch:
             return self.own_member(models.Member.id)
         member_id = getattr(entity, "member_id", None)
         return self.own_member(member_id) if member_id is not None else true()
+
+
+# Statements built once (issue 7): a staff branch's range as bound parameters, so a hot statement
+# is one object for every request and every branch. SQLAlchemy memoizes a statement object's cache
+# key; building the same statement per request and working out its key again was ~5% of the
+# server's CPU on W1 (py-spy, bench/compare.py, c=16), with the building itself more.
+# Table columns, not the ORM attributes: a statement that mentions none runs on SQLAlchemy's Core
+# path (no ORM compile state or result set-up).
+_PATH = models.Organization.__table__.c.path
+BRANCH_LOWER = bindparam("branch_lower", type_=_PATH.type)
+BRANCH_UPPER = bindparam("branch_upper", type_=_PATH.type)
+IN_STAFF_BRANCH = (_PATH >= BRANCH_LOWER) & (_PATH < BRANCH_UPPER)
+
+
+def staff_organizations(*columns) -> Select:
+    """`organizations(branch)` for any staff branch (not self-only), built once: execute it with
+    `branch.bounds()` among the parameters. Selects `columns` (default: the ORM entity)."""
+    return select(*(columns or (models.Organization,))).where(IN_STAFF_BRANCH)
 
 
 # The whole tree, for system jobs (CLI, demo, migrations) that act for no account.

@@ -216,21 +216,32 @@ def starting_after(stmt, keys: Sequence[SortKey], after: str | None, cursors: Cu
     return stmt.where(seek_after(keys, cursors.decode(after))) if after is not None else stmt
 
 
-def _page(rows: list, first: int, key_values, cursors: Cursors) -> Page:
-    return Page(rows=[tuple(r) for r in rows[:first]],
+def _page(rows: list, first: int, key_values, cursors: Cursors, shape=tuple) -> Page:
+    rows = [shape(r) for r in rows[:first + 1]]
+    return Page(rows=rows[:first],
                 cursors=[cursors.encode(key_values(r)) for r in rows[:first]],
                 has_next_page=len(rows) > first)
 
 
-async def keyset_page(session, stmt, keys: Sequence[SortKey], first: int, after: str | None, key_values) -> Page:
-    """One page of `stmt` in the order of `keys`, after the cursor."""
+async def keyset_page(session, stmt, keys: Sequence[SortKey], first: int, after: str | None, key_values,
+                      shape=tuple) -> Page:
+    """One page of `stmt` in the order of `keys`, after the cursor; `shape(row)` is what the
+    page holds for each result row (default: a tuple of its values)."""
     cursors = Cursors(keys, await cursor_key(session))
     stmt = starting_after(stmt, keys, after, cursors).order_by(*(k.order_by() for k in keys)).limit(first + 1)
-    return _page((await session.execute(stmt)).all(), first, key_values, cursors)
+    return _page((await session.execute(stmt)).all(), first, key_values, cursors, shape)
+
+
+async def first_page(session, stmt, params: dict, keys: Sequence[SortKey], first: int, key_values,
+                     shape=tuple) -> Page:
+    """The first page of a statement already ordered by `keys` and limited to `first + 1` rows
+    (built once and kept by its caller), run with `params`."""
+    cursors = Cursors(keys, await cursor_key(session))
+    return _page((await session.execute(stmt, params)).all(), first, key_values, cursors, shape)
 
 
 async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor_ids: Sequence[int],
-                          first: int, after: str | None, key_values) -> dict[int, Page]:
+                          first: int, after: str | None, key_values, shape=tuple) -> dict[int, Page]:
     """One page for each anchor (say, each organization of a list), in one statement.
 
     `stmt` selects the rows of every anchor with `anchor` (a column expression) among its
@@ -239,7 +250,7 @@ async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor
     each, so a list of organizations with their nested lists costs one query, not one per row."""
     if len(anchor_ids) == 1:
         return {anchor_ids[0]: await keyset_page(session, stmt.where(anchor == anchor_ids[0]), keys, first, after,
-                                                 key_values)}
+                                                 key_values, shape)}
     cursors = Cursors(keys, await cursor_key(session))
     stmt = starting_after(stmt, keys, after, cursors)
     order = [k.order_by() for k in keys]
@@ -255,6 +266,13 @@ async def pages_by_anchor(session, stmt, anchor, keys: Sequence[SortKey], anchor
     outer = (select(*outer_columns, inner.c.anchor_id)
              .where(inner.c.rn <= first + 1).order_by(inner.c.anchor_id, inner.c.rn))
     grouped = {}
+    # The anchor id is the last column: a tuple drops it; a shape that reads columns by name ignores it.
+    strip = (lambda row: tuple(row[:-1])) if shape is tuple else shape
     for row in (await session.execute(outer)).all():
-        grouped.setdefault(row[-1], []).append(tuple(row[:-1]))
-    return {anchor_id: _page(grouped.get(anchor_id, []), first, key_values, cursors) for anchor_id in anchor_ids}
+        grouped.setdefault(row[-1], []).append(strip(row))
+    return {anchor_id: _page(grouped.get(anchor_id, []), first, key_values, cursors, _as_is)
+            for anchor_id in anchor_ids}
+
+
+def _as_is(row):
+    return row

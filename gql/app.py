@@ -3,6 +3,7 @@ served from here (deployments sit on intranets without a CDN)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 
@@ -211,6 +212,24 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
+def freeze_startup_objects() -> None:
+    """Move every object alive at startup (modules, the schema, SQLAlchemy's mappers: ~100,000
+    tracked objects) out of the cyclic garbage collector's reach (gc.freeze): they live as long
+    as the process, and each full collection walked them all again. Measured in one process
+    serving W2 sequentially (bench/compare.py's query, 240 requests): 1,000 ms in the collector
+    before, 420 ms after (~2.4 ms less per request); W1 ~1 ms less. Larger gen-0 thresholds
+    gained nothing more on W1. Once per process: what is alive at a later start (another app in
+    the same process) is not frozen for good."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
+_frozen = False
+
+
 def create_app(engine: AsyncEngine | None = None, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     configured_secret()  # a DANGJIAN_SECRET_KEY too short to be a secret stops the start
@@ -219,6 +238,7 @@ def create_app(engine: AsyncEngine | None = None, settings: Settings | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        freeze_startup_objects()
         yield
         await engine.dispose()
 

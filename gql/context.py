@@ -49,4 +49,8 @@ async def viewer_for_request(db: Db, authorization: str | None) -> Viewer | None
     if token is None:
         return None
     found = await db.read(lambda s: accounts.for_token(s, tokens.token_hash(token)))
-    return viewer_of_account(*found) if found else None
+    if found is None:
+        return None
+    return Viewer(account_id=found.id, role=found.role, organization_id=found.organization_id,
+                  organization_path=found.path, member_id=found.member_id,
+                  must_change_password=found.must_change_password)

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
 
 from db import models
 from db.engine import make_sessionmaker
+from gql.settings import Settings
 from tests.conftest import error_codes, gid
 from tests.test_member_lifecycle import STATUS, ok, problems
 from tests.test_query_count import describe, grow, run
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Statement counts without the response cache in the way (tests/test_query_count.py)."""
+    return Settings(password_profile="cheapest", response_cache_entries=0)
+
 
 ADD = """mutation($ids: [ID!]!, $k: MemberRecordKind!, $f: MemberRecordFields!) {
   addMemberRecords(input: {memberIds: $ids, kind: $k, fields: $f}) {

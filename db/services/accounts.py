@@ -354,18 +354,24 @@ async def revoke_tokens(session: AsyncSession, account_id: int) -> None:
         .execution_options(synchronize_session=False))
 
 
-async def for_token(session: AsyncSession, token_hash: str) -> tuple[models.Account, str] | None:
-    """The signed-in account of a live token, with its organization's path; None when not live."""
-    row = (await session.execute(
-        select(models.Account, models.Organization.path)
-        .join(models.AccessToken, models.AccessToken.account_id == models.Account.id)
-        .join(models.Organization, models.Organization.id == models.Account.organization_id)
-        .where(models.AccessToken.token_hash == token_hash,
-               models.AccessToken.revoked_at.is_(None),
-               models.AccessToken.expires_at > now(),
-               models.Account.disabled.is_(False))
-    )).first()
-    return (row[0], row[1]) if row else None
+async def for_token(session: AsyncSession, token_hash: str):
+    """The signed-in account of a live token, None when not live: a Core row of what a request's
+    viewer needs (id, role, organization_id, member_id, must_change_password and the
+    organization's path), not the ORM account (16 columns, an identity-mapped object) on every
+    request."""
+    return (await session.execute(_FOR_TOKEN, {"token_hash": token_hash, "now": now()})).first()
+
+
+# Built once: its cache key is memoized on the statement object (see db.branch's prebuilt statements).
+# Table columns only: SQLAlchemy's Core path, no ORM compile state.
+_a, _t, _o = models.Account.__table__, models.AccessToken.__table__, models.Organization.__table__
+_FOR_TOKEN = (
+    select(_a.c.id, _a.c.role, _a.c.organization_id, _a.c.member_id, _a.c.must_change_password, _o.c.path)
+    .select_from(_a.join(_t, _t.c.account_id == _a.c.id).join(_o, _o.c.id == _a.c.organization_id))
+    .where(_t.c.token_hash == bindparam("token_hash"),
+           _t.c.revoked_at.is_(None),
+           _t.c.expires_at > bindparam("now", type_=_t.c.expires_at.type),
+           _a.c.disabled.is_(False)))
 
 
 _a, _t, _o = models.Account.__table__, models.AccessToken.__table__, models.Organization.__table__

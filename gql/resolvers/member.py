@@ -73,13 +73,16 @@ async def page_of_organization(info, organization_id: int, member_filter, order,
         raise cursor_errors(exc) from exc
 
     async def count() -> int:
-        return await loaders.member_count.load((organization_id, query))
+        n = loaders.member_count(organization_id, query)
+        return n if isinstance(n, int) else await n
 
     return page, count
 
 
-async def count_of_organization(info, organization_id: int, member_filter) -> int:
-    return await info.context.loaders.member_count.load((organization_id, member_query(viewer_of(info), member_filter)))
+def count_of_organization(info, organization_id: int, member_filter):
+    """An int when the organization's loaded row answers the count (no statement), else an
+    awaitable (gql.resolvers.loaders.Loaders.member_count)."""
+    return info.context.loaders.member_count(organization_id, member_query(viewer_of(info), member_filter))
 
 
 async def page_of_branch(info, organization_global_id, member_filter, order, first, after):

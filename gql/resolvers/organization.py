@@ -1,8 +1,6 @@
 """Reads of organizations: lookups, tree navigation and the descendants list."""
 from __future__ import annotations
 
-from db import models
-from db.branch import organizations
 from db.pagination import BadCursor
 from db.tree import ancestor_ids
 from gql.ids import pk_of
@@ -10,13 +8,12 @@ from gql.resolvers.common import checked_first, cursor_errors, viewer_of
 
 
 async def by_id_or_code(info, global_id: str | None, code: str | None):
-    viewer = viewer_of(info)
+    viewer_of(info)
     if global_id is not None:
         pk = pk_of(global_id, "Organization")
         return await info.context.loaders.organization.load(pk) if pk else None
     if code is not None:
-        stmt = organizations(viewer.branch).where(models.Organization.code == code.strip())
-        return (await info.context.db.read(lambda s: s.execute(stmt))).scalar_one_or_none()
+        return await info.context.loaders.organization_by_code(code.strip())
     return None
 
 

@@ -172,10 +172,17 @@ class Member(Node):
         return Completeness(percent=percent, missing=missing, warnings=warnings)
 
     @strawberry.field(description="The organization that manages the member now.")
-    async def organization(self, info: strawberry.Info) -> OrganizationType:
-        from gql.schema.organization import Organization
+    def organization(self, info: strawberry.Info) -> OrganizationType:
+        # Sync when the request has read the organization already (a page of members brings its
+        # members' organizations): graphql-core then completes the list without a task per
+        # member; else an awaitable from the loader.
+        loaders = info.context.loaders
+        row = loaders.known_organization(self.organization_pk)
+        if row is not None:
+            from gql.schema.organization import Organization
 
-        return Organization.from_row(await info.context.loaders.organization.load(self.organization_pk))
+            return loaders.memo(("Organization", row.id), lambda: Organization.from_row(row))
+        return _load_organization(info, self.organization_pk)
 
     @strawberry.field
     async def difficulties(self, info: strawberry.Info) -> list[DifficultyType]:
@@ -203,6 +210,12 @@ class Member(Node):
         from gql.schema.account import Account
 
         return Account.from_row(await info.context.loaders.account_by_member.load(self.pk))
+
+
+async def _load_organization(info, organization_pk: int):
+    from gql.schema.organization import Organization
+
+    return Organization.from_row(await info.context.loaders.organization.load(organization_pk))
 
 
 @strawberry.input

@@ -138,8 +138,11 @@ class Organization(Node):
         return connection(nodes, page.cursors, page.has_next_page, count)
 
     @strawberry.field
-    async def member_count(self, info: strawberry.Info, filter: MemberFilter | None = None) -> int:
-        return await member_resolvers.count_of_organization(info, self.pk, filter)
+    def member_count(self, info: strawberry.Info, filter: MemberFilter | None = None) -> int:
+        # Sync: an unfiltered count is usually known from the organization's row (an int, and
+        # graphql-core then completes a list of organizations without a task per item); else an
+        # awaitable, which graphql-core awaits.
+        return member_resolvers.count_of_organization(info, self.pk, filter)
 
 
     @strawberry.field(description="班子: the current term and its office holders.")
