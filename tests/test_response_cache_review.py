@@ -1,0 +1,70 @@
+"""Review of the exact response cache (gql.cache, db.changes): attacks that tried to get a stale
+or someone else's response out of it, through the GraphQL endpoint."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.util import await_only
+
+from db import models
+from db.engine import make_sessionmaker
+from db.session import begin_write
+from tests.conftest import Api, gid
+from tests.test_response_cache import app, app_cache, cached_api, http, ok  # noqa: F401 (fixtures)
+
+ACCOUNTS = """query($org: ID!) { accounts(organizationId: $org, scope: SUBTREE, first: 50) {
+  edges { node { username name } } } }"""
+
+
+async def account_names(api: Api, who: str, organization) -> dict[str, str]:
+    result = await api.as_(who, ACCOUNTS, {"org": gid("Organization", organization)})
+    assert "errors" not in result, result
+    return {e["node"]["username"]: e["node"]["name"] for e in result["data"]["accounts"]["edges"]}
+
+
+async def test_a_write_racing_a_move_marks_the_branch_its_rows_end_up_in(engine, world, app, cached_api):
+    """A write resolves the paths of what it touched at commit, in READ COMMITTED. When a move of
+    an ancestor commits between that lookup and the write's commit, the marks go to the old
+    chain, while a reader of the new parent's branch already sees the moved rows (and caches
+    them, without the write) under a version the write then never moves."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers")
+    await account_names(cached_api, "b_admin", world.orgs["b"])  # b_admin signed in, a1 not yet in b
+    reached, gate = asyncio.Event(), asyncio.Event()
+
+    def hold_before_marks(_conn, _cursor, statement, _params, _context, _many):
+        if statement.lstrip().upper().startswith("INSERT INTO BRANCH_CHANGE"):
+            reached.set()
+            await_only(gate.wait())
+
+    async with make_sessionmaker(engine)() as session:
+        await begin_write(session)
+        account = (await session.execute(
+            select(models.Account).where(models.Account.id == world.accounts["a1_viewer"].id))).scalar_one()
+        account.name = "改过的名字"
+        await session.flush()
+        connection = await session.connection()
+        event.listen(connection.sync_connection, "before_cursor_execute", hold_before_marks)
+        commit = asyncio.ensure_future(session.commit())
+        try:
+            await asyncio.wait_for(reached.wait(), 10)
+            # a1 (with the account) moves from a to b, while the write waits between reading
+            # the paths of what it touched and writing its marks.
+            move = asyncio.ensure_future(ok(
+                cached_api, "root_admin", "moveOrganization", "MoveOrganizationInput",
+                {"organizationId": gid("Organization", world.orgs["a1"]),
+                 "newParentId": gid("Organization", world.orgs["b"]), "codeSuffix": "009",
+                 "date": "2024-05-01", "reason": "区划调整"}))
+            done, _ = await asyncio.wait({move}, timeout=1.5)
+            if move in done:  # the move did not wait for the write: b's reader sees a1 without it
+                await move
+                seen = await account_names(cached_api, "b_admin", world.orgs["b"])
+                assert seen["a1_viewer"] != "改过的名字"
+        finally:
+            gate.set()
+            await commit
+        await move
+    after = await account_names(cached_api, "b_admin", world.orgs["b"])
+    assert after["a1_viewer"] == "改过的名字", "b's reader got the response cached before the write"
