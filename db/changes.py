@@ -192,7 +192,13 @@ def record(session: Session) -> None:
     organization_ids -= {int(p.rstrip("/").rsplit("/", 1)[-1]) for p in paths}
     row_ids -= {int(p.rstrip("/").rsplit("/", 1)[-1]) for p in row_paths}
     if organization_ids or row_ids:
-        for i, path in session.execute(select(o.id, o.path).where(o.id.in_(organization_ids | row_ids))):
+        # FOR KEY SHARE: a move rewrites the path of every organization below the one it moves
+        # (a key update, path is unique), so it waits for this write to commit, or this read
+        # waits for the move and reads the new path. Without the lock a move committing between
+        # this read and the commit would leave the marks on the old chain, while readers of the
+        # new parent already see the moved rows (tests/test_response_cache_review.py).
+        for i, path in session.execute(select(o.id, o.path).where(o.id.in_(organization_ids | row_ids))
+                                       .order_by(o.id).with_for_update(key_share=True)):
             (row_paths if i in row_ids else paths).add(path)
             if i in row_ids and i in organization_ids:
                 paths.add(path)
