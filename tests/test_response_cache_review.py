@@ -68,3 +68,21 @@ async def test_a_write_racing_a_move_marks_the_branch_its_rows_end_up_in(engine,
         await move
     after = await account_names(cached_api, "b_admin", world.orgs["b"])
     assert after["a1_viewer"] == "改过的名字", "b's reader got the response cached before the write"
+
+
+async def test_failed_sign_ins_by_anyone_do_not_empty_the_cache(engine, world, app, cached_api):
+    """A wrong password changes nothing a reader sees (the failure counter and the lockout are not
+    in the schema), yet each attempt marked the account's organization and all its ancestors: a
+    caller without any account could keep every cache up to the root cold with a known username."""
+    from tests.test_response_cache import dashboard, served
+
+    cache = app_cache(app)
+    code = world.orgs["a"].code
+    first = await dashboard(cached_api, "a_viewer", code)
+    for _ in range(3):
+        result = await cached_api.post(
+            'mutation { login(input: {username: "a1_viewer", password: "wrong"}) { token } }')
+        assert result["data"]["login"]["token"] is None
+    hits = served(cache)
+    assert await dashboard(cached_api, "a_viewer", code) == first
+    assert served(cache) == hits + 1, "a failed sign-in by a stranger moved the branch's version"
