@@ -86,3 +86,21 @@ async def test_failed_sign_ins_by_anyone_do_not_empty_the_cache(engine, world, a
     hits = served(cache)
     assert await dashboard(cached_api, "a_viewer", code) == first
     assert served(cache) == hits + 1, "a failed sign-in by a stranger moved the branch's version"
+
+
+def retained(cache) -> int:
+    """Bytes the cache holds for its responses: the documents in the keys and the bodies."""
+    return sum(len(key[0].encode()) + len(entry.body or b"") for key, entry in cache._store.items())
+
+
+async def test_the_cache_holds_a_bounded_number_of_bytes(engine, world, app, cached_api):
+    """The entry count was bounded (2000), the bytes were not: a signed-in VIEWER could make a
+    worker hold 2000 documents of up to 1 MB each (comments cost no token) and as many bodies,
+    and is_query's memo 512 more documents. Now a byte budget evicts the least recently used."""
+    cache = app_cache(app)
+    cache.max_bytes = 2_000_000
+    padding = "#" + "x" * 400_000 + "\n"
+    for i in range(8):
+        result = await cached_api.as_("a_viewer", f"{padding}query Q{i} {{ viewer {{ name }} }}")
+        assert "errors" not in result, result
+    assert retained(cache) <= 2_000_000
