@@ -104,3 +104,33 @@ async def test_the_cache_holds_a_bounded_number_of_bytes(engine, world, app, cac
         result = await cached_api.as_("a_viewer", f"{padding}query Q{i} {{ viewer {{ name }} }}")
         assert "errors" not in result, result
     assert retained(cache) <= 2_000_000
+
+
+
+ADDRESS = """query($code: String!) { organization(code: $code) { name address } }"""
+
+
+async def test_an_organization_written_through_the_orm_after_a_move_marks_its_new_chain(
+        engine, world, app, cached_api):
+    """An organization loaded (a plain read, no lock) before a move of its ancestor commits and
+    changed through the ORM after it: the flush marked the path the object had in memory, the
+    old chain, while the readers of the new parent see the change. (The services' ORM writes to
+    an organization all add a row with its organization_id too, which is resolved at commit and
+    hid this; a plain ORM change of the organization alone shows it.)"""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers")
+    a1 = world.orgs["a1"]
+    async with make_sessionmaker(engine)() as session:
+        await begin_write(session)
+        organization = (await session.execute(
+            select(models.Organization).where(models.Organization.id == a1.id))).scalar_one()
+        moved = await ok(cached_api, "root_admin", "moveOrganization", "MoveOrganizationInput",
+                         {"organizationId": gid("Organization", a1), "newParentId": gid("Organization", world.orgs["b"]),
+                          "codeSuffix": "009", "date": "2024-05-01", "reason": "区划调整"}, "organization { code }")
+        code = moved["organization"]["code"]
+        before = await cached_api.as_("b_admin", ADDRESS, {"code": code})
+        assert before["data"]["organization"]["address"] != "新地址"
+        organization.address = "新地址"
+        await session.commit()
+    after = await cached_api.as_("b_admin", ADDRESS, {"code": code})
+    assert after["data"]["organization"]["address"] == "新地址", "b's reader got the response cached before the write"
