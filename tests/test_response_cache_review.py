@@ -134,3 +134,79 @@ async def test_an_organization_written_through_the_orm_after_a_move_marks_its_ne
         await session.commit()
     after = await cached_api.as_("b_admin", ADDRESS, {"code": code})
     assert after["data"]["organization"]["address"] == "新地址", "b's reader got the response cached before the write"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "precision: a change of an organization's own row (updateOrganization, rename, leadership, a "
+    "version bump) is marked own=1, which moves the version of every branch below it, though a "
+    "reader below sees nothing of an ancestor but its path and code (ancestors and parent stop at "
+    "the top of the reader's branch), which only a move changes. An address change at the root "
+    "empties every cache of the system. Left as is: the generated per-mutation test expects it for "
+    "renameOrganization, a choice for the lead."))
+async def test_an_ancestors_address_does_not_empty_the_caches_below_it(engine, world, app, cached_api):
+    from tests.test_response_cache import dashboard, served
+
+    cache = app_cache(app)
+    code = world.orgs["a1"].code
+    first = await dashboard(cached_api, "a1_viewer", code)
+    await ok(cached_api, "root_admin", "updateOrganization", "UpdateOrganizationInput",
+             {"organizationId": gid("Organization", world.orgs["a"]), "address": "新地址"})
+    hits = served(cache)
+    assert await dashboard(cached_api, "a1_viewer", code) == first
+    assert served(cache) == hits + 1
+
+
+MEMBER_SELF = "{ viewer { name member { name difficulties { kind { code } } } organization { name } } }"
+ACCOUNT_LIST = """query($org: ID!) { accounts(organizationId: $org, scope: SUBTREE, first: 50) {
+  totalCount edges { node { username name disabled role organization { name } } } } }"""
+CHILDREN = """query($code: String!) { organization(code: $code) { children(includeRevoked: true) { name status }
+  descendants(first: 20) { totalCount } difficulties(scope: SUBTREE, first: 5) { totalCount } } }"""
+
+
+async def test_readers_elsewhere_than_the_writer_read_fresh(engine, world, app, cached_api):
+    """Writes seen by readers anchored elsewhere than the writer: a MEMBER's self-only view, an
+    ADMIN's account list above, a parent's children after a revocation, a reader's own account."""
+    api = cached_api
+
+    async def twice(who, document, variables=None):
+        first = await api.as_(who, document, variables)
+        assert "errors" not in first, first
+        assert await api.as_(who, document, variables) == first  # cached now
+        return first["data"]
+
+    # A difficulty of the MEMBER's own record, added by an operator of the district above.
+    before = await twice("a1_member", MEMBER_SELF)
+    await ok(api, "a_operator", "addDifficulty", "AddDifficultyInput",
+             {"memberId": gid("Member", world.members["a1_first"]), "kindCode": "1", "recordedOn": "2023-01-15"})
+    after = (await api.as_("a1_member", MEMBER_SELF))["data"]
+    assert len(after["viewer"]["member"]["difficulties"]) == len(before["viewer"]["member"]["difficulties"]) + 1
+
+    # The root's account list after a1's admin is renamed, disabled and moved by a's admin.
+    root = gid("Organization", world.orgs["root"])
+    await twice("root_admin", ACCOUNT_LIST, {"org": root})
+    await ok(api, "a_admin", "updateAccount", "UpdateAccountInput",
+             {"accountId": gid("Account", world.accounts["a1_viewer"]), "name": "新名", "disabled": True,
+              "organizationId": gid("Organization", world.orgs["a2"])})
+    rows = {e["node"]["username"]: e["node"] for e in
+            (await api.as_("root_admin", ACCOUNT_LIST, {"org": root}))["data"]["accounts"]["edges"]}
+    assert rows["a1_viewer"]["name"] == "新名" and rows["a1_viewer"]["disabled"]
+    assert rows["a1_viewer"]["organization"]["name"] == world.orgs["a2"].name
+
+    # The reader's own account: renamed by an admin above, seen at once through viewer.
+    await twice("a_viewer", "{ viewer { name role } }")
+    await ok(api, "root_admin", "updateAccount", "UpdateAccountInput",
+             {"accountId": gid("Account", world.accounts["a_viewer"]), "name": "新的名字"})
+    assert (await api.as_("a_viewer", "{ viewer { name role } }"))["data"]["viewer"]["name"] == "新的名字"
+
+    # The parent's children after a child below is created, then revoked by the root's admin.
+    code = world.orgs["a"].code
+    await twice("a_viewer", CHILDREN, {"code": code})
+    created = await ok(api, "a_admin", "createOrganization", "CreateOrganizationInput",
+                       {"parentId": gid("Organization", world.orgs["a1"]), "name": "中共待撤销党小组",
+                        "type": "BRANCH", "codeSuffix": "008", "establishedOn": "2020-01-01"}, "organization { id }")
+    count = (await api.as_("a_viewer", CHILDREN, {"code": code}))["data"]["organization"]["descendants"]["totalCount"]
+    await twice("a_viewer", CHILDREN, {"code": code})
+    await ok(api, "root_admin", "revokeOrganization", "RevokeOrganizationInput",
+             {"organizationId": created["organization"]["id"], "date": "2024-01-01", "reason": "撤销"})
+    now = (await api.as_("a_viewer", CHILDREN, {"code": code}))["data"]["organization"]
+    assert now["descendants"]["totalCount"] == count - 1  # revoked ones are not listed by default
