@@ -210,3 +210,30 @@ async def test_readers_elsewhere_than_the_writer_read_fresh(engine, world, app, 
              {"organizationId": created["organization"]["id"], "date": "2024-01-01", "reason": "撤销"})
     now = (await api.as_("a_viewer", CHILDREN, {"code": code}))["data"]["organization"]
     assert now["descendants"]["totalCount"] == count - 1  # revoked ones are not listed by default
+
+
+async def test_no_response_crosses_to_another_caller(engine, world, app, cached_api):
+    """Same document, same variables: another account of the same role and organization, a
+    signed-out caller, a token after its password was reset (must change it), after logout."""
+    from tests.test_response_cache import DASHBOARD, dashboard
+
+    api, code = cached_api, world.orgs["a"].code
+    async with make_sessionmaker(engine)() as session, session.begin():
+        from tests.factories import make_account
+        other = await make_account(session, world.orgs["a"], "a_viewer2", "VIEWER")
+    for _ in range(3):
+        mine = await api.as_("a_viewer", "{ viewer { username } }")
+        await dashboard(api, "a_viewer", code)
+    theirs = await api.as_("a_viewer2", "{ viewer { username } }")
+    assert mine["data"]["viewer"]["username"] == "a_viewer"
+    assert theirs["data"]["viewer"]["username"] == "a_viewer2"
+    # Signed out: the fast path needs a token, the view no key without an account.
+    anonymous = await api.post(DASHBOARD, {"code": code})
+    assert anonymous.get("errors") and not (anonymous.get("data") or {}).get("organization")
+    # A reset password: the old token (if still live) must not get the cached dashboard.
+    token = api.tokens["a_viewer"]
+    await ok(api, "a_admin", "resetPassword", "ResetPasswordInput",
+             {"accountId": gid("Account", world.accounts["a_viewer"]), "temporaryPassword": "Tempor4ry-Pass-2024"})
+    result = await api.post(DASHBOARD, {"code": code}, token)
+    assert result.get("errors") and not (result.get("data") or {}).get("organization"), result
+    assert other
