@@ -22,8 +22,10 @@ concurrency: two writes that commit out of their sequence order still each add o
 
 What is touched is collected without asking the services to remember it:
 - every ORM flush touches the organizations of the rows it inserted, changed or deleted
-  (Organization by its path, rows with an organization_id, a member_id or an account_id through
-  those);
+  (Organization by its id, rows with an organization_id, a member_id or an account_id through
+  those), whose paths are read at commit FOR KEY SHARE: a concurrent move of an ancestor (which
+  rewrites those paths) either waits for the write or is seen by it, so the marks land on the
+  chain the rows are in when the write commits;
 - a Core UPDATE/DELETE/INSERT (a compare-and-set, a subtree rewrite) cannot be mapped to rows, so
   the service that runs one calls `touch()` with what it changed;
 - fail safe: a write whose rows cannot be mapped, or a Core statement in a transaction that
@@ -68,7 +70,8 @@ def _touched(info) -> dict[str, set]:
     touched = info.get(_TOUCHED)
     if touched is None:
         touched = info[_TOUCHED] = {"organization": set(), "organization_row": set(), "path": set(),
-                                    "row_path": set(), "member": set(), "account": set()}
+                                    "row_path": set(), "former_row_path": set(), "member": set(),
+                                    "account": set()}
     return touched
 
 
@@ -102,18 +105,25 @@ def _history_values(state, key: str) -> list:
     return [v for v in chain(history.added or (), history.unchanged or (), history.deleted or ()) if v is not None]
 
 
-def _touch_object(info, obj) -> None:
+def _touch_object(info, obj, deleted: bool = False) -> None:
     state = inspect(obj)
     table = state.mapper.local_table.name
     if table in UNTRACKED_TABLES:
         return
     touched = _touched(info)
     if isinstance(obj, models.Organization):
-        # Its path now and before (a path is "~..." until the insert gives the id), and its id
-        # for the path it has at commit.
-        paths = [p for p in _history_values(state, "path") if p.startswith("/")]
-        ids = [i for i in [state.dict.get("id")] if i is not None]
-        touched["row_path"].update(paths)
+        # Its id, for the path it has at commit (read there under a lock: the path this object
+        # holds in memory may predate a move of an ancestor that committed since it was loaded),
+        # and any path it had before a change of its path in this transaction (a path is "~..."
+        # until the insert gives the id). A deleted row has only the paths it had.
+        if deleted:
+            paths = [p for p in _history_values(state, "path") if p.startswith("/")]
+        else:
+            attr = state.attrs.get("path") if "path" in state.mapper.attrs else None
+            paths = [p for p in ((attr.load_history().deleted or ()) if attr is not None else ())
+                     if p and p.startswith("/")]
+        ids = [] if deleted else [i for i in [state.dict.get("id")] if i is not None]
+        touched["former_row_path"].update(paths)
         touched["organization_row"].update(ids)
         if paths or ids:
             return
@@ -130,8 +140,10 @@ def _touch_object(info, obj) -> None:
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _flush_context) -> None:
     info = session.info
-    for obj in chain(session.new, session.deleted):
+    for obj in session.new:
         _touch_object(info, obj)
+    for obj in session.deleted:
+        _touch_object(info, obj, deleted=True)
     for obj in session.dirty:
         if session.is_modified(obj, include_collections=False):
             _touch_object(info, obj)
@@ -191,8 +203,15 @@ def record(session: Session) -> None:
     # A path ends with its organization's id: no need to look up what is known already.
     organization_ids -= {int(p.rstrip("/").rsplit("/", 1)[-1]) for p in paths}
     row_ids -= {int(p.rstrip("/").rsplit("/", 1)[-1]) for p in row_paths}
+    row_paths |= {p for p in touched.get("former_row_path", ()) if p.startswith("/")}
     if organization_ids or row_ids:
-        for i, path in session.execute(select(o.id, o.path).where(o.id.in_(organization_ids | row_ids))):
+        # FOR KEY SHARE: a move rewrites the path of every organization below the one it moves
+        # (a key update, path is unique), so it waits for this write to commit, or this read
+        # waits for the move and reads the new path. Without the lock a move committing between
+        # this read and the commit would leave the marks on the old chain, while readers of the
+        # new parent already see the moved rows (tests/test_response_cache_review.py).
+        for i, path in session.execute(select(o.id, o.path).where(o.id.in_(organization_ids | row_ids))
+                                       .order_by(o.id).with_for_update(key_share=True)):
             (row_paths if i in row_ids else paths).add(path)
             if i in row_ids and i in organization_ids:
                 paths.add(path)

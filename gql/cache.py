@@ -22,8 +22,9 @@ Two paths:
   to the view.
 
 Only successful queries are kept (no errors, no mutation, not signed out). One entry per key: a
-new version replaces the old response, so memory is bounded by the number of distinct
-(operation, variables, account) triples, at most `entries` (least recently used out). Per process:
+new version replaces the old response; at most `entries` of them and `max_bytes` (documents and
+bodies counted, 64 MB by default; an entry above a sixteenth of it is not kept), least recently
+used out: a document can be 1 MB of comments, so a count alone bounded nothing. Per process:
 each worker keeps its own, and each checks the version in the database on every request.
 Writes made outside a SQLAlchemy Session (raw SQL in psql, migrations) are not seen: after one,
 restart the servers (or make any write through the API in the branch).
@@ -49,9 +50,19 @@ from db.services import accounts
 from gql.auth import tokens
 
 
-@lru_cache(maxsize=512)
+# Documents longer than this are parsed again rather than remembered (memory, not speed).
+MEMO_CHARS = 20_000
+
+
 def is_query(document: str, operation_name: str | None) -> bool:
-    """The operation a request runs is a query (parsed once per distinct document)."""
+    """The operation a request runs is a query (parsed once per distinct short document)."""
+    if len(document) > MEMO_CHARS:
+        return _is_query.__wrapped__(document, operation_name)
+    return _is_query(document, operation_name)
+
+
+@lru_cache(maxsize=512)
+def _is_query(document: str, operation_name: str | None) -> bool:
     try:
         operation = get_operation_ast(parse(document), operation_name)
     except (GraphQLError, RecursionError, ValueError):
@@ -64,11 +75,14 @@ class Entry:
     version: int
     result: Any  # the ExecutionResult, for a hit inside the view
     body: bytes | None = None  # the response's bytes, for a hit in front of it
+    size: int = 0  # bytes counted against the budget
 
 
 class ResponseCache:
-    def __init__(self, entries: int):
+    def __init__(self, entries: int, max_bytes: int = 64_000_000):
         self.entries = entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._store: OrderedDict[tuple, Entry] = OrderedDict()
         self._tokens: OrderedDict[str, KnownToken] = OrderedDict()
         self.hits = 0
@@ -98,10 +112,17 @@ class ResponseCache:
         return entry
 
     def put(self, key: tuple, version: int, result, body: bytes | None = None) -> None:
-        self._store[key] = Entry(version, result, body)
-        self._store.move_to_end(key)
-        while len(self._store) > self.entries:
-            self._store.popitem(last=False)
+        # The document, and the body twice (the bytes and the ExecutionResult they came from).
+        size = len(key[0]) + 2 * len(body or b"") + 200
+        old = self._store.pop(key, None)
+        if old is not None:
+            self.bytes -= old.size
+        if size > self.max_bytes // 16:
+            return
+        self._store[key] = Entry(version, result, body, size)
+        self.bytes += size
+        while len(self._store) > self.entries or self.bytes > self.max_bytes:
+            self.bytes -= self._store.popitem(last=False)[1].size
 
     def __len__(self) -> int:
         return len(self._store)

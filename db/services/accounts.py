@@ -281,9 +281,10 @@ async def claim_attempt(session: AsyncSession, account_id: int, moment: dt.datet
                 locked_until=case((count >= MAX_FAILED_LOGINS, literal(moment + LOCKOUT, models.UtcDateTime())),
                                   else_=null()))
         .returning(a.id, a.password_hash, a.disabled)
-        .execution_options(synchronize_session=False)
+        # The counter and the lockout are in no response: no data version moves (db.changes),
+        # or anyone knowing a username could empty the response caches of its whole chain.
+        .execution_options(synchronize_session=False, **{changes.UNTRACKED: True})
     )).first()
-    touch(session, accounts=[account_id])
     return _Attempt(*row) if row else None
 
 
