@@ -9,10 +9,11 @@ every committed write that could change what a reader of A's branch sees, in any
                  fallback below reaches everyone)
 
 A write *touches* the organizations that own what it changed: a member's, an account's or a
-record's organization (old and new one when it moves), or an organization's own row (a rename,
-a move: `own`, which readers below it see as well). At commit every touched organization and each
-of its ancestors get one row in the append-only `branch_change` log (`own` = 1 where the
-organization's own row changed); like the
+record's organization (old and new one when it moves), an organization itself (a rename, an
+address), or an organization's place in the tree (a move changes the path, code and depth of
+everything below it: `own`, which readers below it see as well; they see nothing else of it).
+At commit every touched organization and each of its ancestors get one row in the append-only
+`branch_change` log (`own` = 1 where the organization's place changed); like the
 member-count deltas (db.services.members) the log is folded now and then into
 organization.subtree_changes / own_changes in one statement, so a write locks no row that writers
 in other branches need (not the root's), and a read of the version costs two index lookups over
@@ -82,7 +83,7 @@ def touch(session, *, organizations=(), organization_rows=(), paths=(), row_path
 
     - organizations / paths: data held in these organizations (members, accounts, records):
       readers of the organization and above see it;
-    - organization_rows / row_paths: the organization's own row (name, code, path, status):
+    - organization_rows / row_paths: the organization's place in the tree (path, code, depth):
       readers below it see it too (an ancestor's own write);
     - members / accounts: rows of these, resolved to their organizations at commit."""
     info = session.info
@@ -105,6 +106,14 @@ def _history_values(state, key: str) -> list:
     return [v for v in chain(history.added or (), history.unchanged or (), history.deleted or ()) if v is not None]
 
 
+def _changed(state, key: str) -> bool:
+    """An attribute of a persistent object changed in this flush (without loading anything)."""
+    if key not in state.mapper.attrs:
+        return False
+    history = state.attrs[key].load_history()
+    return bool(history.deleted) and bool(history.added)
+
+
 def _touch_object(info, obj, deleted: bool = False) -> None:
     state = inspect(obj)
     table = state.mapper.local_table.name
@@ -124,7 +133,12 @@ def _touch_object(info, obj, deleted: bool = False) -> None:
                      if p and p.startswith("/")]
         ids = [] if deleted else [i for i in [state.dict.get("id")] if i is not None]
         touched["former_row_path"].update(paths)
-        touched["organization_row"].update(ids)
+        # Readers below an organization see of it only what places them: its path, code and
+        # depth (`parent` and `ancestors` stop at the top of the reader's branch). A change of
+        # those is an own-row change that moves their versions too; any other change (name,
+        # address, status, leadership, version) is seen from the organization and above only.
+        structural = deleted or any(_changed(state, key) for key in ("path", "code", "depth"))
+        touched["organization_row" if structural else "organization"].update(ids)
         if paths or ids:
             return
     else:

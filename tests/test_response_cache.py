@@ -292,8 +292,9 @@ SCENARIOS = {
     "createOrganization": (_nothing, _create_organization, *A1_CHAIN),
     "updateOrganization": (_nothing, _update_organization, *A1_CHAIN),
     "createMember": (_nothing, _create_member, *A1_CHAIN),
-    # An ancestor's rename reaches the readers below it (their breadcrumbs), not its siblings.
-    "renameOrganization": (_nothing, _rename_organization, {"root", "a", "a1", "a2"}, {"b", "b1"}),
+    # Readers below an organization see nothing of it but their own path, code and depth: a rename
+    # moves the versions of the organization and above only (a move reaches below: next).
+    "renameOrganization": (_nothing, _rename_organization, {"root", "a"}, {"a1", "a2", "b", "b1"}),
     # Both chains and the moved subtree; not the sibling that stayed.
     "moveOrganization": (_nothing, _move_organization, {"root", "a", "a2", "b"}, {"a1", "b1"}),
     "revokeOrganization": (_revoke_prepare, _revoke_organization, *A1_CHAIN),

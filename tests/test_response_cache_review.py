@@ -136,13 +136,6 @@ async def test_an_organization_written_through_the_orm_after_a_move_marks_its_ne
     assert after["data"]["organization"]["address"] == "新地址", "b's reader got the response cached before the write"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "precision: a change of an organization's own row (updateOrganization, rename, leadership, a "
-    "version bump) is marked own=1, which moves the version of every branch below it, though a "
-    "reader below sees nothing of an ancestor but its path and code (ancestors and parent stop at "
-    "the top of the reader's branch), which only a move changes. An address change at the root "
-    "empties every cache of the system. Left as is: the generated per-mutation test expects it for "
-    "renameOrganization, a choice for the lead."))
 async def test_an_ancestors_address_does_not_empty_the_caches_below_it(engine, world, app, cached_api):
     from tests.test_response_cache import dashboard, served
 

@@ -221,7 +221,7 @@ async def update_fields(session: AsyncSession, actor: Actor, organization_id: in
     result = await session.execute(stmt)
     if result.rowcount == 0:
         raise DomainError("CONFLICT", "该党组织已被他人修改，请刷新后重试", "expectedVersion")
-    touch(session, organization_rows=[organization.id])
+    touch(session, organizations=[organization.id])  # no path, code or depth changes here
     await session.refresh(organization)
     return organization
 
