@@ -187,6 +187,21 @@ async def _revoke_difficulty(api, world, difficulty_id):
              {"difficultyId": difficulty_id, "date": "2024-01-01"})
 
 
+async def _save_stat_definition(api, world, _=None):
+    payload = await ok(api, "a1_viewer", "saveStatDefinition", "SaveStatDefinitionInput",
+                       {"name": "一支部性别", "crossTab": {"organizationId": gid("Organization", world.orgs["a1"]),
+                                                       "rows": "GENDER"}}, "definition { id }")
+    return payload["definition"]["id"]
+
+
+async def _stat_definition_prepare(api, world):
+    return await _save_stat_definition(api, world)
+
+
+async def _delete_stat_definition(api, world, definition_id):
+    await ok(api, "a1_viewer", "deleteStatDefinition", "DeleteStatDefinitionInput", {"definitionId": definition_id})
+
+
 A1_CHAIN = ({"root", "a", "a1"}, {"b", "b1", "a2"})
 SCENARIOS = {
     "login": (_nothing, _login, *A1_CHAIN),
@@ -209,6 +224,10 @@ SCENARIOS = {
     "addOrgRecord": (_nothing, _add_org_record, *A1_CHAIN),
     "addDifficulty": (_nothing, _add_difficulty, *A1_CHAIN),
     "revokeDifficulty": (_difficulty_prepare, _revoke_difficulty, *A1_CHAIN),
+    # A saved table belongs to its organization (A1 here, the owner's own): the readers of A1's
+    # chain see it in statDefinitions.
+    "saveStatDefinition": (_nothing, _save_stat_definition, *A1_CHAIN),
+    "deleteStatDefinition": (_stat_definition_prepare, _delete_stat_definition, *A1_CHAIN),
 }
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)

@@ -12,6 +12,7 @@ from db import models
 from db.branch import Branch, accounts, members, organizations
 from db.services import members as member_service
 from db.services import reads
+from db.services import statistics
 from gql.db import Db
 
 
@@ -24,6 +25,7 @@ _BATCH_FUNCTIONS = {
     "difficulty_page": "_difficulty_pages", "record": "_records", "record_page": "_record_pages",
     "difficulty_count": "_difficulty_counts", "descendant_page": "_descendant_pages",
     "descendant_count": "_descendant_counts", "record_count": "_record_counts",
+    "stat_definition": "_stat_definitions",
 }
 
 
@@ -125,6 +127,10 @@ class Loaders:
 
     async def _history(self, org_ids):
         return await self._read_batch(reads.events, org_ids, list)
+
+    async def _stat_definitions(self, ids):
+        """(definition, its organization's path) pairs."""
+        return await self._read_batch(statistics.definitions_by_id, ids, lambda: None)
 
     async def _difficulties(self, ids):
         return await self._read_batch(reads.difficulties_by_id, ids, lambda: None)

@@ -4,6 +4,7 @@ import strawberry
 
 from gql.auth.directives import Role, auth_mutation
 from gql.resolvers import mutations as resolvers
+from gql.resolvers import statistics as statistics_resolvers
 from gql.schema.account import (
     Account, AccountPayload, ChangePasswordInput, CreateAccountInput, LoginInput, LoginPayload,
     ResetPasswordInput, UpdateAccountInput,
@@ -13,6 +14,9 @@ from gql.schema.member import CreateMemberInput, Member, MemberPayload
 from gql.schema.difficulty import AddDifficultyInput, Difficulty, DifficultyPayload, RevokeDifficultyInput
 from gql.schema.leadership import (
     AppointLeaderInput, EndLeaderPositionInput, LeaderPosition, LeaderPositionPayload, SetLeadershipTermInput,
+)
+from gql.schema.statistics import (
+    DeleteStatDefinitionInput, SaveStatDefinitionInput, StatDefinition, StatDefinitionPayload,
 )
 from gql.schema.org_record import AddOrgRecordInput, OrgRecord, OrgRecordPayload
 from gql.schema.organization import (
@@ -118,3 +122,12 @@ class Mutation:
     @auth_mutation(requires=Role.OPERATOR)
     async def revoke_difficulty(self, info: strawberry.Info, input: RevokeDifficultyInput) -> DifficultyPayload:
         return payload(DifficultyPayload, "difficulty", Difficulty.from_row, await resolvers.revoke_difficulty(info, input))
+
+    @auth_mutation(requires=Role.VIEWER, description="Save a cross-tab (统计表格) for the branch; the caller owns it.")
+    async def save_stat_definition(self, info: strawberry.Info, input: SaveStatDefinitionInput) -> StatDefinitionPayload:
+        return payload(StatDefinitionPayload, "definition", StatDefinition.from_row,
+                       await statistics_resolvers.save_definition(info, input))
+
+    @auth_mutation(requires=Role.VIEWER, description="Only the owner or an ADMIN (else NOT_ALLOWED).")
+    async def delete_stat_definition(self, info: strawberry.Info, input: DeleteStatDefinitionInput) -> Payload:
+        return ok_payload(await statistics_resolvers.delete_definition(info, input))

@@ -7,6 +7,7 @@ from gql.ids import MalformedId, from_global_id
 from gql.resolvers import account as account_resolvers
 from gql.resolvers import member as member_resolvers
 from gql.resolvers import organization as organization_resolvers
+from gql.resolvers import statistics as statistics_resolvers
 from gql.auth.errors import BadUserInput
 from gql.auth.errors import Forbidden
 from gql.auth.guard import may_ask_for, require_signed_in
@@ -18,6 +19,7 @@ from gql.schema.leadership import LeaderPosition
 from gql.schema.member import Member, MemberFilter, MemberOrder
 from gql.schema.org_record import OrgRecord
 from gql.schema.organization import Organization
+from gql.schema.statistics import CrossTab, CrossTabInput, StatDefinition
 
 
 # Global id type → (schema type, loader). The type's @auth decides, before anything is loaded,
@@ -30,6 +32,7 @@ NODE_TYPES = {
     "LeaderPosition": (LeaderPosition, "position"),
     "Difficulty": (Difficulty, "difficulty"),
     "OrgRecord": (OrgRecord, "record"),
+    "StatDefinition": (StatDefinition, "stat_definition"),
 }
 
 
@@ -109,6 +112,17 @@ class Query:
                        after: str | None = None) -> Connection[Account]:
         page, count = await account_resolvers.page(info, organization_id, scope != Scope.SELF, first, after)
         return connection([Account.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @auth_field(requires=Role.VIEWER)
+    async def cross_tab(self, info: strawberry.Info, input: CrossTabInput) -> CrossTab:
+        return CrossTab.from_table(await statistics_resolvers.cross_tab(info, input))
+
+    @auth_field(requires=Role.VIEWER, description=(
+        "统计表格 saved in the caller's branch (their organization lies in it), oldest first; `after`: the id "
+        "of the last one of the previous page."))
+    async def stat_definitions(self, info: strawberry.Info, first: int | None = None,
+                               after: str | None = None) -> list[StatDefinition]:
+        return [StatDefinition.from_row(r) for r in await statistics_resolvers.definitions(info, first, after)]
 
     @strawberry.field
     def codes(self, table: CodeTable) -> list[Code]:
