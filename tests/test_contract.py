@@ -75,3 +75,17 @@ def test_sdl_snapshot_is_current():
 def test_contract_parts_of_organization_management_present():
     result = run_checker("--only", *ORGANIZATION_MANAGEMENT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What issue 9's first part (cross-tabs of today, drill-through, saved tables) promises.
+STATISTICS = [
+    "Query.crossTab", "Query.statDefinitions", "Mutation.saveStatDefinition", "Mutation.deleteStatDefinition",
+    "StatSubject", "Dimension", "CrossTabInput", "DimensionValue", "CrossTab", "StatDefinition",
+    "SaveStatDefinitionInput", "DeleteStatDefinitionInput", "StatDefinitionPayload",
+]
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_statistics_present():
+    result = run_checker("--only", *STATISTICS)
+    assert result.returncode == 0, result.stdout + result.stderr
