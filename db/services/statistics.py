@@ -33,7 +33,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, String, and_, case, cast, exists, extract, func, literal, select, text
+from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -41,6 +41,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from db import codes, models
 from db.branch import Actor, Branch, members
 from db.branch import get as branch_get
+from db.changes import touch
 from db.errors import DomainError
 from db.pagination import Page, keyset_page
 from db.services import members as member_service
@@ -555,8 +556,14 @@ async def delete_definition(session: AsyncSession, actor: Actor, definition_id: 
     definition = await get_definition(session, actor.branch, definition_id)
     if definition.owner_account_id != actor.account_id and actor.role != "ADMIN":
         raise DomainError("NOT_ALLOWED", "只有创建者或管理员可以删除该统计表格", "definitionId")
-    await session.delete(definition)
-    await session.flush()
+    # A conditional DELETE, not an ORM delete: two requests deleting the same table at once both
+    # read it; the second's DELETE then matches no row (PostgreSQL waits for the first's row lock
+    # and re-evaluates) and answers NOT_FOUND, where an ORM delete raised StaleDataError (a 500).
+    d = models.StatDefinition
+    gone = await session.execute(delete(d).where(d.id == definition.id).execution_options(synchronize_session=False))
+    if gone.rowcount != 1:
+        raise DomainError("NOT_FOUND", "统计表格不存在或不在本账户的管辖范围内", "definitionId")
+    touch(session, organizations=[definition.organization_id])
 
 
 def definitions_statement(branch: Branch):
