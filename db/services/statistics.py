@@ -33,7 +33,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, func, literal, select, text
+from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, false, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -570,7 +570,7 @@ def definitions_statement(branch: Branch):
     """Saved tables whose organization lies in the branch, each with that organization's path."""
     d, o = models.StatDefinition, models.Organization
     if branch.is_self_only:
-        return select(d, o.path).join(o, o.id == d.organization_id).where(literal(False))
+        return select(d, o.path).join(o, o.id == d.organization_id).where(false())
     return select(d, o.path).join(o, o.id == d.organization_id).where(branch.holds(o.path))
 
 
