@@ -45,6 +45,12 @@ Workloads:
   桃源县, 22 children, 169 organizations, 3,262 members; --county CODE picks another).
 - W2: the first 50 members of that subtree, women with education 21 or 31, with their organization's name.
 - W1-root: W1 at the root (134 children, 1,000,000 members at the default size).
+- W3: crossTab EDUCATION × GENDER over the county's subtree; W3-root at the root.
+- W4: crossTab CHILD_ORGANIZATION × AGE_BAND over the county's subtree; W4-root at the root.
+  W3 and W4 run for dangjian and bare SQL only (PostGraphile would need the pg-aggregates plugin's
+  groupedAggregates, not installed yet): not in the default list, ask for them with
+  `--workloads W3 W4 W3-root W4-root`. Bare SQL computes the same table as a hand-written endpoint
+  would: one GROUP BY over the subtree range, ages from the same date bounds (db.services.statistics).
 """
 from __future__ import annotations
 
@@ -94,7 +100,18 @@ WORKLOADS = {
     "W1": "organization + children + subtree memberCount (county level)",
     "W2": f"first {W2_FIRST} members of a subtree, gender + education filter, with organization name",
     "W1-root": "W1 at the root",
+    "W3": "crossTab EDUCATION × GENDER over the county (dangjian and bare SQL only)",
+    "W4": "crossTab CHILD_ORGANIZATION × AGE_BAND over the county (dangjian and bare SQL only)",
+    "W3-root": "W3 at the root",
+    "W4-root": "W4 at the root",
 }
+DEFAULT_WORKLOADS = ["W1", "W2", "W1-root"]
+# Workload kinds each contender can answer (PostGraphile: no grouped aggregates without a plugin).
+POSTGRAPHILE_KINDS = ("W1", "W2")
+
+
+def supports(contender: str, workload: str) -> bool:
+    return contender != "postgraphile" or workload.split("-")[0] in POSTGRAPHILE_KINDS
 CONTENDERS = {
     "dangjian": "python -m gql.serve, 1 worker, PostgreSQL, response cache off (cold)",
     "dangjian-w2": "python -m gql.serve --workers 2 (TCP_NODELAY), PostgreSQL, cache off",
@@ -114,6 +131,10 @@ DANGJIAN_QUERY = {
     "W2": "query($code: String!, $genders: [Gender!], $education: [String!]) { organization(code: $code) { "
           f"members(first: {W2_FIRST}, filter: {{scope: SUBTREE, genders: $genders, educationCodes: $education}}) "
           "{ edges { node { name organization { name } } } } } }",
+    "W3": "query($org: ID!) { crossTab(input: {organizationId: $org, rows: EDUCATION, columns: GENDER}) "
+          "{ rows { key label } columns { key label } cells total } }",
+    "W4": "query($org: ID!) { crossTab(input: {organizationId: $org, rows: CHILD_ORGANIZATION, columns: AGE_BAND}) "
+          "{ rows { key label } columns { key label } cells total } }",
 }
 POSTGRAPHILE_QUERY = {
     "W1": "query($code: String!) { organizationByCode(code: $code) { name subtreeMemberCount "
@@ -164,7 +185,32 @@ SQL_W2_MEMBERS = ("SELECT m.name, d.name FROM member m JOIN organization d ON d.
                   f"ORDER BY d.path, m.id LIMIT {W2_FIRST}")
 
 
-def variables(workload: str, code: str) -> dict:
+SQL_ORG = "SELECT id, path FROM organization WHERE code = $1"
+SQL_W3 = ("SELECT coalesce(m.education_code, 'NONE'), m.gender, count(*) FROM member m "
+          "JOIN organization d ON d.id = m.organization_id "
+          "WHERE d.path >= $1 AND d.path < $2 AND m.status = ANY($3::text[]) GROUP BY 1, 2")
+SQL_W4 = ("SELECT CASE WHEN d.path = $1 THEN $4::text "
+          "ELSE substr(d.path, $5::int, strpos(substr(d.path, $5::int), '/') - 1) END AS child, "
+          "CASE WHEN m.birth_date > $6::date THEN '0-30' WHEN m.birth_date > $7::date THEN '31-35' "
+          "WHEN m.birth_date > $8::date THEN '36-40' WHEN m.birth_date > $9::date THEN '41-45' "
+          "WHEN m.birth_date > $10::date THEN '46-50' WHEN m.birth_date > $11::date THEN '51-55' "
+          "WHEN m.birth_date > $12::date THEN '56-60' WHEN m.birth_date > $13::date THEN '61-70' ELSE '71-' END AS band, "
+          "count(*) FROM member m JOIN organization d ON d.id = m.organization_id "
+          "WHERE d.path >= $1 AND d.path < $2 AND m.status = ANY($3::text[]) GROUP BY 1, 2")
+
+
+def age_bounds(today: dt.date | None = None) -> list[dt.date]:
+    """The birth-date bounds of the age bands (db.services.statistics.AGE_BANDS): born after the
+    i-th bound is younger than the i-th band's highest age + 1."""
+    from db.services.statistics import AGE_BANDS, years_before
+    today = today or dt.date.today()
+    return [years_before(today, highest + 1) for _, _, highest in AGE_BANDS if highest is not None]
+
+
+def variables(workload: str, code: str, ids: dict[str, int] | None = None) -> dict:
+    if workload in ("W3", "W4"):
+        from gql.ids import to_global_id
+        return {"org": to_global_id("Organization", (ids or {})[code])}
     if workload == "W2":
         return {"code": code, "genders": W2_GENDERS, "education": W2_EDUCATION}
     return {"code": code}
@@ -179,6 +225,15 @@ def normalize(contender: str, workload: str, data: dict):
             return (org["name"], org["subtreeMemberCount"],
                     [(c["name"], c["subtreeMemberCount"]) for c in org["organizationsByParentId"]["nodes"]])
         return [(n["name"], n["organizationByOrganizationId"]["name"]) for n in org["subtreeMembers"]["nodes"]]
+    if kind in ("W3", "W4"):
+        from gql.ids import from_global_id
+        table = data["crossTab"]
+
+        def key(value: dict) -> str:
+            return str(from_global_id(value["key"])[1]) if kind == "W4" else value["key"]
+
+        return sorted((key(r), c["key"], n)
+                      for r, line in zip(table["rows"], table["cells"]) for c, n in zip(table["columns"], line) if n)
     org = data["organization"]
     if kind == "W1":
         return (org["name"], org["memberCount"], [(c["name"], c["memberCount"]) for c in org["children"]])
@@ -186,6 +241,15 @@ def normalize(contender: str, workload: str, data: dict):
 
 
 async def sql_answer(connection, workload: str, code: str):
+    if workload in ("W3", "W4"):
+        org_id, path = await connection.fetchrow(SQL_ORG, code)
+        statuses = list(DEFAULT_STATUSES)
+        if workload == "W3":
+            rows = await connection.fetch(SQL_W3, path, path[:-1] + "0", statuses)
+        else:
+            rows = await connection.fetch(SQL_W4, path, path[:-1] + "0", statuses, str(org_id), len(path) + 1,
+                                          *age_bounds())
+        return sorted((r[0], r[1], int(r[2])) for r in rows)
     if workload.startswith("W1"):
         org_id, name, count = await connection.fetchrow(SQL_W1_ORG, code)
         children = await connection.fetch(SQL_W1_CHILDREN, org_id)
@@ -206,6 +270,7 @@ class Data:
     members: int
     codes: dict[str, str]  # workload → organization code
     shape: dict[str, str] = field(default_factory=dict)  # workload → "N children, M members"
+    ids: dict[str, int] = field(default_factory=dict)  # organization code → id
 
 
 def role_url(schema: str) -> str:
@@ -263,7 +328,7 @@ async def prepare_postgres(orgs: int, members: int, county: str | None, rebuild:
         info = await dashboard.prepare(engine, orgs, members)  # generates once, VACUUM ANALYZE once
         print(f"postgresql ({where}): {info['orgs']} organizations, {info['members']} members", flush=True)
         await ensure_admin(engine)
-        codes, shape = await pick_organizations(engine, county)
+        codes, shape, ids = await pick_organizations(engine, county)
         async with engine.begin() as connection:
             for statement in postgraphile_functions(schema):
                 await connection.exec_driver_sql(statement)
@@ -277,7 +342,7 @@ async def prepare_postgres(orgs: int, members: int, county: str | None, rebuild:
             await connection.exec_driver_sql(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{schema}"')
     finally:
         await engine.dispose()
-    return Data(schema, None, orgs, members, codes, shape)
+    return Data(schema, None, orgs, members, codes, shape, ids)
 
 
 async def prepare_sqlite(orgs: int, members: int, rebuild: bool = False) -> str:
@@ -310,7 +375,7 @@ async def ensure_admin(engine) -> None:
                               username=ADMIN, password=PASSWORD, name="对比基准管理员", role="ADMIN")
 
 
-async def pick_organizations(engine, county: str | None) -> tuple[dict[str, str], dict[str, str]]:
+async def pick_organizations(engine, county: str | None) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
     """The county: the level-1 district or county committee (name ends 区委员会/县委员会) with the
     most children, unless --county names a code."""
     o = models.Organization
@@ -322,15 +387,19 @@ async def pick_organizations(engine, county: str | None) -> tuple[dict[str, str]
             rows = (await session.execute(select(o.code, o.name, children).where(o.depth == 1))).all()
             counties = [r for r in rows if r.name.endswith(("区委员会", "县委员会"))] or rows
             county = max(counties, key=lambda r: (r[2], r.code)).code
-        shape = {}
+        shape, ids = {}, {}
         for workload, code in (("W1", county), ("W1-root", root.code)):
             org = (await session.execute(select(o.id, o.name, o.path).where(o.code == code))).one()
+            ids[code] = org.id
             n_children = await session.scalar(select(func.count()).where(o.parent_id == org.id))
             n_members = await session.scalar(select(func.sum(o.direct_member_count)).where(
                 o.path >= org.path, o.path < org.path[:-1] + "0"))
             shape[workload] = f"{org.name} ({code}): {n_children} children, {n_members} members"
-    shape["W2"] = shape["W1"]
-    return {"W1": county, "W2": county, "W1-root": root.code}, shape
+    shape["W2"] = shape["W3"] = shape["W4"] = shape["W1"]
+    shape["W3-root"] = shape["W4-root"] = shape["W1-root"]
+    codes = {"W1": county, "W2": county, "W3": county, "W4": county,
+             "W1-root": root.code, "W3-root": root.code, "W4-root": root.code}
+    return codes, shape, ids
 
 
 # ------------------------------------------------------------------ servers
@@ -613,6 +682,8 @@ async def run(args) -> int:
             for workload in args.workloads:
                 kind = workload.split("-")[0]
                 for name in contenders:
+                    if not supports(name, workload):
+                        continue
                     if name == "sql":
                         async with pool.acquire() as connection:
                             answers.setdefault(workload, {})[name] = await sql_answer(connection, kind, data.codes[workload])
@@ -620,20 +691,22 @@ async def run(args) -> int:
                     query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
                     headers = {"Authorization": f"Bearer {tokens[name]}"} if name in tokens else {}
                     response = await http.post(servers[name].url, headers=headers, json={
-                        "query": query, "variables": variables(kind, data.codes[workload])})
+                        "query": query, "variables": variables(kind, data.codes[workload], data.ids)})
                     body = response.json()
                     if response.status_code != 200 or body.get("errors"):
                         raise SystemExit(f"{name} {workload} failed ({response.status_code}): {response.text[:2000]}")
                     answers.setdefault(workload, {})[name] = normalize(name, kind, body["data"])
-                reference_name = contenders[0]
+                reference_name = next(iter(answers[workload]))
                 reference = answers[workload][reference_name]
                 for name, answer in answers[workload].items():
                     if answer != reference:
                         raise SystemExit(f"{workload}: {name} answers differently from {reference_name}:\n"
                                          f"  {reference_name}: {str(reference)[:600]}\n  {name}: {str(answer)[:600]}")
                 size = len(reference[2]) if kind == "W1" else len(reference)
-                what = (f"{reference[1]} members, {size} children" if kind == "W1" else f"{size} members")
-                print(f"  check {workload}: {len(contenders)} contenders agree ({what})", flush=True)
+                what = (f"{reference[1]} members, {size} children" if kind == "W1"
+                        else f"{size} nonzero cells, {sum(n for *_, n in reference)} members" if kind in ("W3", "W4")
+                        else f"{size} members")
+                print(f"  check {workload}: {len(answers[workload])} contenders agree ({what})", flush=True)
 
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         started_at = dt.datetime.now(dt.timezone.utc)
@@ -650,22 +723,25 @@ async def run(args) -> int:
             if name == "sql":
                 return await run_sql(pool, kind, data.codes[workload], connections, seconds)
             query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
-            body = {"query": query, "variables": variables(kind, data.codes[workload])}
+            body = {"query": query, "variables": variables(kind, data.codes[workload], data.ids)}
             return await run_wrk(servers[name], body, tokens.get(name), connections, seconds)
 
         # Warm-up: each contender, each workload, once at the highest connection count.
         for workload in args.workloads:
             for name in contenders:
-                await measure(name, workload, max(args.connections), args.warmup)
+                if supports(name, workload):
+                    await measure(name, workload, max(args.connections), args.warmup)
 
         measured: dict[tuple[str, int, str], list[Measure]] = {}
         loads: list[tuple[float, float, float]] = []
-        total = args.rounds * len(args.workloads) * len(args.connections) * len(contenders)
+        total = args.rounds * len(args.connections) * sum(supports(n, w) for w in args.workloads for n in contenders)
         done = 0
         for round_no in range(1, args.rounds + 1):
             for workload in args.workloads:
                 for connections in args.connections:
                     for name in contenders:
+                        if not supports(name, workload):
+                            continue
                         m = await measure(name, workload, connections, args.duration)
                         load = os.getloadavg()
                         loads.append(load)
@@ -722,22 +798,26 @@ def summarize(measured, args, contenders: list[str]) -> dict:
             row: dict = {"workload": workload, "c": connections}
             med = {}
             for name in contenders:
-                ms = measured[(workload, connections, name)]
+                ms = measured.get((workload, connections, name))
+                if not ms:
+                    med[name] = (float("nan"), float("nan"), float("nan"))
+                    continue
                 med[name] = (statistics.median(m.requests_per_second for m in ms),
                              statistics.median(m.p50_ms for m in ms), statistics.median(m.p99_ms for m in ms))
                 row[name] = {"rps": round(med[name][0], 1), "p50_ms": round(med[name][1], 2),
                              "p99_ms": round(med[name][2], 2)}
-            cells = [f"{med[name][0]:.1f}" for name in contenders]
+            cells = [f"{med[name][0]:.1f}" if med[name][0] == med[name][0] else "—" for name in contenders]
             for name in ratios:
                 ratio = med[name][0] / med["postgraphile"][0] if med["postgraphile"][0] else float("nan")
                 row[f"{name}/postgraphile"] = round(ratio, 3)
-                cells.append(f"{ratio:.2f}")
+                cells.append(f"{ratio:.2f}" if ratio == ratio else "—")
             throughput.append(f"| {workload} | {connections} | " + " | ".join(cells) + " |")
-            cells = [f"{med[name][1]:.1f} / {med[name][2]:.1f}" for name in contenders]
+            cells = [f"{med[name][1]:.1f} / {med[name][2]:.1f}" if med[name][1] == med[name][1] else "—"
+                     for name in contenders]
             if "postgraphile" in contenders and "dangjian" in contenders:
                 slower = med["dangjian"][1] / med["postgraphile"][1] if med["postgraphile"][1] else float("nan")
                 row["dangjian_p50/postgraphile_p50"] = round(slower, 2)
-                cells.append(f"{slower:.1f}×")
+                cells.append(f"{slower:.1f}×" if slower == slower else "—")
             latency.append(f"| {workload} | {connections} | " + " | ".join(cells) + " |")
             rows.append(row)
     return {"rows": rows, "table": "\n".join(throughput + [""] + latency)}
@@ -750,7 +830,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per contender and workload")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 1])
-    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=DEFAULT_WORKLOADS)
     parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS),
                         default=["dangjian", "dangjian-w2", "dangjian-warm", "dangjian-w2-warm", "dangjian-sqlite",
                                  "postgraphile", "sql"])

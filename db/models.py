@@ -439,9 +439,30 @@ class ServerSecret(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
 
 
+class StatDefinition(Base):
+    """A saved statistics table (统计表格): a cross-tab's input, rerun on demand.
+
+    The organization is the table's scope organization (its branch decides who sees the table);
+    the member filter is kept as JSON of db.services.members.MemberQuery's fields."""
+
+    __tablename__ = "stat_definition"
+    __table_args__ = (Index("ix_stat_definition_organization_id_id", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    owner_account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(10))
+    rows: Mapped[str] = mapped_column(String(30))
+    columns: Mapped[str | None] = mapped_column(String(30))
+    filter_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
 __all__ = [
     "Base", "Organization", "LeadershipTerm", "LeaderPosition", "Difficulty", "OrgRecord",
     "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "MemberCategoryStep",
     "MemberStatusStep", "StatusChange", "MemberCorrection", "MemberRecord", "Account", "AccessToken",
-    "ServerSecret",
+    "ServerSecret", "StatDefinition",
 ]

@@ -100,3 +100,50 @@ async def build_world(engine: AsyncEngine) -> World:
         world.accounts["a1_member"] = await make_account(
             session, a1, "a1_member", "MEMBER", member=world.members["a1_first"])
     return world
+
+
+async def make_varied_members(session, organizations, count: int, seed: int = 9) -> list[models.Member]:
+    """`count` members spread over `organizations` with varied fields (gender, ages from 22 to 85,
+    education, ethnicity, job position, technical title, every category, both affiliations; some
+    fields empty), for statistics. Deterministic for a seed."""
+    import random
+
+    from db import codes
+
+    rng = random.Random(seed)
+    today = dt.date.today()
+    educations = [c for c, _ in codes.entries("education")][:8] + [None, None]
+    ethnicities = ["01", "01", "01", "02", "03", None]
+    positions = [c for c, _ in codes.entries("job_position")][:4] + [None]
+    titles = [c for c, _ in codes.entries("technical_title")] + [None, None]
+    made = []
+    for n in range(count):
+        organization = organizations[n % len(organizations)]
+        birth = dt.date(today.year - rng.randint(22, 85), rng.randint(1, 12), rng.randint(1, 28))
+        category = rng.choice(["APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL", "FULL", "FULL"])
+        applied = _years_later(birth, 18) + dt.timedelta(days=rng.randint(30, 300))
+        fields = {
+            "name": f"党员{n}", "id_number": new_id_number(birth, female=rng.random() < 0.45), "category": category,
+            "education_code": rng.choice(educations), "ethnicity_code": rng.choice(ethnicities),
+            "job_position_code": rng.choice(positions), "technical_title_code": rng.choice(titles),
+            "applied_on": applied, "joined_on": None, "confirmed_on": None, "review_note": "人工审核通过",
+        }
+        if category in ("PROBATIONARY", "FULL"):
+            latest = (today - applied).days - 400
+            joined = applied + dt.timedelta(days=rng.randint(200, max(201, latest)))
+            if category == "PROBATIONARY":
+                joined = min(joined, today - dt.timedelta(days=rng.randint(1, 300)))
+            fields["joined_on"] = max(joined, applied)
+            if category == "FULL":
+                fields["confirmed_on"] = min(fields["joined_on"] + dt.timedelta(days=366), today)
+        affiliation = "INFLOW" if rng.random() < 0.2 else "DIRECT"
+        made.append(await members.create(session, SYSTEM_ACTOR, organization_id=organization.id,
+                                         affiliation=affiliation, fields=fields))
+    return made
+
+
+def _years_later(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)

@@ -378,3 +378,26 @@ async def test_reads_are_one_read_only_snapshot(engine):
             assert db.session.in_transaction()
     finally:
         await db.close()
+
+
+# ------------------------------------------------------------------ saved statistics tables
+
+SAVE_TABLE = """mutation($o: ID!) { saveStatDefinition(input: {name: "竞态统计表", crossTab: {organizationId: $o,
+  rows: GENDER}}) { definition { id } userErrors { code message } } }"""
+DELETE_TABLE = """mutation($d: ID!) { deleteStatDefinition(input: {definitionId: $d}) { ok userErrors { code message } } }"""
+
+
+async def test_race_two_deletions_of_one_saved_table(api, world, engine, race):
+    """Its owner and an ADMIN delete the same saved table at once: one succeeds, the other gets
+    NOT_FOUND (a conditional DELETE), never an internal error."""
+    owner, admin = await api.login("a1_viewer"), await api.login("a_admin")
+    for _ in range(ROUNDS // 2):
+        saved = payload(await api.post(SAVE_TABLE, {"o": gid("Organization", world.orgs["a1"])}, owner),
+                        "saveStatDefinition")
+        definition_id = saved["definition"]["id"]
+        results = await race.run(api.post(DELETE_TABLE, {"d": definition_id}, owner),
+                                 api.post(DELETE_TABLE, {"d": definition_id}, admin))
+        outcomes = [payload(r, "deleteStatDefinition") for r in results]
+        assert sorted(o["ok"] for o in outcomes) == [False, True], outcomes
+        loser = next(o for o in outcomes if not o["ok"])
+        assert [e["code"] for e in loser["userErrors"]] == ["NOT_FOUND"], loser

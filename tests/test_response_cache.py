@@ -281,6 +281,21 @@ async def _delete_records(api, world, record_id):
     await ok(api, "a_operator", "deleteMemberRecords", "DeleteMemberRecordsInput", {"recordIds": [record_id]})
 
 
+async def _save_stat_definition(api, world, _=None):
+    payload = await ok(api, "a1_viewer", "saveStatDefinition", "SaveStatDefinitionInput",
+                       {"name": "一支部性别", "crossTab": {"organizationId": gid("Organization", world.orgs["a1"]),
+                                                       "rows": "GENDER"}}, "definition { id }")
+    return payload["definition"]["id"]
+
+
+async def _stat_definition_prepare(api, world):
+    return await _save_stat_definition(api, world)
+
+
+async def _delete_stat_definition(api, world, definition_id):
+    await ok(api, "a1_viewer", "deleteStatDefinition", "DeleteStatDefinitionInput", {"definitionId": definition_id})
+
+
 A1_CHAIN = ({"root", "a", "a1"}, {"b", "b1", "a2"})
 SCENARIOS = {
     "login": (_nothing, _login, *A1_CHAIN),
@@ -316,6 +331,10 @@ SCENARIOS = {
     "addMemberRecords": (_nothing, _add_records, *A1_CHAIN),
     "updateMemberRecord": (_records_prepare, _update_record, *A1_CHAIN),
     "deleteMemberRecords": (_records_prepare, _delete_records, *A1_CHAIN),
+    # A saved table belongs to its organization (A1 here, the owner's own): the readers of A1's
+    # chain see it in statDefinitions.
+    "saveStatDefinition": (_nothing, _save_stat_definition, *A1_CHAIN),
+    "deleteStatDefinition": (_stat_definition_prepare, _delete_stat_definition, *A1_CHAIN),
 }
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)

@@ -575,6 +575,11 @@ def _key_values(row, order: MemberOrder) -> list:
     return [first, member.id]
 
 
+def key_values(row, order: MemberOrder) -> list:
+    """The sort-key values of a (member, organization path) row: its cursor's content."""
+    return _key_values(row, order)
+
+
 def anchored(branch: Branch, query: MemberQuery, *columns):
     """Members matching the query, and the expression of their anchor: their own organization
     (SELF) or each organization whose subtree holds them (SUBTREE), so that one statement serves a

@@ -93,3 +93,9 @@ class ErrorPolicy(MaskErrors):
                 masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
                 processed.append(masked)
         return processed
+
+
+class NotFound(AppError):
+    """A read whose non-null answer names an object the caller cannot see (absent, or outside
+    its branch: one answer for both), e.g. crossTab over a foreign organization."""
+    code = "NOT_FOUND"

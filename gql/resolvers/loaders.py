@@ -25,6 +25,7 @@ from db.branch import Branch, accounts, members, organizations, staff_organizati
 from db.services import members as member_service
 from db.services import member_records, reads
 from db.services.members import MemberQuery, subtree_count
+from db.services import statistics
 from gql.db import Db
 
 # The unfiltered member queries (SELF, SUBTREE): the ones an organization's loaded row answers.
@@ -57,6 +58,7 @@ _BATCH_FUNCTIONS = {
     "member_record": "_member_records", "member_record_page": "_member_record_pages",
     "member_record_count": "_member_record_counts", "status_change": "_status_changes",
     "member_status_changes": "_member_status_changes",
+    "stat_definition": "_stat_definitions",
 }
 
 
@@ -232,6 +234,10 @@ class Loaders:
 
     async def _history(self, org_ids):
         return await self._read_batch(reads.events, org_ids, list)
+
+    async def _stat_definitions(self, ids):
+        """(definition, its organization's path) pairs."""
+        return await self._read_batch(statistics.definitions_by_id, ids, lambda: None)
 
     async def _difficulties(self, ids):
         return await self._read_batch(reads.difficulties_by_id, ids, lambda: None)

@@ -30,6 +30,7 @@ from gql.schema.member import Member
 from gql.schema.mutation import Mutation
 from gql.schema.organization import Organization
 from gql.schema.query import Query
+from gql.schema.statistics import StatDefinition
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -59,7 +60,7 @@ class RememberingNameConverter(NameConverter):
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord],
+    types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord, StatDefinition],
     extensions=[
         AuthGuard,
         ErrorPolicy,

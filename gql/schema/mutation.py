@@ -4,6 +4,7 @@ import strawberry
 
 from gql.auth.directives import Role, auth_mutation
 from gql.resolvers import mutations as resolvers
+from gql.resolvers import statistics as statistics_resolvers
 from gql.schema.account import (
     Account, AccountPayload, ChangePasswordInput, CreateAccountInput, LoginInput, LoginPayload,
     ResetPasswordInput, UpdateAccountInput,
@@ -21,6 +22,9 @@ from gql.schema.lifecycle import (
     UpdateMemberInput, UpdateMemberRecordInput,
 )
 from gql.resolvers import lifecycle as lifecycle_resolvers
+from gql.schema.statistics import (
+    DeleteStatDefinitionInput, SaveStatDefinitionInput, StatDefinition, StatDefinitionPayload,
+)
 from gql.schema.org_record import AddOrgRecordInput, OrgRecord, OrgRecordPayload
 from gql.schema.organization import (
     CreateOrganizationInput, MoveOrganizationInput, Organization, OrganizationPayload, RenameOrganizationInput,
@@ -197,3 +201,12 @@ class Mutation:
     @auth_mutation(requires=Role.OPERATOR)
     async def delete_member_records(self, info: strawberry.Info, input: DeleteMemberRecordsInput) -> Payload:
         return ok_payload(await lifecycle_resolvers.delete_member_records(info, input))
+
+    @auth_mutation(requires=Role.VIEWER, description="Save a cross-tab (统计表格) for the branch; the caller owns it.")
+    async def save_stat_definition(self, info: strawberry.Info, input: SaveStatDefinitionInput) -> StatDefinitionPayload:
+        return payload(StatDefinitionPayload, "definition", StatDefinition.from_row,
+                       await statistics_resolvers.save_definition(info, input))
+
+    @auth_mutation(requires=Role.VIEWER, description="Only the owner or an ADMIN (else NOT_ALLOWED).")
+    async def delete_stat_definition(self, info: strawberry.Info, input: DeleteStatDefinitionInput) -> Payload:
+        return ok_payload(await statistics_resolvers.delete_definition(info, input))

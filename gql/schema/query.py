@@ -9,6 +9,7 @@ from gql.ids import MalformedId, from_global_id
 from gql.resolvers import account as account_resolvers
 from gql.resolvers import member as member_resolvers
 from gql.resolvers import organization as organization_resolvers
+from gql.resolvers import statistics as statistics_resolvers
 from gql.auth.errors import BadUserInput
 from gql.auth.errors import Forbidden
 from gql.auth.guard import may_ask_for, require_signed_in
@@ -22,6 +23,7 @@ from gql.schema.lifecycle import MemberRecord, MemberRecordKind, StatusChange
 from gql.schema.member import Member, MemberFilter, MemberOrder
 from gql.schema.org_record import OrgRecord
 from gql.schema.organization import Organization
+from gql.schema.statistics import CrossTab, CrossTabInput, StatDefinition
 
 
 # Global id type → (schema type, loader). The type's @auth decides, before anything is loaded,
@@ -36,6 +38,7 @@ NODE_TYPES = {
     "OrgRecord": (OrgRecord, "record"),
     "MemberRecord": (MemberRecord, "member_record"),
     "StatusChange": (StatusChange, "status_change"),
+    "StatDefinition": (StatDefinition, "stat_definition"),
 }
 
 
@@ -129,6 +132,16 @@ class Query:
         page, count = await lifecycle_resolvers.members_without_record(info, organization_id, scope, kind, since,
                                                                        first, after)
         return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+    @auth_field(requires=Role.VIEWER)
+    async def cross_tab(self, info: strawberry.Info, input: CrossTabInput) -> CrossTab:
+        return CrossTab.from_table(await statistics_resolvers.cross_tab(info, input))
+
+    @auth_field(requires=Role.VIEWER, description=(
+        "统计表格 saved in the caller's branch (their organization lies in it), oldest first; `after`: the id "
+        "of the last one of the previous page."))
+    async def stat_definitions(self, info: strawberry.Info, first: int | None = None,
+                               after: str | None = None) -> list[StatDefinition]:
+        return [StatDefinition.from_row(r) for r in await statistics_resolvers.definitions(info, first, after)]
 
     @strawberry.field
     def codes(self, table: CodeTable) -> list[Code]:

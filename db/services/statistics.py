@@ -1,0 +1,590 @@
+"""Statistics (统计): cross-tabs over a scope, their drill-through, and saved tables.
+
+A cross-tab counts the members (or the organizations) of a scope, SELF (the organization alone)
+or SUBTREE (it and every descendant), by one or two dimensions, in ONE statement: a GROUP BY over
+the indexed scope condition, each dimension a whitelisted SQL expression that yields a non-null
+text key (`'NONE'` for an empty value, 未填). Members are counted exactly as memberCount counts
+them: the same MemberFilter → SQL (db.services.members.conditions), so the same default statuses
+(ACTIVE, FLOWING_OUT, TRANSFERRING), and the same age arithmetic: an age or a 党龄 band is a
+comparison of the date column with bounds computed in Python (`age ≥ N` ⇔ `birth_date ≤ asOf − N
+years`, as minAge/maxAge do), so SQLite and PostgreSQL agree to the day, 29 February included.
+
+Rows and columns list every value that occurs, in a stable order:
+- coded values (EDUCATION, ETHNICITY, JOB_POSITION, TECHNICAL_TITLE) in code-table order (a code
+  not in the table after them, by code);
+- enums (GENDER, CATEGORY, AFFILIATION, STATUS, ORG_TYPE) in the contract's order; HAS_ACCOUNT
+  是 then 否;
+- bands (AGE_BAND, PARTY_AGE_BAND) youngest first; JOIN_YEAR and LEVEL ascending;
+- CHILD_ORGANIZATION: the scope organization itself first (members held directly, 本级), then its
+  direct children by code;
+- then 未填 (key NONE) last.
+Without a column dimension there is a single column keyed `total` (合计).
+
+Organizations are counted when ACTIVE (revoked ones are history), by CHILD_ORGANIZATION, ORG_TYPE
+or LEVEL (depth, 0 at the root).
+
+As of: only today for now. The dated member history (issue 9's second part) is not there yet; a
+past or future date is refused (PastDateUnsupported), never answered with today's numbers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Sequence
+
+from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, false, func, literal, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from db import codes, models
+from db.branch import Actor, Branch, members
+from db.branch import get as branch_get
+from db.changes import touch
+from db.errors import DomainError
+from db.pagination import Page, keyset_page
+from db.services import members as member_service
+from db.services.members import MemberOrder, MemberQuery
+from db.tree import within
+
+MEMBERS, ORGANIZATIONS = "MEMBERS", "ORGANIZATIONS"
+NONE = "NONE"
+NONE_LABEL = "未填"
+TOTAL = "total"
+TOTAL_LABEL = "合计"
+
+DIMENSIONS = ("CHILD_ORGANIZATION", "ORG_TYPE", "LEVEL", "GENDER", "ETHNICITY", "EDUCATION", "AGE_BAND",
+              "PARTY_AGE_BAND", "JOIN_YEAR", "CATEGORY", "AFFILIATION", "STATUS", "JOB_POSITION",
+              "TECHNICAL_TITLE", "HAS_ACCOUNT")
+ORGANIZATION_DIMENSIONS = ("CHILD_ORGANIZATION", "ORG_TYPE", "LEVEL")
+MEMBER_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "ORG_TYPE")
+NAME_LIMIT = 100
+
+# Labels of the contract's enums, in the contract's order.
+GENDERS = {"MALE": "男", "FEMALE": "女"}
+CATEGORIES = {"APPLICANT": "入党申请人", "ACTIVIST": "入党积极分子", "CANDIDATE": "发展对象",
+              "PROBATIONARY": "预备党员", "FULL": "正式党员"}
+AFFILIATIONS = {"DIRECT": "直管", "INFLOW": "流入"}
+STATUSES = {"PENDING_APPROVAL": "待审批", "REJECTED": "审批未通过", "ACTIVE": "在册", "FLOWING_OUT": "流出",
+            "TRANSFERRING": "转接中", "TRANSFERRED_OUT": "已转出", "LEFT": "已离开"}
+ORG_TYPES = {"COMMITTEE": "党委", "WORKING_COMMITTEE": "党工委", "GENERAL_BRANCH": "党总支", "BRANCH": "党支部",
+             "JOINT_BRANCH": "联合党支部", "PROVISIONAL": "临时党组织"}
+YES_NO = {"YES": "是", "NO": "否"}
+# Bands: (key, label, the highest age of the band; None for the last, open band).
+AGE_BANDS = [("0-30", "30岁及以下", 30), ("31-35", "31至35岁", 35), ("36-40", "36至40岁", 40),
+             ("41-45", "41至45岁", 45), ("46-50", "46至50岁", 50), ("51-55", "51至55岁", 55),
+             ("56-60", "56至60岁", 60), ("61-70", "61至70岁", 70), ("71-", "71岁及以上", None)]
+PARTY_AGE_BANDS = [("0-4", "不满5年", 4), ("5-9", "5至9年", 9), ("10-19", "10至19年", 19),
+                   ("20-29", "20至29年", 29), ("30-39", "30至39年", 39), ("40-49", "40至49年", 49),
+                   ("50-", "50年及以上", None)]
+
+
+class StatInputError(DomainError):
+    """A cross-tab input the caller must fix (a client error: BAD_USER_INPUT in a query,
+    an INVALID userError in saveStatDefinition)."""
+
+    def __init__(self, message: str, field_path: list[str] | str | None = None):
+        super().__init__("INVALID", message, field_path)
+
+
+class PastDateUnsupported(StatInputError):
+    def __init__(self, field_path: list[str] | str | None = "asOf"):
+        super().__init__("暂不支持按历史日期统计：asOf 目前只能是今天（党员历史数据完成后提供）", field_path)
+
+
+@dataclass(frozen=True)
+class CrossTabSpec:
+    """A cross-tab input, as plain values (organization_id already decoded)."""
+
+    organization_id: int
+    rows: str
+    columns: str | None = None
+    subject: str = MEMBERS
+    subtree: bool = True
+    query: MemberQuery | None = None  # the member filter; None for ORGANIZATIONS
+    as_of: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Value:
+    key: str
+    label: str
+    organization_id: int | None = None  # CHILD_ORGANIZATION values name an organization
+
+
+@dataclass
+class Table:
+    spec: CrossTabSpec
+    organization: models.Organization
+    as_of: dt.date
+    rows: list[Value]
+    columns: list[Value]
+    cells: list[list[int]]
+    row_totals: list[int]
+    column_totals: list[int]
+    total: int
+    # CHILD_ORGANIZATION: key → path of that organization (for the drill-through's condition).
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str] = ()) -> dt.date:
+    """The as-of date of a valid spec; StatInputError (with the input field) otherwise."""
+    at = list(prefix)
+    today = today or dt.date.today()
+    if spec.subject not in (MEMBERS, ORGANIZATIONS):
+        raise StatInputError("未知的统计对象", at + ["subject"])
+    allowed = MEMBER_DIMENSIONS if spec.subject == MEMBERS else ORGANIZATION_DIMENSIONS
+    what = "党员统计" if spec.subject == MEMBERS else "党组织统计"
+    for name, dimension in (("rows", spec.rows), ("columns", spec.columns)):
+        if dimension is not None and dimension not in allowed:
+            raise StatInputError(f"{what}不能按 {dimension} 分组（可用：{'、'.join(allowed)}）", at + [name])
+    if spec.columns is not None and spec.columns == spec.rows:
+        raise StatInputError("行和列不能是同一个统计维度", at + ["columns"])
+    if spec.subject == ORGANIZATIONS and spec.query is not None:
+        raise StatInputError("党组织统计不能使用党员筛选条件（filter）", at + ["filter"])
+    as_of = spec.as_of or today
+    if as_of != today:
+        raise PastDateUnsupported(at + ["asOf"])
+    return as_of
+
+
+# ------------------------------------------------------------------ dimensions
+
+
+class first_segment_after(FunctionElement):
+    """SQL: the text between position `start` of `path` and the next '/', e.g. the direct child's
+    id in a descendant's path: ('/1/5/61/', 4) → '5'. Portable: instr on SQLite, strpos on
+    PostgreSQL (the one function the two engines name differently)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(first_segment_after, "sqlite")
+def _segment_sqlite(element, compiler, **kw):
+    path, start = list(element.clauses)
+    p, s = compiler.process(path, **kw), compiler.process(start, **kw)
+    return f"substr({p}, {s}, instr(substr({p}, {s}), '/') - 1)"
+
+
+@compiles(first_segment_after)
+def _segment_default(element, compiler, **kw):
+    path, start = list(element.clauses)
+    p, s = compiler.process(path, **kw), compiler.process(start, **kw)
+    return f"substr({p}, {s}, strpos(substr({p}, {s}), '/') - 1)"
+
+
+def _ordered(present: set[str], order: Sequence[str], labels) -> list[Value]:
+    """Values present, in `order` first, unknown ones by key, 未填 last."""
+    known = [Value(k, labels(k)) for k in order if k in present]
+    rest = sorted(k for k in present if k not in set(order) and k != NONE)
+    out = known + [Value(k, labels(k) or k) for k in rest]
+    if NONE in present:
+        out.append(Value(NONE, NONE_LABEL))
+    return out
+
+
+class Dimension:
+    name: str
+
+    def expression(self, ctx: "Context"):
+        raise NotImplementedError
+
+    def condition(self, key: str, ctx: "Context"):
+        return self.expression(ctx) == key
+
+    async def values(self, session: AsyncSession, present: set[str], ctx: "Context") -> list[Value]:
+        raise NotImplementedError
+
+
+class Column(Dimension):
+    """A column holding a code or an enum value; NULL is 未填."""
+
+    def __init__(self, name: str, column, order: Sequence[str], labels):
+        self.name, self.column, self.order, self.labels = name, column, order, labels
+
+    def expression(self, ctx):
+        return func.coalesce(self.column, NONE)
+
+    def condition(self, key, ctx):
+        return self.column.is_(None) if key == NONE else self.column == key
+
+    async def values(self, session, present, ctx):
+        return _ordered(present, self.order, self.labels)
+
+
+def _coded(name: str, column, table: str) -> Column:
+    entries = codes.entries(table)
+    return Column(name, column, [c for c, _ in entries], lambda k: codes.label(table, k))
+
+
+def _enum(name: str, column, labels: dict[str, str]) -> Column:
+    return Column(name, column, list(labels), labels.get)
+
+
+def years_before(day: dt.date, years: int) -> dt.date:
+    """The date `years` before `day` (29 February → 28 February), as the age filters count."""
+    return member_service._years_after(day, -years)
+
+
+class Bands(Dimension):
+    """Whole years from a date column to the as-of date, in bands: `age ≥ N` ⇔ `column ≤ asOf − N
+    years`, the bounds computed in Python (the same arithmetic as minAge/maxAge)."""
+
+    def __init__(self, name: str, column, bands):
+        self.name, self.column, self.bands = name, column, bands
+
+    def expression(self, ctx):
+        whens = [(self.column.is_(None), NONE)]
+        for key, _label, highest in self.bands:
+            if highest is not None:
+                # Younger than highest + 1 years: born after asOf − (highest + 1) years.
+                whens.append((self.column > years_before(ctx.as_of, highest + 1), key))
+        return case(*whens, else_=self.bands[-1][0])
+
+    def condition(self, key, ctx):
+        if key == NONE:
+            return self.column.is_(None)
+        for index, (band, _label, highest) in enumerate(self.bands):
+            if band != key:
+                continue
+            lower = self.bands[index - 1][2] if index else None  # the previous band's highest age
+            where = [self.column.is_not(None)]
+            if highest is not None:
+                where.append(self.column > years_before(ctx.as_of, highest + 1))
+            if lower is not None:
+                where.append(self.column <= years_before(ctx.as_of, lower + 1))
+            return and_(*where)
+        return self.expression(ctx) == key
+
+    async def values(self, session, present, ctx):
+        labels = {k: label for k, label, _ in self.bands}
+        return _ordered(present, [k for k, _, _ in self.bands], labels.get)
+
+
+class JoinYear(Dimension):
+    name = "JOIN_YEAR"
+
+    def __init__(self, column):
+        self.column = column
+
+    def expression(self, ctx):
+        year = cast(cast(extract("year", self.column), Integer), String)
+        return case((self.column.is_(None), NONE), else_=year)
+
+    def condition(self, key, ctx):
+        if key == NONE:
+            return self.column.is_(None)
+        if not key.isdigit() or not 1 <= int(key) <= 9999:
+            return self.expression(ctx) == key
+        year = int(key)
+        return and_(self.column >= dt.date(year, 1, 1), self.column <= dt.date(year, 12, 31))
+
+    async def values(self, session, present, ctx):
+        years = sorted((k for k in present if k != NONE), key=lambda k: (len(k), k))
+        return _ordered(present, years, lambda k: f"{k}年")
+
+
+class Level(Dimension):
+    name = "LEVEL"
+
+    def expression(self, ctx):
+        return cast(models.Organization.depth, String)
+
+    def condition(self, key, ctx):
+        if key.isdigit() and len(key) <= 4:
+            return models.Organization.depth == int(key)
+        return self.expression(ctx) == key
+
+    async def values(self, session, present, ctx):
+        depths = sorted(present - {NONE}, key=lambda k: (len(k), k))
+        return _ordered(present, depths, lambda k: f"第{k}级")
+
+
+class HasAccount(Dimension):
+    name = "HAS_ACCOUNT"
+
+    @staticmethod
+    def _holds():
+        return exists().where(models.Account.member_id == models.Member.id)
+
+    def expression(self, ctx):
+        return case((self._holds(), "YES"), else_="NO")
+
+    def condition(self, key, ctx):
+        if key == "YES":
+            return self._holds()
+        if key == "NO":
+            return ~self._holds()
+        return self.expression(ctx) == key
+
+    async def values(self, session, present, ctx):
+        return _ordered(present, list(YES_NO), YES_NO.get)
+
+
+class ChildOrganization(Dimension):
+    """The direct child of the scope organization whose subtree holds the row; the scope
+    organization itself for what it holds directly. Key: the organization's id (as text)."""
+
+    name = "CHILD_ORGANIZATION"
+
+    def expression(self, ctx):
+        o = models.Organization
+        scope = ctx.organization
+        return case((o.path == scope.path, str(scope.id)),
+                    else_=first_segment_after(o.path, literal(len(scope.path) + 1)))
+
+    def condition(self, key, ctx):
+        scope = ctx.organization
+        if key == str(scope.id):
+            return models.Organization.id == scope.id
+        path = ctx.paths.get(key)
+        if path is None:
+            return self.expression(ctx) == key
+        return within(models.Organization.path, path)
+
+    async def values(self, session, present, ctx):
+        ids = [int(k) for k in present if k.isdigit()]
+        o = models.Organization
+        rows = (await session.execute(select(o.id, o.name, o.code, o.path).where(o.id.in_(ids)))).all()
+        scope = ctx.organization
+        out = []
+        for i, name, code, path in sorted(rows, key=lambda r: (r.id != scope.id, r.code)):
+            ctx.paths[str(i)] = path
+            out.append(Value(str(i), f"{name}（本级）" if i == scope.id else name, organization_id=i))
+        return out
+
+
+def dimension(name: str) -> Dimension:
+    m, o = models.Member, models.Organization
+    return {
+        "CHILD_ORGANIZATION": ChildOrganization,
+        "ORG_TYPE": lambda: _enum("ORG_TYPE", o.type, ORG_TYPES),
+        "LEVEL": Level,
+        "GENDER": lambda: _enum("GENDER", m.gender, GENDERS),
+        "ETHNICITY": lambda: _coded("ETHNICITY", m.ethnicity_code, "ethnicity"),
+        "EDUCATION": lambda: _coded("EDUCATION", m.education_code, "education"),
+        "AGE_BAND": lambda: Bands("AGE_BAND", m.birth_date, AGE_BANDS),
+        "PARTY_AGE_BAND": lambda: Bands("PARTY_AGE_BAND", m.joined_on, PARTY_AGE_BANDS),
+        "JOIN_YEAR": lambda: JoinYear(m.joined_on),
+        "CATEGORY": lambda: _enum("CATEGORY", m.category, CATEGORIES),
+        "AFFILIATION": lambda: _enum("AFFILIATION", m.affiliation, AFFILIATIONS),
+        "STATUS": lambda: _enum("STATUS", m.status, STATUSES),
+        "JOB_POSITION": lambda: _coded("JOB_POSITION", m.job_position_code, "job_position"),
+        "TECHNICAL_TITLE": lambda: _coded("TECHNICAL_TITLE", m.technical_title_code, "technical_title"),
+        "HAS_ACCOUNT": HasAccount,
+    }[name]()
+
+
+@dataclass
+class Context:
+    organization: models.Organization
+    as_of: dt.date
+    paths: dict[str, str]
+
+
+# ------------------------------------------------------------------ the cross-tab
+
+
+def _scoped(spec: CrossTabSpec, organization: models.Organization, as_of: dt.date, *columns):
+    """The rows the spec counts (members matching the filter, or active organizations), in the
+    scope, selecting `columns`."""
+    o = models.Organization
+    if spec.subject == MEMBERS:
+        stmt = members(Branch(path=organization.path), *columns).where(
+            *member_service.conditions(spec.query or MemberQuery(), as_of))
+        if not spec.subtree:
+            stmt = stmt.where(models.Member.organization_id == organization.id)
+        return stmt
+    stmt = select(*columns).select_from(o).where(o.status == "ACTIVE")
+    if spec.subtree:
+        return stmt.where(within(o.path, organization.path))
+    return stmt.where(o.id == organization.id)
+
+
+async def scope_organization(session: AsyncSession, branch: Branch, organization_id: int | None,
+                             field_path: list[str] | str | None = "organizationId") -> models.Organization:
+    """The scope organization if the caller's branch holds it; NOT_FOUND otherwise (absent and
+    foreign alike). A self-only branch (a MEMBER) never reaches statistics."""
+    if branch.is_self_only:
+        raise DomainError("NOT_FOUND", "党组织不存在或不在本账户的管辖范围内", field_path)
+    return (await branch_get(session, branch, models.Organization, organization_id, "党组织", field_path))[0]
+
+
+async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
+                    today: dt.date | None = None) -> Table:
+    """The table: one GROUP BY statement (and, for CHILD_ORGANIZATION, one for the labels)."""
+    as_of = check(spec, today)
+    organization = await scope_organization(session, branch, spec.organization_id)
+    ctx = Context(organization=organization, as_of=as_of, paths={})
+    row_dim = dimension(spec.rows)
+    col_dim = dimension(spec.columns) if spec.columns else None
+    keys = [row_dim.expression(ctx).label("k0")]
+    if col_dim is not None:
+        keys.append(col_dim.expression(ctx).label("k1"))
+    counted = models.Member.id if spec.subject == MEMBERS else models.Organization.id
+    stmt = _scoped(spec, organization, as_of, *keys, func.count(counted).label("n"))
+    stmt = stmt.group_by(*(text(k.name) for k in keys))
+    counts: dict[tuple[str, str], int] = {}
+    for row in await session.execute(stmt):
+        column_key = row.k1 if col_dim is not None else TOTAL
+        counts[(row.k0, column_key)] = int(row.n)
+    rows = await row_dim.values(session, {r for r, _ in counts}, ctx)
+    if col_dim is not None:
+        columns = await col_dim.values(session, {c for _, c in counts}, ctx)
+    else:
+        columns = [Value(TOTAL, TOTAL_LABEL)] if counts else []
+    cells = [[counts.get((r.key, c.key), 0) for c in columns] for r in rows]
+    row_totals = [sum(line) for line in cells]
+    column_totals = [sum(line[j] for line in cells) for j in range(len(columns))]
+    return Table(spec=spec, organization=organization, as_of=as_of, rows=rows, columns=columns, cells=cells,
+                 row_totals=row_totals, column_totals=column_totals, total=sum(row_totals), paths=ctx.paths)
+
+
+class UnknownKey(StatInputError):
+    pass
+
+
+def _drill(table: Table, row: str, column: str | None, *columns):
+    """The statement of the members counted in a cell (or a whole row)."""
+    spec = table.spec
+    if spec.subject != MEMBERS:
+        raise StatInputError("只有党员统计可以穿透查询", "row")
+    if row not in {v.key for v in table.rows}:
+        raise UnknownKey(f"行 {row!r} 不是这张表的行", "row")
+    if column is not None and column not in {v.key for v in table.columns}:
+        raise UnknownKey(f"列 {column!r} 不是这张表的列", "column")
+    ctx = Context(organization=table.organization, as_of=table.as_of, paths=table.paths)
+    stmt = _scoped(spec, table.organization, table.as_of, *columns).where(dimension(spec.rows).condition(row, ctx))
+    if column is not None and spec.columns is not None:
+        stmt = stmt.where(dimension(spec.columns).condition(column, ctx))
+    return stmt
+
+
+async def drill_page(session: AsyncSession, table: Table, row: str, column: str | None, first: int,
+                     after: str | None) -> Page:
+    """A page of (member, organization path) rows of the cell, in tree order (as member lists)."""
+    order = MemberOrder()
+    stmt = _drill(table, row, column, models.Member, models.Organization.path)
+    return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
+                             lambda r: member_service.key_values(r, order))
+
+
+def check_drill(table: Table, row: str, column: str | None) -> None:
+    _drill(table, row, column, models.Member.id)
+
+
+async def drill_count(session: AsyncSession, table: Table, row: str, column: str | None) -> int:
+    stmt = _drill(table, row, column, func.count(models.Member.id))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+# ------------------------------------------------------------------ saved tables (统计表格)
+
+
+def filter_json(query: MemberQuery | None) -> str | None:
+    if query is None:
+        return None
+    values = {}
+    for f in fields(MemberQuery):
+        value = getattr(query, f.name)
+        if f.name == "subtree" or value is None:
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, dt.date):
+            value = value.isoformat()
+        values[f.name] = value
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+
+
+DATE_KEYS = ("joined_from", "joined_to")
+
+
+def query_of(raw: str | None, subtree: bool) -> MemberQuery | None:
+    if raw is None:
+        return None
+    values: dict[str, Any] = json.loads(raw)
+    for key, value in list(values.items()):
+        if isinstance(value, list):
+            values[key] = tuple(value)
+        elif key in DATE_KEYS and value is not None:
+            values[key] = dt.date.fromisoformat(value)
+    return MemberQuery(subtree=subtree, **values)
+
+
+def spec_of(definition: models.StatDefinition, as_of: dt.date | None = None) -> CrossTabSpec:
+    subtree = definition.scope == "SUBTREE"
+    return CrossTabSpec(organization_id=definition.organization_id, rows=definition.rows,
+                        columns=definition.columns, subject=definition.subject, subtree=subtree,
+                        query=query_of(definition.filter_json, subtree), as_of=as_of)
+
+
+async def save_definition(session: AsyncSession, actor: Actor, name: str | None,
+                          spec: CrossTabSpec) -> tuple[models.StatDefinition, str]:
+    """A new saved table; (it, its organization's path)."""
+    name = (name or "").strip()
+    if not name:
+        raise StatInputError("请填写统计表格名称", "name")
+    if len(name) > NAME_LIMIT:
+        raise StatInputError(f"统计表格名称最多 {NAME_LIMIT} 个字", "name")
+    if spec.query is not None and spec.query.id_number:
+        raise StatInputError("统计表格不能按身份证号码筛选", ["crossTab", "filter", "idNumber"])
+    # Saved tables are rerun "now": a saved asOf would be stale tomorrow; result(asOf:) chooses.
+    check(replace(spec, as_of=None), prefix=["crossTab"])
+    organization = await scope_organization(session, actor.branch, spec.organization_id,
+                                            ["crossTab", "organizationId"])
+    definition = models.StatDefinition(
+        name=name, organization_id=organization.id, owner_account_id=actor.account_id, subject=spec.subject,
+        scope="SUBTREE" if spec.subtree else "SELF", rows=spec.rows, columns=spec.columns,
+        filter_json=filter_json(spec.query), created_at=dt.datetime.now(dt.timezone.utc))
+    session.add(definition)
+    await session.flush()
+    return definition, organization.path
+
+
+async def get_definition(session: AsyncSession, branch: Branch, definition_id: int | None,
+                         field_path: list[str] | str | None = "definitionId") -> models.StatDefinition:
+    if branch.is_self_only:
+        raise DomainError("NOT_FOUND", "统计表格不存在或不在本账户的管辖范围内", field_path)
+    return (await branch_get(session, branch, models.StatDefinition, definition_id, "统计表格", field_path))[0]
+
+
+async def delete_definition(session: AsyncSession, actor: Actor, definition_id: int | None) -> None:
+    """Only its owner or an ADMIN (of a branch holding it) may delete a saved table."""
+    definition = await get_definition(session, actor.branch, definition_id)
+    if definition.owner_account_id != actor.account_id and actor.role != "ADMIN":
+        raise DomainError("NOT_ALLOWED", "只有创建者或管理员可以删除该统计表格", "definitionId")
+    # A conditional DELETE, not an ORM delete: two requests deleting the same table at once both
+    # read it; the second's DELETE then matches no row (PostgreSQL waits for the first's row lock
+    # and re-evaluates) and answers NOT_FOUND, where an ORM delete raised StaleDataError (a 500).
+    d = models.StatDefinition
+    gone = await session.execute(delete(d).where(d.id == definition.id).execution_options(synchronize_session=False))
+    if gone.rowcount != 1:
+        raise DomainError("NOT_FOUND", "统计表格不存在或不在本账户的管辖范围内", "definitionId")
+    touch(session, organizations=[definition.organization_id])
+
+
+def definitions_statement(branch: Branch):
+    """Saved tables whose organization lies in the branch, each with that organization's path."""
+    d, o = models.StatDefinition, models.Organization
+    if branch.is_self_only:
+        return select(d, o.path).join(o, o.id == d.organization_id).where(false())
+    return select(d, o.path).join(o, o.id == d.organization_id).where(branch.holds(o.path))
+
+
+async def list_definitions(session: AsyncSession, branch: Branch, first: int,
+                           after_id: int | None) -> list[tuple[models.StatDefinition, str]]:
+    """Oldest first, `first` of them after the definition `after_id`."""
+    d = models.StatDefinition
+    stmt = definitions_statement(branch)
+    if after_id is not None:
+        stmt = stmt.where(d.id > after_id)
+    return [tuple(r) for r in (await session.execute(stmt.order_by(d.id).limit(first))).all()]
+
+
+async def definitions_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
+    d = models.StatDefinition
+    stmt = definitions_statement(branch).where(d.id.in_(ids))
+    return {row[0].id: tuple(row) for row in await session.execute(stmt)}

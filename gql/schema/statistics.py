@@ -1,0 +1,179 @@
+"""Statistics (统计): crossTab with drill-through, saved tables (统计表格)."""
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+import strawberry
+from strawberry import Private
+
+from db import models
+from db.services.statistics import Table
+from gql.auth.directives import Role, auth
+from gql.auth.errors import BadUserInput
+from gql.ids import to_global_id
+from gql.resolvers import statistics as resolvers
+from gql.schema.account import Account
+from gql.schema.base import Connection, Node, Scope, UserError, connection
+from gql.schema.member import Member, MemberFilter
+from gql.schema.organization import Organization
+
+
+@strawberry.enum
+class StatSubject(Enum):
+    MEMBERS = "MEMBERS"
+    ORGANIZATIONS = "ORGANIZATIONS"
+
+
+@strawberry.enum(description=(
+    "A dimension to group by. For MEMBERS: every one but ORG_TYPE. For ORGANIZATIONS: CHILD_ORGANIZATION,\n"
+    "ORG_TYPE, LEVEL. CHILD_ORGANIZATION groups by the direct child of the scope organization that holds the row.\n\n"
+    "Keys and order of the values (rows and columns list every value that occurs, then 未填 with key NONE):\n"
+    "coded values (ETHNICITY, EDUCATION, JOB_POSITION, TECHNICAL_TITLE) keyed by code in code-table order;\n"
+    "GENDER, CATEGORY, AFFILIATION, STATUS, ORG_TYPE keyed by the enum value in the enum's order; HAS_ACCOUNT\n"
+    "YES (是) then NO (否); bands youngest first; JOIN_YEAR (key '2010') and LEVEL (the depth, '0' at the\n"
+    "root) ascending; CHILD_ORGANIZATION keyed by the organization's id, the scope organization itself first\n"
+    "(members held directly, labelled 本级), then its children by code. Organizations count when ACTIVE."))
+class Dimension(Enum):
+    CHILD_ORGANIZATION = "CHILD_ORGANIZATION"
+    ORG_TYPE = "ORG_TYPE"
+    LEVEL = "LEVEL"
+    GENDER = "GENDER"
+    ETHNICITY = "ETHNICITY"
+    EDUCATION = "EDUCATION"
+    AGE_BAND = strawberry.enum_value("AGE_BAND", description="Age at the as-of date in bands: ≤30, 31–35, 36–40, 41–45, 46–50, 51–55, 56–60, 61–70, ≥71.")
+    PARTY_AGE_BAND = strawberry.enum_value("PARTY_AGE_BAND", description="党龄 (years since joinedOn) in bands: <5, 5–9, 10–19, 20–29, 30–39, 40–49, ≥50.")
+    JOIN_YEAR = "JOIN_YEAR"
+    CATEGORY = "CATEGORY"
+    AFFILIATION = "AFFILIATION"
+    STATUS = "STATUS"
+    JOB_POSITION = "JOB_POSITION"
+    TECHNICAL_TITLE = "TECHNICAL_TITLE"
+    HAS_ACCOUNT = "HAS_ACCOUNT"
+
+
+@strawberry.input(description=(
+    "交叉统计: counts by one or two dimensions over the scope, as of a date (default today).\n\n"
+    "Members are counted as memberCount counts them with the same filter (default statuses included);\n"
+    "the input's `scope` decides, the filter's own `scope` is not used. A filter is refused for\n"
+    "ORGANIZATIONS, as are a dimension the subject does not have and the same dimension twice\n"
+    "(BAD_USER_INPUT). An organization that is absent or outside the caller's branch is NOT_FOUND."))
+class CrossTabInput:
+    subject: StatSubject = StatSubject.MEMBERS
+    organization_id: strawberry.ID
+    scope: Scope = Scope.SUBTREE
+    rows: Dimension
+    columns: Dimension | None = None
+    filter: MemberFilter | None = None
+    as_of: dt.date | None = strawberry.field(default=None, description=(
+        "Count the scope as it stood at the end of this date (e.g. 12-31 for the annual report): each\n"
+        "member's organization, category and status from the dated history, ages and 党龄 at that date.\n"
+        "Default today. Not yet supported: any date but today is refused (BAD_USER_INPUT) until the\n"
+        "dated member history exists."))
+
+
+@strawberry.type
+class DimensionValue:
+    key: str
+    label: str
+
+
+@strawberry.type
+class CrossTab:
+    rows: list[DimensionValue]
+    columns: list[DimensionValue] = strawberry.field(description="A single column keyed 'total' when no column dimension was asked for.")
+    cells: list[list[int]] = strawberry.field(description="cells[i][j] counts rows[i] × columns[j].")
+    row_totals: list[int]
+    column_totals: list[int]
+    total: int
+    table: Private[Table]
+    keys: Private[dict[str, str]]  # exposed key → the service's key
+
+    @classmethod
+    def from_table(cls, table: Table) -> "CrossTab":
+        keys: dict[str, str] = {}
+
+        def exposed(values):
+            out = []
+            for v in values:
+                key = to_global_id("Organization", v.organization_id) if v.organization_id is not None else v.key
+                keys[key] = v.key
+                out.append(DimensionValue(key=key, label=v.label))
+            return out
+
+        return cls(rows=exposed(table.rows), columns=exposed(table.columns), cells=table.cells,
+                   row_totals=table.row_totals, column_totals=table.column_totals, total=table.total,
+                   table=table, keys=keys)
+
+    @strawberry.field(description=(
+        "Drill-through (穿透查询): the members counted in one cell, or in a whole row when `column` is\n"
+        "omitted; keys are those of `rows` and `columns`. totalCount equals that cell. MEMBERS only.\n"
+        "In tree order, keyset-paged like every member list; a key that is not a row or column of this\n"
+        "table is BAD_USER_INPUT."))
+    async def members(self, info: strawberry.Info, row: str, column: str | None = None, first: int | None = None,
+                      after: str | None = None) -> Connection[Member]:
+        row_key = self.keys.get(row) if row in {v.key for v in self.rows} else None
+        column_key = None
+        if column is not None:
+            column_key = self.keys.get(column) if column in {v.key for v in self.columns} else None
+            if column_key is None:
+                raise BadUserInput(f"列 {column!r} 不是这张表的列")
+        if row_key is None:
+            raise BadUserInput(f"行 {row!r} 不是这张表的行")
+        page, count = await resolvers.drill_through(info, self.table, row_key, column_key, first, after)
+        return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+
+@strawberry.type(description="A saved statistics table (统计表格), rerun on demand and exported.",
+                 directives=[auth(Role.VIEWER)])
+class StatDefinition(Node):
+    id: strawberry.ID
+    name: str
+    subject: StatSubject
+    scope: Scope
+    rows: Dimension
+    columns: Dimension | None
+    created_at: dt.datetime
+    pk: Private[int]
+    scope_path: Private[str]
+    row: Private[models.StatDefinition]
+
+    @classmethod
+    def from_row(cls, row: tuple[models.StatDefinition, str] | None) -> "StatDefinition | None":
+        """From a (definition, its organization's path) pair."""
+        if row is None:
+            return None
+        d, path = row
+        return cls(id=strawberry.ID(to_global_id("StatDefinition", d.id)), name=d.name,
+                   subject=StatSubject(d.subject), scope=Scope(d.scope), rows=Dimension(d.rows),
+                   columns=Dimension(d.columns) if d.columns else None, created_at=d.created_at,
+                   pk=d.id, scope_path=path, row=d)
+
+    @strawberry.field
+    async def organization(self, info: strawberry.Info) -> Organization:
+        return Organization.from_row(await info.context.loaders.organization.load(self.row.organization_id))
+
+    @strawberry.field(description="Who saved it. Readable, as every Account, by an ADMIN of a branch holding it or by the owner itself.")
+    async def owner(self, info: strawberry.Info) -> Account:
+        return Account.from_row(await resolvers.owner(info, self.row.owner_account_id))
+
+    @strawberry.field(description="The table computed now, with the saved filter (asOf: only today for now, as CrossTabInput.asOf).")
+    async def result(self, info: strawberry.Info, as_of: dt.date | None = None) -> CrossTab:
+        return CrossTab.from_table(await resolvers.result(info, self.row, as_of))
+
+
+@strawberry.input
+class SaveStatDefinitionInput:
+    name: str
+    cross_tab: CrossTabInput = strawberry.field(description="The table to save; its asOf is not kept (result(asOf:) chooses the date).")
+
+
+@strawberry.input
+class DeleteStatDefinitionInput:
+    definition_id: strawberry.ID
+
+
+@strawberry.type
+class StatDefinitionPayload:
+    definition: StatDefinition | None
+    user_errors: list[UserError]
