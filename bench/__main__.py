@@ -27,7 +27,7 @@ BENCHMARKS = {
     "dashboard": "dashboard reads over 50,000 organizations and 1,000,000 members",
     "move_organization": "moving an organization with 10,000 descendants and 200,000 members",
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
-    "count_writes": "8 concurrent member writers in different branches under three subtree-count designs",
+    "count_writes": "8 concurrent member writers in different branches: subtree-count designs, and the data-version marks on or off",
     "member_records": "批量录入: one addMemberRecords call for 1,000 members through the GraphQL endpoint",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
