@@ -68,8 +68,10 @@ class CrossTabInput:
     as_of: dt.date | None = strawberry.field(default=None, description=(
         "Count the scope as it stood at the end of this date (e.g. 12-31 for the annual report): each\n"
         "member's organization, category and status from the dated history, ages and 党龄 at that date.\n"
-        "Default today. Not yet supported: any date but today is refused (BAD_USER_INPUT) until the\n"
-        "dated member history exists."))
+        "Default today. MEMBERS: the members placed that day in an organization of the scope (the tree\n"
+        "as it is now), with their category and status of that day; 党龄 and JOIN_YEAR count joinedOn\n"
+        "only once reached; other attributes are today's. ORGANIZATIONS: as they are today. A date\n"
+        "after today is BAD_USER_INPUT."))
 
 
 @strawberry.type
@@ -157,7 +159,7 @@ class StatDefinition(Node):
     async def owner(self, info: strawberry.Info) -> Account:
         return Account.from_row(await resolvers.owner(info, self.row.owner_account_id))
 
-    @strawberry.field(description="The table computed now, with the saved filter (asOf: only today for now, as CrossTabInput.asOf).")
+    @strawberry.field(description="The table computed now (or as of `asOf`, as CrossTabInput.asOf), with the saved filter.")
     async def result(self, info: strawberry.Info, as_of: dt.date | None = None) -> CrossTab:
         return CrossTab.from_table(await resolvers.result(info, self.row, as_of))
 
