@@ -112,3 +112,27 @@ async def test_identity_and_chaining_on_generated_data(api, tree):  # noqa: F811
                     "organizationId": gid("Organization", tree.orgs[name]), "scope": scope, "rows": "GENDER",
                     "filter": {"categories": ["PROBATIONARY", "FULL"]}, "asOf": end.isoformat()}})
                 assert counted["data"]["crossTab"]["total"] == b["end"], (name, scope, end)
+
+
+MOVE = """mutation($input: MoveOrganizationInput!) { moveOrganization(input: $input) {
+  organization { id } userErrors { field message code } } }"""
+
+
+async def test_an_organization_moved_carries_its_members(api, dated):
+    """A2 (赵刚, 发展, 转移) moved from A to B on 2024-03-01: out of A's subtree, into B's, on that day;
+    A2 itself (SELF) sees no change. Periods before the move are unchanged."""
+    a, a2, b = (dated.orgs[n] for n in ("a", "a2", "b"))
+    before = await balance(api, "root_admin", a, *year(2023))
+    moved = await api.as_("root_admin", MOVE, {"input": {"organizationId": gid("Organization", a2),
+                                                         "newParentId": gid("Organization", b), "date": "2024-03-01"}})
+    assert "errors" not in moved and moved["data"]["moveOrganization"]["userErrors"] == [], moved
+    assert await balance(api, "root_admin", a, *year(2023)) == before
+    out = await balance(api, "root_admin", a, *year(2024))
+    assert (out["start"], moves(out), out["end"]) == (7, {"DIED": {"逝者"}, "TRANSFERRED_OUT": {"赵刚", "发展", "转移"}}, 3)
+    into = await balance(api, "root_admin", b, *year(2024))
+    assert moves(into) == {"TRANSFERRED_IN": {"赵刚", "发展", "转移"}} and into["end"] == into["start"] + 3
+    day = await balance(api, "root_admin", a, dt.date(2024, 3, 1), dt.date(2024, 3, 1))
+    assert moves(day) == {"TRANSFERRED_OUT": {"赵刚", "发展", "转移"}}
+    assert moves(await balance(api, "root_admin", a, dt.date(2024, 2, 29), dt.date(2024, 2, 29))) == {}
+    assert moves(await balance(api, "root_admin", a2, *year(2024), scope="SELF")) == {}
+    assert (await balance(api, "root_admin", a, *year(2025)))["start"] == 3

@@ -2,7 +2,7 @@
 history (db.services.history), reconciled: start + Σ increases − Σ decreases = end, always.
 
 Counted (a party member of the scope at the end of day D): the history places the member that day
-in an organization of the scope (SUBTREE: the scope organization or a descendant, by today's tree;
+in an organization of the scope (SUBTREE: the scope organization or a descendant that day;
 SELF: the organization itself), its category that day is PROBATIONARY or FULL, its status that day
 is a counted one (ACTIVE, FLOWING_OUT, TRANSFERRING: not LEFT, TRANSFERRED_OUT, PENDING_APPROVAL or
 REJECTED), and it is not suspended that day (its latest 停止党籍/恢复党籍 record dated on or before D
@@ -36,9 +36,11 @@ Decreases (counted before, not after):
 
 A transfer between two organizations inside a SUBTREE scope changes neither organization's
 membership of the scope: no line; over each of the two with SELF, it is TRANSFERRED_OUT of one and
-TRANSFERRED_IN of the other. Gap (documented): the tree is today's; an organization moved into or
-out of the scope during the period is counted where it is now at both ends (its members move no
-line), as crossTab as of a past date does: organizations' parent periods are not read yet.
+TRANSFERRED_IN of the other. The SUBTREE scope of each end is the tree of that day, from the
+organizations' parent periods (subtree_as_of): an organization moved into the scope during the
+period carries its members in (TRANSFERRED_IN), one moved out carries them out (TRANSFERRED_OUT).
+(crossTab as of a past date still reads today's tree: after an organization's move, the two can
+differ for days before the move; documented there.)
 All in one SQL statement per answer (the summary; each line's member page and count)."""
 from __future__ import annotations
 
@@ -57,7 +59,6 @@ from db.services import members as member_service
 from db.services.members import ADMITTED as PARTY_CATEGORIES
 from db.services.members import DEFAULT_STATUSES, MemberOrder
 from db.services.statistics import scope_organization
-from db.tree import within
 
 INCREASES = {"ADMITTED": "发展党员", "RECORDED": "首次录入", "TRANSFERRED_IN": "转入", "RESTORED": "恢复党籍"}
 DECREASES = {"DIED": "死亡", "LEFT_PARTY": "出党", "SUSPENDED": "停止党籍", "TRANSFERRED_OUT": "转出"}
@@ -85,20 +86,35 @@ def _suspension(day: dt.date, member_id_column):
             .order_by(s.date.desc(), s.id.desc()).limit(1).scalar_subquery())
 
 
+def subtree_as_of(organization_id: int, day: dt.date, name: str):
+    """CTE (id) of the organization and its descendants at the end of `day`, from the
+    organizations' parent periods (a recursive walk down the periods in force that day). An
+    organization's first period reaches back before its start (it was recorded with that parent:
+    members placed in it earlier, back-dated, count under that parent)."""
+    o, pp = models.Organization, models.OrganizationParentPeriod
+    first = aliased(models.OrganizationParentPeriod)
+    first_id = select(func.min(first.id)).where(first.organization_id == pp.organization_id).scalar_subquery()
+    live = and_(or_(pp.valid_from <= day, pp.id == first_id), or_(pp.valid_to.is_(None), pp.valid_to > day))
+    base = select(o.id.label("id")).where(o.id == organization_id).cte(name, recursive=True)
+    return base.union_all(select(pp.organization_id).join(base, pp.parent_id == base.c.id).where(live))
+
+
 def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date):
     """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
     end (kind NULL for those counted at both)."""
     m, p, s = models.Member, models.MemberPlacement, models.StatusChange
     before = start - dt.timedelta(days=1)
+    if subtree:
+        scope0 = select(subtree_as_of(organization.id, before, "scope_before").c.id)
+        scope1 = select(subtree_as_of(organization.id, end, "scope_after").c.id)
+    else:
+        scope0 = scope1 = select(literal(organization.id))
 
-    def in_scope(o):
-        return within(o.path, organization.path) if subtree else o.id == organization.id
-
-    placed_org = aliased(models.Organization)
-    # Only members placed in the scope at some time between the two ends can be counted at either.
-    touched = (select(p.id).join(placed_org, placed_org.id == p.organization_id)
-               .where(p.member_id == m.id, in_scope(placed_org), p.valid_from <= end,
-                      or_(p.valid_to.is_(None), p.valid_to > before)).exists())
+    # Only members placed in the scope (of either end) at some time between the two ends can be
+    # counted at either.
+    touched = (select(p.id)
+               .where(p.member_id == m.id, or_(p.organization_id.in_(scope0), p.organization_id.in_(scope1)),
+                      p.valid_from <= end, or_(p.valid_to.is_(None), p.valid_to > before)).exists())
     org0, cat0, st0 = history.state_columns(before)
     org1, cat1, st1 = history.state_columns(end)
     leaving = (select(s.kind).where(s.member_id == m.id, s.kind.in_(LEAVING_KINDS), s.date <= end)
@@ -111,17 +127,15 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
                 func.coalesce(_suspension(end, m.id), "").label("susp1"),
                 leaving.label("leaving"), first_from.label("first_from"))
          .where(touched).subquery("a"))
-    o0, o1 = aliased(models.Organization), aliased(models.Organization)
 
-    def counted(o, cat, st, susp):
-        return case((and_(o.id.is_not(None), in_scope(o), cat.in_(PARTY_CATEGORIES), st.in_(DEFAULT_STATUSES),
+    def counted(org, scope, cat, st, susp):
+        return case((and_(org.in_(scope), cat.in_(PARTY_CATEGORIES), st.in_(DEFAULT_STATUSES),
                           susp != "SUSPENDED"), 1), else_=0)
 
-    b = (select(a, counted(o0, a.c.cat0, a.c.st0, a.c.susp0).label("c0"),
-                counted(o1, a.c.cat1, a.c.st1, a.c.susp1).label("c1"),
-                case((and_(o0.id.is_not(None), in_scope(o0)), 1), else_=0).label("s0"),
-                case((and_(o1.id.is_not(None), in_scope(o1)), 1), else_=0).label("s1"))
-         .select_from(a).outerjoin(o0, o0.id == a.c.org0).outerjoin(o1, o1.id == a.c.org1)
+    b = (select(a, counted(a.c.org0, scope0, a.c.cat0, a.c.st0, a.c.susp0).label("c0"),
+                counted(a.c.org1, scope1, a.c.cat1, a.c.st1, a.c.susp1).label("c1"),
+                case((a.c.org0.in_(scope0), 1), else_=0).label("s0"),
+                case((a.c.org1.in_(scope1), 1), else_=0).label("s1"))
          .subquery("b"))
     up, down = and_(b.c.c1 == 1, b.c.c0 == 0), and_(b.c.c0 == 1, b.c.c1 == 0)
     entered = case((b.c.first_from > func.coalesce(b.c.joined_on, b.c.first_from), "RECORDED"), else_="ADMITTED")

@@ -223,13 +223,13 @@ class BalanceLine:
     "党员增减情况: party members (PROBATIONARY and FULL, not LEFT, SUSPENDED or TRANSFERRED_OUT) of a\n"
     "scope at the start of `from` and at the end of `to`, and every change between, from the dated\n"
     "history: start + sum(increases) - sum(decreases) = end, always.\n\n"
-    "Counted at the end of a day: placed that day in an organization of the scope (SUBTREE by today's tree),\n"
+    "Counted at the end of a day: placed that day in an organization of the scope (SUBTREE: the tree of that day),\n"
     "PROBATIONARY or FULL that day, a counted status that day (ACTIVE, FLOWING_OUT, TRANSFERRING), not suspended\n"
     "(停止党籍) that day. The lines are net per member: each member counted at one end only is one line, of the first\n"
     "kind whose rule applies (increases: ADMITTED/RECORDED for a first placement in the period, TRANSFERRED_IN,\n"
     "ADMITTED, RESTORED, TRANSFERRED_IN; decreases: TRANSFERRED_OUT, DIED/LEFT_PARTY, SUSPENDED, TRANSFERRED_OUT);\n"
     "moves within the period that cancel out are no line. Every kind is listed, in the enum's order, count 0\n"
-    "included. Gap: the tree is today's (an organization moved during the period is counted where it is now)."))
+    "included. An organization moved into or out of the scope in the period carries its members in or out."))
 class MemberBalance:
     from_: dt.date = strawberry.field(name="from")
     to: dt.date
