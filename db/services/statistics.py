@@ -406,10 +406,18 @@ class MemberColumns:
         self.state = state  # the state subquery (history.state_as_of) when historical
 
 
-def member_columns(as_of: dt.date, historical: bool) -> MemberColumns:
+def member_columns(as_of: dt.date, historical: bool, organization: models.Organization | None = None,
+                   subtree: bool = True) -> MemberColumns:
+    """The member row's columns, or (historical) the state as of `as_of` of the members placed that
+    day in the scope (narrowed by a semi-join on the placements; the state's own organization is
+    what the scope condition then reads)."""
     if not historical:
         return MemberColumns()
-    state = history.state_as_of(as_of).subquery("state")
+    o = models.Organization
+    where = []
+    if organization is not None:
+        where.append(history.placed_in(as_of, within(o.path, organization.path) if subtree else o.id == organization.id))
+    state = history.state_as_of(as_of, *where).subquery("state")
     m = models.Member
     joined_on = case((m.joined_on <= as_of, m.joined_on), else_=None)
     return MemberColumns(organization_id=state.c.organization_id, category=state.c.category,
@@ -471,7 +479,7 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     as_of = check(spec, today)
     organization = await scope_organization(session, branch, spec.organization_id)
     historical = spec.subject == MEMBERS and as_of != today
-    ctx = Context(organization=organization, as_of=as_of, paths={}, cols=member_columns(as_of, historical))
+    ctx = Context(organization=organization, as_of=as_of, paths={}, cols=member_columns(as_of, historical, organization, spec.subtree))
     row_dim = dimension(spec.rows, ctx.cols)
     col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
     keys = [row_dim.expression(ctx).label("k0")]
@@ -511,7 +519,7 @@ def _drill(table: Table, row: str, column: str | None, *columns):
     if column is not None and column not in {v.key for v in table.columns}:
         raise UnknownKey(f"列 {column!r} 不是这张表的列", "column")
     ctx = Context(organization=table.organization, as_of=table.as_of, paths=table.paths,
-                  cols=member_columns(table.as_of, table.historical))
+                  cols=member_columns(table.as_of, table.historical, table.organization, spec.subtree))
     stmt = _scoped(spec, ctx, *columns).where(dimension(spec.rows, ctx.cols).condition(row, ctx))
     if column is not None and spec.columns is not None:
         stmt = stmt.where(dimension(spec.columns, ctx.cols).condition(column, ctx))
