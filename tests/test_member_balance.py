@@ -136,3 +136,24 @@ async def test_an_organization_moved_carries_its_members(api, dated):
     assert moves(await balance(api, "root_admin", a, dt.date(2024, 2, 29), dt.date(2024, 2, 29))) == {}
     assert moves(await balance(api, "root_admin", a2, *year(2024), scope="SELF")) == {}
     assert (await balance(api, "root_admin", a, *year(2025)))["start"] == 3
+
+
+LINE = """query($o: ID!, $from: Date!, $to: Date!) { memberBalance(organizationId: $o, from: $from, to: $to) {
+  start end decreases { kind count members(first: 10) { totalCount edges { node { id name } } } } } }"""
+
+
+async def test_members_moved_out_of_the_callers_branch_are_counted_not_listed(api, dated):
+    """A2 moved under B: A's viewer sees A's 2024 balance with its 3 transfers out counted, and none
+    of them listed (they are outside its branch now); the root's ADMIN sees them listed."""
+    a, a2, b = (dated.orgs[n] for n in ("a", "a2", "b"))
+    moved = await api.as_("root_admin", MOVE, {"input": {"organizationId": gid("Organization", a2),
+                                                         "newParentId": gid("Organization", b), "date": "2024-03-01"}})
+    assert moved["data"]["moveOrganization"]["userErrors"] == []
+    variables = {"o": gid("Organization", a), "from": "2024-01-01", "to": "2024-12-31"}
+    seen = await api.as_("a_viewer", LINE, variables)
+    assert "errors" not in seen, seen
+    out = {line["kind"]: line for line in seen["data"]["memberBalance"]["decreases"]}["TRANSFERRED_OUT"]
+    assert out["count"] == 3 and out["members"] == {"totalCount": 0, "edges": []}
+    root = await api.as_("root_admin", LINE, variables)
+    out = {line["kind"]: line for line in root["data"]["memberBalance"]["decreases"]}["TRANSFERRED_OUT"]
+    assert out["count"] == out["members"]["totalCount"] == 3

@@ -210,3 +210,30 @@ async def test_every_dimension_at_a_past_date_adds_up_and_drills(api, tree):  # 
             count, _ = await drill(api, "a_viewer", value["key"], None, organizationId=scope, rows=rows,
                                    asOf="2015-06-30")
             assert count == t["rowTotals"][i], (rows, value)
+
+
+async def test_drill_through_lists_only_members_still_in_the_callers_branch(api, engine, dated):
+    """转移 placed in B1 from 2024-01-01 (a transfer out of A's branch): counted in A1's cell as of
+    2022-06-30 for everyone; listed to the root's ADMIN, not to A's viewer, for whom it no longer
+    exists; totalCount is then the listed count."""
+    from tests.test_statistics_as_of import move_placement
+    b1 = dated.orgs["b1"]
+    await move_placement(engine, "转移", b1.id, dt.date(2024, 1, 1))
+    input_ = {"organizationId": gid("Organization", dated.orgs["a"]), "rows": "CHILD_ORGANIZATION",
+              "asOf": "2022-06-30"}
+    a1 = gid("Organization", dated.orgs["a1"])
+    for who, listed in (("root_admin", {"李明", "王芳", "逝者", "补录", "转移"}), ("a_viewer", {"李明", "王芳", "逝者", "补录"})):
+        t = await table(api, who, **input_)
+        assert by_row(t)[a1] == 5
+        count, names = await drill(api, who, a1, None, **input_)
+        assert names == listed and count == len(listed), who
+
+
+async def move_placement(engine, name: str, organization_id: int, day: dt.date) -> None:
+    async with make_sessionmaker(engine)() as session, session.begin():
+        member = (await session.execute(select(models.Member.id).where(models.Member.name == name))).scalar_one()
+        p = models.MemberPlacement
+        await session.execute(update(p).where(p.member_id == member, p.valid_to.is_(None)).values(valid_to=day))
+        session.add(models.MemberPlacement(member_id=member, organization_id=organization_id, valid_from=day))
+        await session.flush()
+        await repair_rollups(session)

@@ -171,26 +171,29 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
     return first, kinds, last
 
 
-def _line(organization, subtree, start, end, kind, *columns):
+def _line(branch, organization, subtree, start, end, kind, *columns):
+    """The members of one line still in the caller's branch: one counted then but since placed
+    outside it (transferred away, its organization moved away) does not exist for the caller: in
+    the line's count (the history), not in its list."""
     c = classified(organization, subtree, start, end)
-    m = models.Member
+    m, o = models.Member, models.Organization
     return (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
-            .join(models.Organization, models.Organization.id == m.organization_id)
-            .where(c.c.kind == literal(kind)))
+            .join(o, o.id == m.organization_id)
+            .where(c.c.kind == literal(kind), branch.holds(o.path)))
 
 
-async def line_page(session: AsyncSession, organization, subtree: bool, start: dt.date, end: dt.date, kind: str,
-                    first: int, after: str | None) -> Page:
+async def line_page(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
+                    end: dt.date, kind: str, first: int, after: str | None) -> Page:
     """A page of (member, its current organization's path) of one line, in tree order."""
     order = MemberOrder()
-    stmt = _line(organization, subtree, start, end, kind, models.Member, models.Organization.path)
+    stmt = _line(branch, organization, subtree, start, end, kind, models.Member, models.Organization.path)
     return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(r, order))
 
 
-async def line_count(session: AsyncSession, organization, subtree: bool, start: dt.date, end: dt.date,
-                     kind: str) -> int:
-    stmt = _line(organization, subtree, start, end, kind, func.count(models.Member.id))
+async def line_count(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
+                     end: dt.date, kind: str) -> int:
+    stmt = _line(branch, organization, subtree, start, end, kind, func.count(models.Member.id))
     return int((await session.execute(stmt)).scalar_one())
 
 

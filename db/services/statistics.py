@@ -35,7 +35,10 @@ Not dated (today's values, documented gaps): the tree itself (an organization's 
 current path: an organization moved since D is counted under its current parent), the member's
 other attributes (gender, education, job, affiliation, ...) and HAS_ACCOUNT. ORGANIZATIONS are
 counted as they are today whatever the date (the organizations' own history is not read here).
-Today (or no asOf) reads the member row's columns, which the history invariant holds equal to the
+Drill-through as of a past day lists the members of the cell who are still in the caller's branch:
+one counted then but since placed outside it (transferred away, its organization moved away) is
+counted in the cell, not listed (an object outside the branch does not exist for the caller); only
+then is totalCount below the cell. Today (or no asOf) reads the member row's columns, which the history invariant holds equal to the
 history's answer for today: the same numbers. A date after today is a client error.
 """
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, false, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -141,6 +145,8 @@ class Table:
     paths: dict[str, str] = field(default_factory=dict)
     # Counted from the dated history (a past asOf) rather than the member row's columns.
     historical: bool = False
+    # The caller's branch: a past date's drill-through lists only members still in it.
+    branch: Branch | None = None
 
 
 def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str] = ()) -> dt.date:
@@ -502,7 +508,7 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     column_totals = [sum(line[j] for line in cells) for j in range(len(columns))]
     return Table(spec=spec, organization=organization, as_of=as_of, rows=rows, columns=columns, cells=cells,
                  row_totals=row_totals, column_totals=column_totals, total=sum(row_totals), paths=ctx.paths,
-                 historical=historical)
+                 historical=historical, branch=branch)
 
 
 class UnknownKey(StatInputError):
@@ -523,6 +529,11 @@ def _drill(table: Table, row: str, column: str | None, *columns):
     stmt = _scoped(spec, ctx, *columns).where(dimension(spec.rows, ctx.cols).condition(row, ctx))
     if column is not None and spec.columns is not None:
         stmt = stmt.where(dimension(spec.columns, ctx.cols).condition(column, ctx))
+    if table.historical and table.branch is not None:
+        # A member counted in the scope that day but since placed outside the caller's branch does
+        # not exist for the caller: counted in the cell (the history), not listed.
+        now = aliased(models.Organization)
+        stmt = stmt.join(now, now.id == models.Member.organization_id).where(table.branch.holds(now.path))
     return stmt
 
 

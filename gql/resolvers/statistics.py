@@ -145,14 +145,16 @@ async def balance_line(info, key, kind: str, first, after):
     from db.services import balance
 
     organization, subtree, start, end = key
+    branch = viewer_of(info).branch
     size = checked_first(first)
     db = info.context.db
     try:
-        page = await db.read(lambda s: balance.line_page(s, organization, subtree, start, end, kind, size, after))
+        page = await db.read(lambda s: balance.line_page(s, branch, organization, subtree, start, end, kind, size,
+                                                         after))
     except BadCursor as exc:
         raise cursor_errors(exc) from exc
 
     async def count() -> int:
-        return await db.read(lambda s: balance.line_count(s, organization, subtree, start, end, kind))
+        return await db.read(lambda s: balance.line_count(s, branch, organization, subtree, start, end, kind))
 
     return page, count

@@ -111,7 +111,8 @@ class CrossTab:
         "Drill-through (穿透查询): the members counted in one cell, or in a whole row when `column` is\n"
         "omitted; keys are those of `rows` and `columns`. totalCount equals that cell. MEMBERS only.\n"
         "In tree order, keyset-paged like every member list; a key that is not a row or column of this\n"
-        "table is BAD_USER_INPUT."))
+        "table is BAD_USER_INPUT. As of a past date, a member counted then but since placed outside the\n"
+        "caller's branch is counted in the cell and not listed (it does not exist for the caller)."))
     async def members(self, info: strawberry.Info, row: str, column: str | None = None, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         row_key = self.keys.get(row) if row in {v.key for v in self.rows} else None
@@ -212,7 +213,9 @@ class BalanceLine:
     count: int
     balance: Private[object]
 
-    @strawberry.field(description="The members behind this line; totalCount equals count. In tree order (their current organization).")
+    @strawberry.field(description=(
+        "The members behind this line; totalCount equals count, except that a member since placed outside the\n"
+        "caller's branch (transferred away) is counted, not listed. In tree order (their current organization)."))
     async def members(self, info: strawberry.Info, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         page, count = await resolvers.balance_line(info, self.balance, self.kind.value, first, after)
