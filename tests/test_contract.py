@@ -97,6 +97,7 @@ STATISTICS = [
     "Query.crossTab", "Query.statDefinitions", "Mutation.saveStatDefinition", "Mutation.deleteStatDefinition",
     "StatSubject", "Dimension", "CrossTabInput", "DimensionValue", "CrossTab", "StatDefinition",
     "SaveStatDefinitionInput", "DeleteStatDefinitionInput", "StatDefinitionPayload",
+    "Query.memberBalance", "MemberBalance", "BalanceLine", "BalanceKind",
 ]
 
 

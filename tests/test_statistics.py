@@ -235,7 +235,7 @@ BAD_INPUTS = [
     ({"rows": "GENDER", "subject": "ORGANIZATIONS"}, "a member dimension on ORGANIZATIONS"),
     ({"rows": "GENDER", "columns": "GENDER"}, "the same dimension twice"),
     ({"rows": "LEVEL", "subject": "ORGANIZATIONS", "filter": {"genders": ["MALE"]}}, "a member filter on organizations"),
-    ({"rows": "GENDER", "asOf": "2020-12-31"}, "a past date (not yet supported)"),
+    ({"rows": "GENDER", "asOf": (dt.date.today() + dt.timedelta(days=1)).isoformat()}, "a date after today"),
     ({"rows": "GENDER", "filter": {"minAge": 200}}, "an age out of range"),
 ]
 
@@ -247,10 +247,11 @@ async def test_bad_inputs_are_client_errors(api, world, bad, why):
     assert result["data"] is None
 
 
-async def test_past_dates_say_so_in_chinese(api, world):
+async def test_future_dates_say_so_in_chinese(api, world):
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     result = await api.as_("a_viewer", CROSS_TAB, {"input": {"organizationId": gid("Organization", world.orgs["a"]),
-                                                             "rows": "GENDER", "asOf": "2024-12-31"}})
-    assert "暂不支持按历史日期统计" in result["errors"][0]["message"]
+                                                             "rows": "GENDER", "asOf": tomorrow}})
+    assert "不能晚于今天" in result["errors"][0]["message"]
     today = await api.as_("a_viewer", CROSS_TAB, {"input": {"organizationId": gid("Organization", world.orgs["a"]),
                                                             "rows": "GENDER", "asOf": dt.date.today().isoformat()}})
     assert "errors" not in today and today["data"]["crossTab"]["total"] == 3
@@ -341,7 +342,14 @@ async def test_saved_tables(api, world):
     assert node["result"]["cells"] == direct["cells"]
     past = await api.as_("a_admin", """query($id: ID!) { node(id: $id) { ... on StatDefinition {
         result(asOf: "2020-01-01") { total } } } }""", {"id": definition["id"]})
-    assert error_codes(past) == ["BAD_USER_INPUT"]
+    assert "errors" not in past and past["data"]["node"]["result"]["total"] == 2
+    before = await api.as_("a_admin", """query($id: ID!) { node(id: $id) { ... on StatDefinition {
+        result(asOf: "2010-01-01") { total } } } }""", {"id": definition["id"]})
+    assert "errors" not in before and before["data"]["node"]["result"]["total"] == 0
+    future = await api.as_("a_admin", """query($id: ID!, $d: Date) { node(id: $id) { ... on StatDefinition {
+        result(asOf: $d) { total } } } }""", {"id": definition["id"],
+                                               "d": (dt.date.today() + dt.timedelta(days=1)).isoformat()})
+    assert error_codes(future) == ["BAD_USER_INPUT"]
     foreign = await api.as_("b_admin", """query($id: ID!) { node(id: $id) { id } }""", {"id": definition["id"]})
     assert foreign["data"]["node"] is None
 

@@ -111,14 +111,25 @@ def state_columns(day: dt.date, member_id_column=None):
             _status_as_of(day, member_id_column).label("status"))
 
 
-def state_as_of(day: dt.date) -> Select:
+def state_as_of(day: dt.date, *where) -> Select:
     """Member state as of the end of day D: (member_id, organization_id, category, status) for every
     member placed in an organization that day, from the facts alone (never the member row's
-    cached columns). Counted as members that day: status in db.services.members.DEFAULT_STATUSES."""
+    cached columns). Counted as members that day: status in db.services.members.DEFAULT_STATUSES.
+    `where`: conditions on the member narrowing the members considered (e.g. placed that day in
+    some organizations: see placed_in), so that the per-member subqueries run for those only."""
     m = models.Member
     organization_id, category, status = state_columns(day)
-    inner = select(m.id.label("member_id"), organization_id, category, status).subquery("state")
+    inner = select(m.id.label("member_id"), organization_id, category, status).where(*where).subquery("state")
     return select(inner).where(inner.c.organization_id.is_not(None))
+
+
+def placed_in(day: dt.date, organization_condition):
+    """A condition on the member: one of its placements in force at the end of `day` is in an
+    organization matching `organization_condition` (over models.Organization): a semi-join
+    through the placements' organization index, to narrow state_as_of to a scope."""
+    m, p, o = models.Member, models.MemberPlacement, models.Organization
+    return m.id.in_(select(p.member_id).join(o, o.id == p.organization_id)
+                    .where(organization_condition, p.valid_from <= day, or_(p.valid_to.is_(None), p.valid_to > day)))
 
 
 def differs_from_history(day: dt.date | None = None) -> Select:

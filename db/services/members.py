@@ -511,15 +511,19 @@ class MemberOrder:
     descending: bool = False
 
 
-def conditions(query: MemberQuery, today: dt.date | None = None) -> list:
+def conditions(query: MemberQuery, today: dt.date | None = None, *, status=None, category=None) -> list:
+    """The filter's SQL conditions; ages at `today`. `status` and `category` replace the member
+    row's columns (statistics as of a past day pass the dated history's answers)."""
     today = today or dt.date.today()
     m = models.Member
-    where = [m.status.in_(query.statuses or DEFAULT_STATUSES)]
+    status = m.status if status is None else status
+    category = m.category if category is None else category
+    where = [status.in_(query.statuses or DEFAULT_STATUSES)]
     if query.name_contains:
         where.append(m.name.contains(query.name_contains.strip(), autoescape=True))
     if query.id_number:
         where.append(m.id_number == query.id_number.strip().upper())
-    for column, values in ((m.category, query.categories), (m.affiliation, query.affiliations),
+    for column, values in ((category, query.categories), (m.affiliation, query.affiliations),
                            (m.gender, query.genders), (m.education_code, query.education_codes),
                            (m.ethnicity_code, query.ethnicity_codes),
                            (m.job_position_code, query.job_position_codes)):

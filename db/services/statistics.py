@@ -23,8 +23,23 @@ Without a column dimension there is a single column keyed `total` (合计).
 Organizations are counted when ACTIVE (revoked ones are history), by CHILD_ORGANIZATION, ORG_TYPE
 or LEVEL (depth, 0 at the root).
 
-As of: only today for now. The dated member history (issue 9's second part) is not there yet; a
-past or future date is refused (PastDateUnsupported), never answered with today's numbers.
+As of a past day D (members): the scope as it stood at the end of D, from the dated history
+(db.services.history.state_as_of): each member's organization, category and status that day come
+from the placements and the category and status steps, never from the member row; the members
+counted are those placed that day in an organization of the scope (SELF: the organization itself)
+whose status that day is a default one (or one of the filter's statuses). Ages and 党龄 are whole
+years at D; 党龄 and JOIN_YEAR read joinedOn only when it is on or before D (a later admission is
+未填 on D). One GROUP BY over the history's state subquery joined to the member (for the other
+attributes) and to the organization (for the scope), the same statement on both engines.
+Not dated (today's values, documented gaps): the tree itself (an organization's place is its
+current path: an organization moved since D is counted under its current parent), the member's
+other attributes (gender, education, job, affiliation, ...) and HAS_ACCOUNT. ORGANIZATIONS are
+counted as they are today whatever the date (the organizations' own history is not read here).
+Drill-through as of a past day lists the members of the cell who are still in the caller's branch:
+one counted then but since placed outside it (transferred away, its organization moved away) is
+counted in the cell, not listed (an object outside the branch does not exist for the caller); only
+then is totalCount below the cell. Today (or no asOf) reads the member row's columns, which the history invariant holds equal to the
+history's answer for today: the same numbers. A date after today is a client error.
 """
 from __future__ import annotations
 
@@ -35,6 +50,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, false, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -44,6 +60,7 @@ from db.branch import get as branch_get
 from db.changes import touch
 from db.errors import DomainError
 from db.pagination import Page, keyset_page
+from db.services import history
 from db.services import members as member_service
 from db.services.members import MemberOrder, MemberQuery
 from db.tree import within
@@ -88,9 +105,9 @@ class StatInputError(DomainError):
         super().__init__("INVALID", message, field_path)
 
 
-class PastDateUnsupported(StatInputError):
+class FutureDate(StatInputError):
     def __init__(self, field_path: list[str] | str | None = "asOf"):
-        super().__init__("暂不支持按历史日期统计：asOf 目前只能是今天（党员历史数据完成后提供）", field_path)
+        super().__init__("统计日期（asOf）不能晚于今天", field_path)
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,10 @@ class Table:
     total: int
     # CHILD_ORGANIZATION: key → path of that organization (for the drill-through's condition).
     paths: dict[str, str] = field(default_factory=dict)
+    # Counted from the dated history (a past asOf) rather than the member row's columns.
+    historical: bool = False
+    # The caller's branch: a past date's drill-through lists only members still in it.
+    branch: Branch | None = None
 
 
 def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str] = ()) -> dt.date:
@@ -144,8 +165,8 @@ def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str
     if spec.subject == ORGANIZATIONS and spec.query is not None:
         raise StatInputError("党组织统计不能使用党员筛选条件（filter）", at + ["filter"])
     as_of = spec.as_of or today
-    if as_of != today:
-        raise PastDateUnsupported(at + ["asOf"])
+    if as_of > today:
+        raise FutureDate(at + ["asOf"])
     return as_of
 
 
@@ -356,8 +377,9 @@ class ChildOrganization(Dimension):
         return out
 
 
-def dimension(name: str) -> Dimension:
+def dimension(name: str, cols: "MemberColumns | None" = None) -> Dimension:
     m, o = models.Member, models.Organization
+    cols = cols or MemberColumns()
     return {
         "CHILD_ORGANIZATION": ChildOrganization,
         "ORG_TYPE": lambda: _enum("ORG_TYPE", o.type, ORG_TYPES),
@@ -366,15 +388,46 @@ def dimension(name: str) -> Dimension:
         "ETHNICITY": lambda: _coded("ETHNICITY", m.ethnicity_code, "ethnicity"),
         "EDUCATION": lambda: _coded("EDUCATION", m.education_code, "education"),
         "AGE_BAND": lambda: Bands("AGE_BAND", m.birth_date, AGE_BANDS),
-        "PARTY_AGE_BAND": lambda: Bands("PARTY_AGE_BAND", m.joined_on, PARTY_AGE_BANDS),
-        "JOIN_YEAR": lambda: JoinYear(m.joined_on),
-        "CATEGORY": lambda: _enum("CATEGORY", m.category, CATEGORIES),
+        "PARTY_AGE_BAND": lambda: Bands("PARTY_AGE_BAND", cols.joined_on, PARTY_AGE_BANDS),
+        "JOIN_YEAR": lambda: JoinYear(cols.joined_on),
+        "CATEGORY": lambda: _enum("CATEGORY", cols.category, CATEGORIES),
         "AFFILIATION": lambda: _enum("AFFILIATION", m.affiliation, AFFILIATIONS),
-        "STATUS": lambda: _enum("STATUS", m.status, STATUSES),
+        "STATUS": lambda: _enum("STATUS", cols.status, STATUSES),
         "JOB_POSITION": lambda: _coded("JOB_POSITION", m.job_position_code, "job_position"),
         "TECHNICAL_TITLE": lambda: _coded("TECHNICAL_TITLE", m.technical_title_code, "technical_title"),
         "HAS_ACCOUNT": HasAccount,
     }[name]()
+
+
+class MemberColumns:
+    """Where a member's dated attributes are read: the member row (today), or the history's state
+    subquery as of a past day (organization, category, status; joinedOn only once reached)."""
+
+    def __init__(self, organization_id=None, category=None, status=None, joined_on=None, state=None):
+        m = models.Member
+        self.organization_id = m.organization_id if organization_id is None else organization_id
+        self.category = m.category if category is None else category
+        self.status = m.status if status is None else status
+        self.joined_on = m.joined_on if joined_on is None else joined_on
+        self.state = state  # the state subquery (history.state_as_of) when historical
+
+
+def member_columns(as_of: dt.date, historical: bool, organization: models.Organization | None = None,
+                   subtree: bool = True) -> MemberColumns:
+    """The member row's columns, or (historical) the state as of `as_of` of the members placed that
+    day in the scope (narrowed by a semi-join on the placements; the state's own organization is
+    what the scope condition then reads)."""
+    if not historical:
+        return MemberColumns()
+    o = models.Organization
+    where = []
+    if organization is not None:
+        where.append(history.placed_in(as_of, within(o.path, organization.path) if subtree else o.id == organization.id))
+    state = history.state_as_of(as_of, *where).subquery("state")
+    m = models.Member
+    joined_on = case((m.joined_on <= as_of, m.joined_on), else_=None)
+    return MemberColumns(organization_id=state.c.organization_id, category=state.c.category,
+                         status=state.c.status, joined_on=joined_on, state=state)
 
 
 @dataclass
@@ -382,21 +435,34 @@ class Context:
     organization: models.Organization
     as_of: dt.date
     paths: dict[str, str]
+    cols: MemberColumns = field(default_factory=MemberColumns)
 
 
 # ------------------------------------------------------------------ the cross-tab
 
 
-def _scoped(spec: CrossTabSpec, organization: models.Organization, as_of: dt.date, *columns):
+def _scoped(spec: CrossTabSpec, ctx: Context, *columns):
     """The rows the spec counts (members matching the filter, or active organizations), in the
-    scope, selecting `columns`."""
-    o = models.Organization
+    scope, selecting `columns`. As of a past day: the history's state subquery joined to the
+    member and to the organization it placed the member in that day."""
+    o, m = models.Organization, models.Member
+    organization, as_of, cols = ctx.organization, ctx.as_of, ctx.cols
     if spec.subject == MEMBERS:
-        stmt = members(Branch(path=organization.path), *columns).where(
-            *member_service.conditions(spec.query or MemberQuery(), as_of))
-        if not spec.subtree:
-            stmt = stmt.where(models.Member.organization_id == organization.id)
-        return stmt
+        where = member_service.conditions(spec.query or MemberQuery(), as_of, status=cols.status,
+                                          category=cols.category)
+        if cols.state is None:
+            stmt = members(Branch(path=organization.path), *columns).where(*where)
+            if not spec.subtree:
+                stmt = stmt.where(m.organization_id == organization.id)
+            return stmt
+        state = cols.state
+        stmt = (select(*columns).select_from(state)
+                .join(m, m.id == state.c.member_id)
+                .join(o, o.id == state.c.organization_id)
+                .where(*where))
+        if spec.subtree:
+            return stmt.where(within(o.path, organization.path))
+        return stmt.where(state.c.organization_id == organization.id)
     stmt = select(*columns).select_from(o).where(o.status == "ACTIVE")
     if spec.subtree:
         return stmt.where(within(o.path, organization.path))
@@ -415,16 +481,18 @@ async def scope_organization(session: AsyncSession, branch: Branch, organization
 async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
                     today: dt.date | None = None) -> Table:
     """The table: one GROUP BY statement (and, for CHILD_ORGANIZATION, one for the labels)."""
+    today = today or dt.date.today()
     as_of = check(spec, today)
     organization = await scope_organization(session, branch, spec.organization_id)
-    ctx = Context(organization=organization, as_of=as_of, paths={})
-    row_dim = dimension(spec.rows)
-    col_dim = dimension(spec.columns) if spec.columns else None
+    historical = spec.subject == MEMBERS and as_of != today
+    ctx = Context(organization=organization, as_of=as_of, paths={}, cols=member_columns(as_of, historical, organization, spec.subtree))
+    row_dim = dimension(spec.rows, ctx.cols)
+    col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
     keys = [row_dim.expression(ctx).label("k0")]
     if col_dim is not None:
         keys.append(col_dim.expression(ctx).label("k1"))
     counted = models.Member.id if spec.subject == MEMBERS else models.Organization.id
-    stmt = _scoped(spec, organization, as_of, *keys, func.count(counted).label("n"))
+    stmt = _scoped(spec, ctx, *keys, func.count(counted).label("n"))
     stmt = stmt.group_by(*(text(k.name) for k in keys))
     counts: dict[tuple[str, str], int] = {}
     for row in await session.execute(stmt):
@@ -439,7 +507,8 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     row_totals = [sum(line) for line in cells]
     column_totals = [sum(line[j] for line in cells) for j in range(len(columns))]
     return Table(spec=spec, organization=organization, as_of=as_of, rows=rows, columns=columns, cells=cells,
-                 row_totals=row_totals, column_totals=column_totals, total=sum(row_totals), paths=ctx.paths)
+                 row_totals=row_totals, column_totals=column_totals, total=sum(row_totals), paths=ctx.paths,
+                 historical=historical, branch=branch)
 
 
 class UnknownKey(StatInputError):
@@ -455,10 +524,16 @@ def _drill(table: Table, row: str, column: str | None, *columns):
         raise UnknownKey(f"行 {row!r} 不是这张表的行", "row")
     if column is not None and column not in {v.key for v in table.columns}:
         raise UnknownKey(f"列 {column!r} 不是这张表的列", "column")
-    ctx = Context(organization=table.organization, as_of=table.as_of, paths=table.paths)
-    stmt = _scoped(spec, table.organization, table.as_of, *columns).where(dimension(spec.rows).condition(row, ctx))
+    ctx = Context(organization=table.organization, as_of=table.as_of, paths=table.paths,
+                  cols=member_columns(table.as_of, table.historical, table.organization, spec.subtree))
+    stmt = _scoped(spec, ctx, *columns).where(dimension(spec.rows, ctx.cols).condition(row, ctx))
     if column is not None and spec.columns is not None:
-        stmt = stmt.where(dimension(spec.columns).condition(column, ctx))
+        stmt = stmt.where(dimension(spec.columns, ctx.cols).condition(column, ctx))
+    if table.historical and table.branch is not None:
+        # A member counted in the scope that day but since placed outside the caller's branch does
+        # not exist for the caller: counted in the cell (the history), not listed.
+        now = aliased(models.Organization)
+        stmt = stmt.join(now, now.id == models.Member.organization_id).where(table.branch.holds(now.path))
     return stmt
 
 

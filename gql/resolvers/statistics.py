@@ -116,3 +116,45 @@ async def delete_definition(info, data) -> Outcome:
         return True
 
     return await write(info, action)
+
+
+# ------------------------------------------------------------------ member balance (党员增减)
+
+
+async def member_balance(info, organization_id, scope, start, end):
+    """(scope organization, start, {kind: count}, end) of the period; the lines' members are read by
+    balance_line with the same scope and dates."""
+    from db.services import balance
+
+    viewer = viewer_of(info)
+    try:
+        balance.check(start, end)
+    except DomainError as exc:
+        raise BadUserInput(str(exc)) from exc
+    pk = pk_of(organization_id, "Organization")
+    if pk is None:
+        raise _not_found()
+    try:
+        return await info.context.db.read(
+            lambda s: balance.balance(s, viewer.branch, pk, scope.value == "SUBTREE", start, end))
+    except DomainError as exc:
+        raise _not_found() from exc
+
+
+async def balance_line(info, key, kind: str, first, after):
+    from db.services import balance
+
+    organization, subtree, start, end = key
+    branch = viewer_of(info).branch
+    size = checked_first(first)
+    db = info.context.db
+    try:
+        page = await db.read(lambda s: balance.line_page(s, branch, organization, subtree, start, end, kind, size,
+                                                         after))
+    except BadCursor as exc:
+        raise cursor_errors(exc) from exc
+
+    async def count() -> int:
+        return await db.read(lambda s: balance.line_count(s, branch, organization, subtree, start, end, kind))
+
+    return page, count

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
@@ -23,7 +24,7 @@ from gql.schema.lifecycle import MemberRecord, MemberRecordKind, StatusChange
 from gql.schema.member import Member, MemberFilter, MemberOrder
 from gql.schema.org_record import OrgRecord
 from gql.schema.organization import Organization
-from gql.schema.statistics import CrossTab, CrossTabInput, StatDefinition
+from gql.schema.statistics import CrossTab, CrossTabInput, MemberBalance, StatDefinition, member_balance_of
 
 
 # Global id type → (schema type, loader). The type's @auth decides, before anything is loaded,
@@ -135,6 +136,15 @@ class Query:
     @auth_field(requires=Role.VIEWER)
     async def cross_tab(self, info: strawberry.Info, input: CrossTabInput) -> CrossTab:
         return CrossTab.from_table(await statistics_resolvers.cross_tab(info, input))
+
+    @auth_field(requires=Role.VIEWER, description=(
+        "党员增减: how the scope's membership changed from `from` to `to` (inclusive), reconciled. `to` before\n"
+        "`from`, or after today, is BAD_USER_INPUT; an organization outside the caller's branch is NOT_FOUND."))
+    async def member_balance(self, info: strawberry.Info, organization_id: strawberry.ID,
+                             from_: Annotated[dt.date, strawberry.argument(name="from")],
+                             to: dt.date, scope: Scope = Scope.SUBTREE) -> MemberBalance:
+        result = await statistics_resolvers.member_balance(info, organization_id, scope, from_, to)
+        return member_balance_of(result, from_, to, scope == Scope.SUBTREE)
 
     @auth_field(requires=Role.VIEWER, description=(
         "统计表格 saved in the caller's branch (their organization lies in it), oldest first; `after`: the id "

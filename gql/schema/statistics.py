@@ -68,8 +68,10 @@ class CrossTabInput:
     as_of: dt.date | None = strawberry.field(default=None, description=(
         "Count the scope as it stood at the end of this date (e.g. 12-31 for the annual report): each\n"
         "member's organization, category and status from the dated history, ages and 党龄 at that date.\n"
-        "Default today. Not yet supported: any date but today is refused (BAD_USER_INPUT) until the\n"
-        "dated member history exists."))
+        "Default today. MEMBERS: the members placed that day in an organization of the scope (the tree\n"
+        "as it is now), with their category and status of that day; 党龄 and JOIN_YEAR count joinedOn\n"
+        "only once reached; other attributes are today's. ORGANIZATIONS: as they are today. A date\n"
+        "after today is BAD_USER_INPUT."))
 
 
 @strawberry.type
@@ -109,7 +111,8 @@ class CrossTab:
         "Drill-through (穿透查询): the members counted in one cell, or in a whole row when `column` is\n"
         "omitted; keys are those of `rows` and `columns`. totalCount equals that cell. MEMBERS only.\n"
         "In tree order, keyset-paged like every member list; a key that is not a row or column of this\n"
-        "table is BAD_USER_INPUT."))
+        "table is BAD_USER_INPUT. As of a past date, a member counted then but since placed outside the\n"
+        "caller's branch is counted in the cell and not listed (it does not exist for the caller)."))
     async def members(self, info: strawberry.Info, row: str, column: str | None = None, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         row_key = self.keys.get(row) if row in {v.key for v in self.rows} else None
@@ -157,7 +160,7 @@ class StatDefinition(Node):
     async def owner(self, info: strawberry.Info) -> Account:
         return Account.from_row(await resolvers.owner(info, self.row.owner_account_id))
 
-    @strawberry.field(description="The table computed now, with the saved filter (asOf: only today for now, as CrossTabInput.asOf).")
+    @strawberry.field(description="The table computed now (or as of `asOf`, as CrossTabInput.asOf), with the saved filter.")
     async def result(self, info: strawberry.Info, as_of: dt.date | None = None) -> CrossTab:
         return CrossTab.from_table(await resolvers.result(info, self.row, as_of))
 
@@ -177,3 +180,77 @@ class DeleteStatDefinitionInput:
 class StatDefinitionPayload:
     definition: StatDefinition | None
     user_errors: list[UserError]
+
+
+# ------------------------------------------------------------------ member balance (党员增减)
+
+
+@strawberry.enum(description="What moved a scope's membership (党员增减) over a period.")
+class BalanceKind(Enum):
+    ADMITTED = strawberry.enum_value("ADMITTED", description=(
+        "发展党员: admitted as PROBATIONARY in the period: in the scope at the start but not yet PROBATIONARY or FULL,\n"
+        "or first placed in the period with a placement starting on or before joinedOn (entered with joinedOn as `since`)."))
+    RECORDED = strawberry.enum_value("RECORDED", description=(
+        "首次录入: a member first recorded in the system (补录), not an admission: first placed in the period, the\n"
+        "placement starting after the member's joinedOn."))
+    TRANSFERRED_IN = strawberry.enum_value("TRANSFERRED_IN", description=(
+        "转入: placed into the scope from outside it (a transfer, or an organization moved in): at the start placed\n"
+        "outside the scope (or nowhere, though placed before), or in it with a status not counted (e.g. TRANSFERRED_OUT)."))
+    RESTORED = strawberry.enum_value("RESTORED", description="恢复党籍: suspended at the start, counted at the end.")
+    DIED = strawberry.enum_value("DIED", description="死亡: LEFT at the end, the latest leaving record on or before `to` a death (去世).")
+    LEFT_PARTY = strawberry.enum_value("LEFT_PARTY", description=(
+        "出党: withdrawal, removal, expulsion, probation cancelled: LEFT at the end, by another leaving record."))
+    SUSPENDED = strawberry.enum_value("SUSPENDED", description="停止党籍: in the scope at the end but suspended.")
+    TRANSFERRED_OUT = strawberry.enum_value("TRANSFERRED_OUT", description=(
+        "转出: placed outside the scope (a transfer, out of the system, or an organization moved out): at the end placed\n"
+        "outside the scope or nowhere, or in it with a status not counted (TRANSFERRED_OUT, ...)."))
+
+
+@strawberry.type
+class BalanceLine:
+    kind: BalanceKind
+    label: str
+    count: int
+    balance: Private[object]
+
+    @strawberry.field(description=(
+        "The members behind this line; totalCount equals count, except that a member since placed outside the\n"
+        "caller's branch (transferred away) is counted, not listed. In tree order (their current organization)."))
+    async def members(self, info: strawberry.Info, first: int | None = None,
+                      after: str | None = None) -> Connection[Member]:
+        page, count = await resolvers.balance_line(info, self.balance, self.kind.value, first, after)
+        return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+
+@strawberry.type(description=(
+    "党员增减情况: party members (PROBATIONARY and FULL, not LEFT, SUSPENDED or TRANSFERRED_OUT) of a\n"
+    "scope at the start of `from` and at the end of `to`, and every change between, from the dated\n"
+    "history: start + sum(increases) - sum(decreases) = end, always.\n\n"
+    "Counted at the end of a day: placed that day in an organization of the scope (SUBTREE: the tree of that day),\n"
+    "PROBATIONARY or FULL that day, a counted status that day (ACTIVE, FLOWING_OUT, TRANSFERRING), not suspended\n"
+    "(停止党籍) that day. The lines are net per member: each member counted at one end only is one line, of the first\n"
+    "kind whose rule applies (increases: ADMITTED/RECORDED for a first placement in the period, TRANSFERRED_IN,\n"
+    "ADMITTED, RESTORED, TRANSFERRED_IN; decreases: TRANSFERRED_OUT, DIED/LEFT_PARTY, SUSPENDED, TRANSFERRED_OUT);\n"
+    "moves within the period that cancel out are no line. Every kind is listed, in the enum's order, count 0\n"
+    "included. An organization moved into or out of the scope in the period carries its members in or out."))
+class MemberBalance:
+    from_: dt.date = strawberry.field(name="from")
+    to: dt.date
+    start: int
+    increases: list[BalanceLine]
+    decreases: list[BalanceLine]
+    end: int
+
+
+def member_balance_of(result, start: dt.date, end: dt.date, subtree: bool) -> MemberBalance:
+    from db.services.balance import DECREASES, INCREASES
+
+    organization, first, kinds, last = result
+    key = (organization, subtree, start, end)
+
+    def lines(labels):
+        return [BalanceLine(kind=BalanceKind(k), label=label, count=kinds.get(k, 0), balance=key)
+                for k, label in labels.items()]
+
+    return MemberBalance(from_=start, to=end, start=first, increases=lines(INCREASES), decreases=lines(DECREASES),
+                         end=last)

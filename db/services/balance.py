@@ -1,0 +1,206 @@
+"""党员增减 (member balance): how a scope's party membership changed over a period, from the dated
+history (db.services.history), reconciled: start + Σ increases − Σ decreases = end, always.
+
+Counted (a party member of the scope at the end of day D): the history places the member that day
+in an organization of the scope (SUBTREE: the scope organization or a descendant that day;
+SELF: the organization itself), its category that day is PROBATIONARY or FULL, its status that day
+is a counted one (ACTIVE, FLOWING_OUT, TRANSFERRING: not LEFT, TRANSFERRED_OUT, PENDING_APPROVAL or
+REJECTED), and it is not suspended that day (its latest 停止党籍/恢复党籍 record dated on or before D
+is not a suspension). `start` counts at the end of the day before `from`, `end` at the end of `to`.
+
+The lines are net, per member: a member counted at the end but not at the start is one increase,
+counted at the start but not at the end one decrease, counted at both (or at neither) no line,
+whatever happened in between (a member transferred out and back within the period, or admitted and
+died within it, moves no line). Hence the identity, and consecutive periods chain (the end of one
+is the start of the next, the same day's state). Each member gets exactly one kind, the first rule
+that applies, with "before" the state at the end of the day before `from` and "after" at the end of
+`to`:
+
+Increases (counted after, not before):
+- ADMITTED / RECORDED: not in the system before (no placement that day) and first placed after the
+  day before `from`: RECORDED (首次录入, 补录) when that first placement starts after the member's
+  joinedOn, ADMITTED (发展党员) otherwise (entered as an applicant and admitted in the period, or
+  entered with joinedOn as the placement start: the history as recorded);
+- TRANSFERRED_IN: placed before in an organization outside the scope, or placed nowhere that day
+  though placed earlier (a gap in the placements);
+- ADMITTED: in the scope before but not yet PROBATIONARY or FULL;
+- RESTORED: in the scope before, a party member, but suspended;
+- TRANSFERRED_IN: otherwise (before, a status not counted, e.g. TRANSFERRED_OUT).
+Decreases (counted before, not after):
+- TRANSFERRED_OUT: placed after in an organization outside the scope, or placed nowhere (out of
+  the system);
+- DIED / LEFT_PARTY: status LEFT after: DIED when the member's latest leaving record (去世, 退党,
+  除名, 开除党籍, 取消预备党员资格) on or before `to` is a death, LEFT_PARTY otherwise;
+- SUSPENDED: suspended after;
+- TRANSFERRED_OUT: otherwise (after, a status not counted: TRANSFERRED_OUT, ...).
+
+A transfer between two organizations inside a SUBTREE scope changes neither organization's
+membership of the scope: no line; over each of the two with SELF, it is TRANSFERRED_OUT of one and
+TRANSFERRED_IN of the other. The SUBTREE scope of each end is the tree of that day, from the
+organizations' parent periods (subtree_as_of): an organization moved into the scope during the
+period carries its members in (TRANSFERRED_IN), one moved out carries them out (TRANSFERRED_OUT).
+(crossTab as of a past date still reads today's tree: after an organization's move, the two can
+differ for days before the move; documented there.)
+All in one SQL statement per answer (the summary; each line's member page and count)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from db import models
+from db.branch import Branch
+from db.errors import DomainError
+from db.pagination import Page, keyset_page
+from db.services import history
+from db.services import members as member_service
+from db.services.members import ADMITTED as PARTY_CATEGORIES
+from db.services.members import DEFAULT_STATUSES, MemberOrder
+from db.services.statistics import scope_organization
+
+INCREASES = {"ADMITTED": "发展党员", "RECORDED": "首次录入", "TRANSFERRED_IN": "转入", "RESTORED": "恢复党籍"}
+DECREASES = {"DIED": "死亡", "LEFT_PARTY": "出党", "SUSPENDED": "停止党籍", "TRANSFERRED_OUT": "转出"}
+LEAVING_KINDS = ("DEATH", "WITHDRAWAL", "REMOVAL", "EXPULSION", "PROBATION_CANCELLED")
+
+
+class BalanceInputError(DomainError):
+    def __init__(self, message: str, field_path: str):
+        super().__init__("INVALID", message, field_path)
+
+
+def check(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
+    today = today or dt.date.today()
+    if end < start:
+        raise BalanceInputError("统计期间的结束日期（to）不能早于开始日期（from）", "to")
+    if end > today:
+        raise BalanceInputError("统计期间的结束日期（to）不能晚于今天", "to")
+
+
+def _suspension(day: dt.date, member_id_column):
+    """'SUSPENDED' when the member's latest 停止党籍/恢复党籍 record on or before `day` is a suspension."""
+    s = models.StatusChange
+    return (select(s.kind).where(s.member_id == member_id_column, s.kind.in_(("SUSPENDED", "RESTORED")),
+                                 s.date <= day)
+            .order_by(s.date.desc(), s.id.desc()).limit(1).scalar_subquery())
+
+
+def subtree_as_of(organization_id: int, day: dt.date, name: str):
+    """CTE (id) of the organization and its descendants at the end of `day`, from the
+    organizations' parent periods (a recursive walk down the periods in force that day). An
+    organization's first period reaches back before its start (it was recorded with that parent:
+    members placed in it earlier, back-dated, count under that parent)."""
+    o, pp = models.Organization, models.OrganizationParentPeriod
+    first = aliased(models.OrganizationParentPeriod)
+    first_id = select(func.min(first.id)).where(first.organization_id == pp.organization_id).scalar_subquery()
+    live = and_(or_(pp.valid_from <= day, pp.id == first_id), or_(pp.valid_to.is_(None), pp.valid_to > day))
+    base = select(o.id.label("id")).where(o.id == organization_id).cte(name, recursive=True)
+    return base.union_all(select(pp.organization_id).join(base, pp.parent_id == base.c.id).where(live))
+
+
+def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date):
+    """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
+    end (kind NULL for those counted at both)."""
+    m, p, s = models.Member, models.MemberPlacement, models.StatusChange
+    before = start - dt.timedelta(days=1)
+    if subtree:
+        scope0 = select(subtree_as_of(organization.id, before, "scope_before").c.id)
+        scope1 = select(subtree_as_of(organization.id, end, "scope_after").c.id)
+    else:
+        scope0 = scope1 = select(literal(organization.id))
+
+    # Only members placed in the scope (of either end) at some time between the two ends can be
+    # counted at either.
+    # A semi-join through the placements' organization index, not a scan of every member.
+    touched = m.id.in_(select(p.member_id)
+                       .where(or_(p.organization_id.in_(scope0), p.organization_id.in_(scope1)),
+                              p.valid_from <= end, or_(p.valid_to.is_(None), p.valid_to > before)))
+    org0, cat0, st0 = history.state_columns(before)
+    org1, cat1, st1 = history.state_columns(end)
+    leaving = (select(s.kind).where(s.member_id == m.id, s.kind.in_(LEAVING_KINDS), s.date <= end)
+               .order_by(s.date.desc(), s.id.desc()).limit(1).scalar_subquery())
+    first_from = select(func.min(p.valid_from)).where(p.member_id == m.id).scalar_subquery()
+    a = (select(m.id.label("member_id"), m.joined_on.label("joined_on"),
+                org0.label("org0"), cat0.label("cat0"), st0.label("st0"),
+                func.coalesce(_suspension(before, m.id), "").label("susp0"),
+                org1.label("org1"), cat1.label("cat1"), st1.label("st1"),
+                func.coalesce(_suspension(end, m.id), "").label("susp1"),
+                leaving.label("leaving"), first_from.label("first_from"))
+         .where(touched).subquery("a"))
+
+    def counted(org, scope, cat, st, susp):
+        return case((and_(org.in_(scope), cat.in_(PARTY_CATEGORIES), st.in_(DEFAULT_STATUSES),
+                          susp != "SUSPENDED"), 1), else_=0)
+
+    b = (select(a, counted(a.c.org0, scope0, a.c.cat0, a.c.st0, a.c.susp0).label("c0"),
+                counted(a.c.org1, scope1, a.c.cat1, a.c.st1, a.c.susp1).label("c1"),
+                case((a.c.org0.in_(scope0), 1), else_=0).label("s0"),
+                case((a.c.org1.in_(scope1), 1), else_=0).label("s1"))
+         .subquery("b"))
+    up, down = and_(b.c.c1 == 1, b.c.c0 == 0), and_(b.c.c0 == 1, b.c.c1 == 0)
+    entered = case((b.c.first_from > func.coalesce(b.c.joined_on, b.c.first_from), "RECORDED"), else_="ADMITTED")
+    left = case((b.c.leaving == "DEATH", "DIED"), else_="LEFT_PARTY")
+    kind = case(
+        (and_(up, b.c.org0.is_(None), b.c.first_from > before), entered),
+        (and_(up, or_(b.c.org0.is_(None), b.c.s0 == 0)), "TRANSFERRED_IN"),
+        (and_(up, func.coalesce(b.c.cat0, "").not_in(PARTY_CATEGORIES)), "ADMITTED"),
+        (and_(up, b.c.susp0 == "SUSPENDED"), "RESTORED"),
+        (up, "TRANSFERRED_IN"),
+        (and_(down, or_(b.c.org1.is_(None), b.c.s1 == 0)), "TRANSFERRED_OUT"),
+        (and_(down, b.c.st1 == "LEFT"), left),
+        (and_(down, b.c.susp1 == "SUSPENDED"), "SUSPENDED"),
+        (down, "TRANSFERRED_OUT"),
+        else_=None)
+    return (select(b.c.member_id, b.c.c0.label("counted_before"), b.c.c1.label("counted_after"), kind.label("kind"))
+            .where(or_(b.c.c0 == 1, b.c.c1 == 1)).subquery("balance"))
+
+
+async def summary(session: AsyncSession, organization: models.Organization, subtree: bool, start: dt.date,
+                  end: dt.date) -> tuple[int, dict[str, int], int]:
+    """(start count, {kind: count}, end count): one GROUP BY statement."""
+    c = classified(organization, subtree, start, end)
+    stmt = select(c.c.kind, func.count(), func.sum(c.c.counted_before), func.sum(c.c.counted_after)).group_by(c.c.kind)
+    first = last = 0
+    kinds: dict[str, int] = {}
+    for kind, n, before, after in await session.execute(stmt):
+        first += int(before or 0)
+        last += int(after or 0)
+        if kind is not None:
+            kinds[kind] = int(n)
+    return first, kinds, last
+
+
+def _line(branch, organization, subtree, start, end, kind, *columns):
+    """The members of one line still in the caller's branch: one counted then but since placed
+    outside it (transferred away, its organization moved away) does not exist for the caller: in
+    the line's count (the history), not in its list."""
+    c = classified(organization, subtree, start, end)
+    m, o = models.Member, models.Organization
+    return (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
+            .join(o, o.id == m.organization_id)
+            .where(c.c.kind == literal(kind), branch.holds(o.path)))
+
+
+async def line_page(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
+                    end: dt.date, kind: str, first: int, after: str | None) -> Page:
+    """A page of (member, its current organization's path) of one line, in tree order."""
+    order = MemberOrder()
+    stmt = _line(branch, organization, subtree, start, end, kind, models.Member, models.Organization.path)
+    return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
+                             lambda r: member_service.key_values(r, order))
+
+
+async def line_count(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
+                     end: dt.date, kind: str) -> int:
+    stmt = _line(branch, organization, subtree, start, end, kind, func.count(models.Member.id))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def balance(session: AsyncSession, branch: Branch, organization_id: int | None, subtree: bool,
+                  start: dt.date, end: dt.date):
+    """(scope organization, start count, {kind: count}, end count); NOT_FOUND outside the branch."""
+    check(start, end)
+    organization = await scope_organization(session, branch, organization_id)
+    first, kinds, last = await summary(session, organization, subtree, start, end)
+    return organization, first, kinds, last
