@@ -432,7 +432,8 @@ async def test_inflow_member_converted_to_direct(api, world):
 
 async def test_create_reports_every_rule_at_once(api, world):
     """The one validation: GB 11643, dates in order and not in the future, the probation year, codes."""
-    bad_check = new_id_number()[:-1] + ("0" if new_id_number()[-1] != "0" else "1")
+    number = new_id_number()  # one number: two calls may give two numbers, and a valid "bad" one
+    bad_check = number[:-1] + ("0" if number[-1] != "0" else "1")
     input_ = {"organizationId": gid("Organization", world.orgs["a1"]), "fields": {
         "name": "校验", "idNumber": bad_check, "category": "FULL", "ethnicityCode": "99x",
         "appliedOn": "2012-01-01", "joinedOn": "2011-07-01", "confirmedOn": "2011-12-01"}}

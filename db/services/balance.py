@@ -70,8 +70,14 @@ class BalanceInputError(DomainError):
         super().__init__("INVALID", message, field_path)
 
 
+# No party record predates the party: a period starting before this is a client error.
+EARLIEST = dt.date(1900, 1, 1)
+
+
 def check(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
     today = today or dt.date.today()
+    if start <= EARLIEST:  # the day before `from` must be a date (0001-01-01 has none)
+        raise BalanceInputError(f"统计期间的开始日期（from）须晚于 {EARLIEST.isoformat()}", "from")
     if end < start:
         raise BalanceInputError("统计期间的结束日期（to）不能早于开始日期（from）", "to")
     if end > today:
