@@ -75,10 +75,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import aliased
 
 from bench import dashboard
+from bench.data import stale_tables
 from db import models
 from db.branch import SYSTEM_ACTOR
 from db.engine import POSTGRES_SETTINGS, PROJECT_ROOT, make_engine, make_sessionmaker
@@ -275,32 +276,6 @@ class Data:
 
 def role_url(schema: str) -> str:
     return f"postgresql://{schema}@127.0.0.1:5432/test"
-
-
-async def stale_tables(engine) -> list[str]:
-    """Tables of the models that exist but lack some of the models' columns: data generated
-    before a model change (create_all adds missing tables, never missing columns). A missing
-    column with a server default (a counter starting at 0) is added in place instead: both
-    engines add such a column without rewriting the table, where a rebuild takes minutes."""
-    def check(connection) -> list[str]:
-        inspector = inspect(connection)
-        stale = []
-        for name, table in models.Base.metadata.tables.items():
-            if inspector.has_table(name):
-                have = {c["name"] for c in inspector.get_columns(name)}
-                missing = [c for c in table.columns if c.name not in have]
-                if any(c.server_default is None and not c.nullable for c in missing):
-                    stale.append(name)
-                    continue
-                for column in missing:
-                    kind = column.type.compile(dialect=connection.dialect)
-                    default = (f" DEFAULT {column.server_default.arg} NOT NULL"
-                               if column.server_default is not None else "")
-                    connection.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {kind}{default}')
-        return stale
-
-    async with engine.begin() as connection:
-        return await connection.run_sync(check)
 
 
 async def prepare_postgres(orgs: int, members: int, county: str | None, rebuild: bool = False) -> Data:

@@ -18,12 +18,12 @@ import statistics
 import time
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from bench.data import ensure_demo
+from bench.data import ensure_demo, open_engine
 from db import models
 from db.branch import SYSTEM_ACTOR
-from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
+from db.engine import make_sessionmaker
 from db.services import accounts
 from db.tree import invariant_violations
 from gql.app import create_app
@@ -31,7 +31,6 @@ from gql.auth.passwords import CHEAPEST, Argon2Hasher
 from gql.ids import to_global_id
 from gql.settings import Settings
 
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 USERNAME, PASSWORD = "bench_records_admin", "BenchRecords2026"
 ADD = """mutation($ids: [ID!]!, $f: MemberRecordFields!) { addMemberRecords(input: {memberIds: $ids, kind: DUES,
   fields: $f}) { records { id } userErrors { code field message } } }"""
@@ -53,17 +52,7 @@ async def prepare(engine, orgs: int, members: int, batch: int) -> list[str]:
 
 
 async def run(engine_name: str, orgs: int, members: int, batch: int, rounds: int) -> None:
-    if engine_name == "sqlite":
-        path = PROJECT_ROOT / "var" / "bench" / f"records-{orgs}-{members}.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    else:
-        schema = f"bench_records_{orgs}_{members}"
-        admin = make_engine(POSTGRES)
-        async with admin.begin() as connection:
-            await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await admin.dispose()
-        engine = make_engine(POSTGRES, connect_args={"server_settings": {"search_path": schema}})
+    engine = await open_engine(engine_name, f"records-{orgs}-{members}")
     try:
         member_ids = await prepare(engine, orgs, members, batch)
         app = create_app(engine, Settings(password_profile="cheapest"))

@@ -16,16 +16,15 @@ import datetime as dt
 import time
 import uuid
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from db import models
 from db.branch import SYSTEM_ACTOR
-from bench.data import ensure_demo
-from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
+from bench.data import ensure_demo, open_engine
+from db.engine import make_sessionmaker
 from db.services import organizations
 from db.tree import invariant_violations
 
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 async def prepare(engine, orgs: int, members: int) -> tuple[int, int, int]:
@@ -56,17 +55,7 @@ async def prepare(engine, orgs: int, members: int) -> tuple[int, int, int]:
 
 
 async def run(engine_name: str, orgs: int, members: int) -> None:
-    if engine_name == "sqlite":
-        path = PROJECT_ROOT / "var" / "bench" / f"move-{orgs}-{members}.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    else:
-        schema = f"bench_move_{orgs}_{members}"
-        admin = make_engine(POSTGRES)
-        async with admin.begin() as connection:
-            await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await admin.dispose()
-        engine = make_engine(POSTGRES, connect_args={"server_settings": {"search_path": schema}})
+    engine = await open_engine(engine_name, f"move-{orgs}-{members}")
     try:
         moved, parent, other = await prepare(engine, orgs, members)
         async with make_sessionmaker(engine)() as session:
