@@ -1,5 +1,6 @@
-"""The ASGI app: `uvicorn gql.app:app`. GraphQL and GraphiQL at /graphql, GraphiQL's assets
-served from here (deployments sit on intranets without a CDN)."""
+"""The ASGI app: `uvicorn gql.app:app`. GraphQL and GraphiQL at /graphql, the statistics dashboard
+at /dashboard (gql.dashboard), their assets served from here (deployments sit on intranets
+without a CDN)."""
 from __future__ import annotations
 
 import contextlib
@@ -28,6 +29,7 @@ from gql.auth.passwords import hasher_named
 from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
 from gql.cache import ResponseCache, is_query
 from gql.context import Context, viewer_for_request
+from gql.dashboard import dashboard_html
 from gql.db import Db
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import schema
@@ -245,10 +247,14 @@ def create_app(engine: AsyncEngine | None = None, settings: Settings | None = No
     async def home(_request):
         return RedirectResponse("/graphql")
 
+    async def dashboard(_request):
+        return HTMLResponse(dashboard_html(static_prefix="/static"))
+
     app = Starlette(
         routes=[
             Route("/", home),
             Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/dashboard", dashboard, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,

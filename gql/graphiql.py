@@ -20,7 +20,7 @@ import html
 import json
 import pathlib
 
-__all__ = ["STATIC_DIR", "DEFAULT_QUERY", "graphiql_html"]
+__all__ = ["STATIC_DIR", "DEFAULT_QUERY", "READY_QUERIES", "graphiql_html"]
 
 #: Directory to mount with ``StaticFiles``; GraphiQL's assets live in its
 #: ``graphiql/`` subdirectory.
@@ -29,7 +29,7 @@ STATIC_DIR: pathlib.Path = pathlib.Path(__file__).resolve().parent / "static"
 DEFAULT_QUERY = """\
 # 欢迎使用党建工作平台 GraphQL 接口。
 #
-# 大多数操作需要先登录。第一步，执行登录变更获取 token：
+# 大多数操作需要先登录。执行下面的登录变更（Ctrl+Enter 执行）：
 #
 #   mutation {
 #     login(input: {username: "admin", password: "..."}) {
@@ -38,12 +38,92 @@ DEFAULT_QUERY = """\
 #     }
 #   }
 #
-# 第二步，在下方 Headers（请求头）标签页中填入：
+# 登录成功后，token 会自动填入下方 Headers（请求头）标签页：
 #
 #   {"Authorization": "Bearer <token>"}
 #
-# 之后即可在此编写并执行查询（Ctrl+Enter 执行）。
+# 并在此显示适合您角色的三个常用查询。执行 logout 变更会清除请求头。
 """
+
+#: Three ready queries per role, shown after a successful login in GraphiQL ($ORG: the id of the
+#: account's organization, $FROM / $TODAY: this year's first day and today, filled in the browser).
+READY_QUERIES: dict[str, str] = {
+    "MEMBER": """\
+# 查看本人党员信息和信息完整度
+query MyRecord {
+  viewer { name member { name category status organization { name } completeness { percent missing warnings } } }
+}
+
+# 本人的子信息集（最近 20 条）
+query MyRecords {
+  viewer { member { records(first: 20) { totalCount edges { node { kind title date } } } } }
+}
+
+# 本人的党籍异动和困难党员记录
+query MyHistory {
+  viewer { member { statusChanges { kind date reason } difficulties { kind { label } recordedOn } } }
+}
+""",
+    "VIEWER": """\
+# 本组织及下级组织党员人数（辖区）
+query MyBranch {
+  viewer { name role organization { name memberCount(filter: {scope: SUBTREE})
+    children { name memberCount(filter: {scope: SUBTREE}) } } }
+}
+
+# 年龄结构 × 性别 交叉统计
+query AgeByGender {
+  crossTab(input: {organizationId: "$ORG", rows: AGE_BAND, columns: GENDER}) {
+    rows { label } columns { label } cells rowTotals total
+  }
+}
+
+# 本年党员增减情况
+query ThisYearBalance {
+  memberBalance(organizationId: "$ORG", from: "$FROM", to: "$TODAY") {
+    start end increases { label count } decreases { label count }
+  }
+}
+""",
+    "OPERATOR": """\
+# 本组织及下级组织党员人数（辖区）
+query MyBranch {
+  viewer { name role organization { name memberCount(filter: {scope: SUBTREE})
+    children { name memberCount(filter: {scope: SUBTREE}) } } }
+}
+
+# 待我审批的新增党员
+query PendingApprovals {
+  pendingApprovals(first: 20) { totalCount edges { node { id name organization { name } } } }
+}
+
+# 信息完整度低于 80% 的党员（待补录）
+query Incomplete {
+  members(first: 20, filter: {completenessBelow: 80}) {
+    totalCount edges { node { id name organization { name } completeness { percent missing } } }
+  }
+}
+""",
+    "ADMIN": """\
+# 本组织及下级组织党员人数（辖区）
+query MyBranch {
+  viewer { name role organization { name memberCount(filter: {scope: SUBTREE})
+    children { name memberCount(filter: {scope: SUBTREE}) } } }
+}
+
+# 辖区内的账户
+query Accounts {
+  accounts(first: 20) { totalCount edges { node { username name role disabled lastLoginAt organization { name } } } }
+}
+
+# 信息完整度低于 80% 的党员（待补录）
+query Incomplete {
+  members(first: 20, filter: {completenessBelow: 80}) {
+    totalCount edges { node { id name organization { name } completeness { percent missing } } }
+  }
+}
+""",
+}
 
 
 def _js(value: object) -> str:
@@ -72,6 +152,7 @@ def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static") ->
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="robots" content="noindex">
   <title>党建工作平台 GraphQL</title>
+  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="{assets}/graphiql.min.css">
   <style>
     html, body {{ height: 100%; margin: 0; overflow: hidden; }}
@@ -85,17 +166,76 @@ def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static") ->
   <script src="{assets}/graphiql.min.js"></script>
   <script>
     (function () {{
-      var fetcher = GraphiQL.createFetcher({{ url: {_js(endpoint)} }});
+      // After a successful `login` the token goes into the Headers tab by itself (the headers
+      // prop is synchronised into the editor) and the editor shows three ready queries for the
+      // role; a successful `logout` clears the header. The token lives only in this page.
+      var endpoint = {_js(endpoint)};
+      var defaultQuery = {_js(DEFAULT_QUERY)};
+      var ready = {_js(READY_QUERIES)};
+      // Plain request/response (no incremental delivery): the fetcher's answer is one promise.
+      var base = GraphiQL.createFetcher({{ url: endpoint, enableIncrementalDelivery: false }});
       var root = ReactDOM.createRoot(document.getElementById("graphiql"));
-      root.render(
-        React.createElement(GraphiQL, {{
+      var state = {{ token: null, query: undefined }};
+      window.graphiqlSession = state;
+
+      function pad(n) {{ return (n < 10 ? "0" : "") + n; }}
+      function welcome(viewer) {{
+        var d = new Date(), today = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+        var text = (ready[viewer.role] || ready.VIEWER).split("$ORG").join(viewer.organization.id)
+          .split("$FROM").join(today.slice(0, 4) + "-01-01").split("$TODAY").join(today);
+        return "# 已登录：" + viewer.name + "（" + viewer.role + "，" + viewer.organization.name + "）。\\n" +
+          "# token 已自动填入 Headers（请求头）；执行 logout 变更会清除它。\\n" +
+          "# 以下是适合您角色的三个常用查询：把光标放在其中一个里，按 Ctrl+Enter 执行。\\n\\n" + text;
+      }}
+
+      function signedIn(token) {{
+        state.token = token;
+        return fetch(endpoint, {{
+          method: "POST",
+          headers: {{ "Content-Type": "application/json", "Authorization": "Bearer " + token }},
+          body: JSON.stringify({{ query: "{{ viewer {{ name role organization {{ id name }} }} }}" }})
+        }}).then(function (r) {{ return r.json(); }}).then(function (r) {{
+          if (r.data && r.data.viewer) state.query = welcome(r.data.viewer);
+          render();
+        }}, render);
+      }}
+
+      function watch(result) {{
+        var data = result && result.data;
+        if (!data || typeof data !== "object") return;
+        Object.keys(data).forEach(function (key) {{
+          var value = data[key];
+          if (value && typeof value.token === "string" && value.token && Array.isArray(value.userErrors)) {{
+            signedIn(value.token);
+          }} else if (key === "logout" && value && value.ok) {{
+            state.token = null;
+            state.query = defaultQuery;
+            render();
+          }}
+        }});
+      }}
+
+      function fetcher(params, options) {{
+        var result = base(params, options);
+        if (result && typeof result.then === "function") {{
+          return result.then(function (value) {{ watch(value); return value; }});
+        }}
+        return result;
+      }}
+
+      function render() {{
+        var props = {{
           fetcher: fetcher,
-          defaultQuery: {_js(DEFAULT_QUERY)},
+          defaultQuery: defaultQuery,
+          headers: state.token ? JSON.stringify({{ Authorization: "Bearer " + state.token }}, null, 2) : "{{}}",
           isHeadersEditorEnabled: true,
           defaultEditorToolsVisibility: "headers",
           shouldPersistHeaders: false
-        }})
-      );
+        }};
+        if (state.query !== undefined) props.query = state.query;
+        root.render(React.createElement(GraphiQL, props));
+      }}
+      render();
     }})();
   </script>
 </body>
