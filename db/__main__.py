@@ -153,7 +153,9 @@ def print_demo_sign_ins() -> None:
         print(f"  {username:<9} {role:<9} {name}")
     print("\nGraphiQL: http://%s:%s/graphql — sign in with the login mutation, then send the header"
           % (os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")))
-    print('  {"Authorization": "Bearer <token>"}\n')
+    print('  {"Authorization": "Bearer <token>"} (GraphiQL fills it in by itself after a successful login)')
+    print("Dashboard / 统计看板: http://%s:%s/dashboard\n" % (os.environ.get("HOST", "127.0.0.1"),
+                                                          os.environ.get("PORT", "8000")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,7 +152,6 @@ def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static") ->
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="robots" content="noindex">
   <title>党建工作平台 GraphQL</title>
-  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="{assets}/graphiql.min.css">
   <style>
     html, body {{ height: 100%; margin: 0; overflow: hidden; }}

@@ -270,6 +270,7 @@ def test_dashboard_first_view(tab, server):
     # The login, then the first view in three requests.
     assert [body.get("query", "").split("(")[0].split("{")[0].strip() for body in tab.graphql] == [
         "mutation Login", "query Overview", "query Charts", "query Balance"]
+    assert page.evaluate("window.dashboard.requests.map(r => r.errors)") == [None] * 3
     assert page.inner_text("#current-org") == county["name"]
     expected = server.post("""query($id: ID!) { organization(id: $id) { memberCount(filter: {scope: SUBTREE})
         todo: members(filter: {scope: SUBTREE, completenessBelow: 80}, first: 1) { totalCount } } }""",

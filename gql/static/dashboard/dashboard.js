@@ -129,6 +129,7 @@
     return fetch(ENDPOINT, { method: "POST", headers: headers, body: JSON.stringify({ query: query, variables: variables }) })
       .then(function (response) { return response.json(); })
       .then(function (result) {
+        sent.errors = result.errors || null;
         var codes = (result.errors || []).map(function (e) { return e.extensions && e.extensions.code; });
         if (codes.indexOf("UNAUTHENTICATED") >= 0 && card !== "login") {
           signedOut("登录已过期，请重新登录");
