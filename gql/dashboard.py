@@ -10,8 +10,13 @@ and works on an intranet. No inline script or style: a strict Content-Security-P
 
 Requests: the first view is three GraphQL requests (overview + organization walk; the six cross-tabs
 under aliases in one document; this year's member balance), each card is filled by at most one;
-a drill-through is one request per page of members. Measured in tests/test_browser.py, which
-counts them in headless Chromium.
+a drill-through is one request per page of members. Counted in tests/test_browser.py in headless
+Chromium. Measured on the `make run` demo tree (60 organizations, 1,200 members, SQLite, one
+uvicorn process, signed in as `viewer`, this 2-core machine shared with other jobs): the first view
+drawn in a median of 820 ms over 7 reloads (226 to 1,183 ms: the three requests run in parallel,
+repeats are often response-cache hits), an as-of redraw in 223 to 1,118 ms. What the browser
+loads: this page 3.9 KB, dashboard.js 23 KB, dashboard.css 2.5 KB, ECharts' common build 715 KB
+(uncompressed; the full build is 1.1 MB and draws nothing more that the page needs).
 """
 from __future__ import annotations
 

@@ -378,8 +378,19 @@ def test_branch_walk_and_outside_organizations(tab, server):
         page.wait_for_function(f"window.dashboard.ready && window.dashboard.state.org === {json.dumps(county['id'])}")
         assert sibling["name"] not in page.content()
         assert page.inner_text("#current-org") == county["name"]
-    answers = [json.dumps(body) for body in tab.graphql]
-    assert answers  # the server was asked, and answered null / NOT_FOUND (nothing of it was drawn)
+    # The page state itself: the remembered home organization swapped for the sibling, then a reload.
+    page.evaluate("id => { sessionStorage.setItem('dangjian.home', id);"
+                  " location.hash = 'org=' + encodeURIComponent(id) + '&scope=SUBTREE'; }", sibling["id"])
+    page.reload()
+    page.wait_for_function("document.querySelector('#nav-error').textContent !== ''")
+    page.wait_for_function("window.dashboard.requests.length === 3 && window.dashboard.requests.every(r => 'errors' in r)")
+    assert page.evaluate("window.dashboard.data.overview") is None
+    assert page.evaluate("window.dashboard.data.balance") is None
+    assert all(page.evaluate(f"window.dashboard.data.{name}") is None for name in CHARTS)
+    assert sibling["name"] not in page.content()
+    # What the server said: null for the organization, NOT_FOUND for its statistics.
+    codes = page.evaluate("window.dashboard.requests.map(r => (r.errors || []).map(e => e.extensions.code))")
+    assert codes[0] == [] and set(codes[1]) == {"NOT_FOUND"} and codes[2] == ["NOT_FOUND"]
 
 
 # ------------------------------------------------------------------ GraphiQL

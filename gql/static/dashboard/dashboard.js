@@ -27,7 +27,6 @@
 
   var OVERVIEW = [
     "query Overview($id: ID!, $scope: Scope!) {",
-    "  viewer { name role }",
     "  organization(id: $id) {",
     "    id name code",
     "    ancestors { id name }",
@@ -204,6 +203,7 @@
     if (rendering === key) return;
     rendering = key;
     dashboard.ready = false;
+    var started = performance.now();
     $("#login-card").hidden = true;
     $("#board").hidden = false;
     $("#logout").hidden = false;
@@ -221,7 +221,7 @@
         .then(drawBalance)
     ]);
     done.then(function () {
-      if (rendering === key) { dashboard.ready = true; rendering = null; }
+      if (rendering === key) { dashboard.ready = true; rendering = null; dashboard.drawnInMs = performance.now() - started; }
     }, function () { rendering = null; });
   }
 
