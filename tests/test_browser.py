@@ -350,6 +350,10 @@ def test_as_of_last_year_end_redraws(tab, server):
                            f"&& window.dashboard.state.asOf !== '{year_end}'")
     earlier = f"{dt.date.today().year - 2}-12-31"
     assert drawn(page, "age") == api_crosstab(server, county["id"], "AGE_BAND", earlier)
+    # A date after today is refused by the API, and the page says so.
+    future = f"{dt.date.today().year + 1}-12-31"
+    page.evaluate("d => { location.hash = location.hash.replace(/asOf=[0-9-]+/, 'asOf=' + d); }", future)
+    page.wait_for_function("document.querySelector('#nav-error').textContent !== ''")
 
 
 def test_branch_walk_and_outside_organizations(tab, server):

@@ -303,7 +303,14 @@
     return dashboard.charts[name];
   }
 
+  // A refusal other than "not in your branch" (NOT_FOUND, handled by the overview) is shown as it is.
+  function showErrors(result) {
+    var other = (result.errors || []).filter(function (e) { return !(e.extensions && e.extensions.code === "NOT_FOUND"); });
+    if (other.length) $("#nav-error").textContent = other.map(function (e) { return e.message; }).join("；");
+  }
+
   function drawCharts(result) {
+    showErrors(result);
     var data = result.data || {};
     var asOf = dashboard.state.asOf;
     CHARTS.forEach(function (c) {
@@ -319,7 +326,7 @@
       var option;
       if (c.type === "pie") {
         option = {
-          tooltip: { trigger: "item", formatter: "{b}：{c} 人（{d}%）" },
+          tooltip: { renderMode: "richText", trigger: "item", formatter: "{b}：{c} 人（{d}%）" },
           legend: { bottom: 0 },
           series: [{ type: "pie", radius: ["35%", "65%"], label: { formatter: "{b}\n{c}" },
             data: items.map(function (it) { return { name: it.label, value: it.value }; }) }]
@@ -334,7 +341,7 @@
           axisLabel: horizontal ? { width: 140, overflow: "truncate" } : { interval: 0, rotate: items.length > 6 ? 30 : 0 } };
         var values = { type: "value", minInterval: 1 };
         option = {
-          tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+          tooltip: { renderMode: "richText", trigger: "axis", axisPointer: { type: "shadow" } },
           grid: { left: horizontal ? 150 : 40, right: 30, top: 20, bottom: 50 },
           xAxis: horizontal ? values : categories,
           yAxis: horizontal ? categories : values,
@@ -367,6 +374,7 @@
   }
 
   function drawBalance(result) {
+    showErrors(result);
     var b = result.data && result.data.memberBalance;
     dashboard.data.balance = b;
     var chart = chartFor("balance", $("#balance-chart"));
@@ -389,7 +397,7 @@
     up[up.length - 1] = { value: b.end, itemStyle: { color: "#6b7280" } };
     rows.push(["期末（" + b.to + "）", b.end]);
     chart.setOption({
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      tooltip: { renderMode: "richText", trigger: "axis", axisPointer: { type: "shadow" } },
       grid: { left: 50, right: 20, top: 20, bottom: 70 },
       xAxis: { type: "category", data: names, axisLabel: { interval: 0, rotate: 35 } },
       yAxis: { type: "value", minInterval: 1 },
