@@ -72,7 +72,7 @@ def dashboard_html(static_prefix: str = "/static") -> str:
 
       <section class="card kpis" data-card="overview">
         <h2>概况 <button type="button" class="show-query">显示查询</button></h2>
-        <div class="kpi"><span class="label">当前党员人数</span><span id="kpi-count" class="value">–</span></div>
+        <div class="kpi"><span class="label">当前在册人员</span><span id="kpi-count" class="value">–</span></div>
         <div class="kpi" id="kpi-asof-box" hidden><span class="label" id="kpi-asof-label">截至</span><span id="kpi-asof" class="value">–</span></div>
         <div class="kpi"><span class="label">信息完整度低于 80% 待办</span><span id="kpi-todo" class="value">–</span></div>
         <div class="exports">名册导出：

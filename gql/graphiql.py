@@ -65,7 +65,7 @@ query MyHistory {
 }
 """,
     "VIEWER": """\
-# 本组织及下级组织党员人数（辖区）
+# 本组织及下级组织在册人员数（辖区，含入党申请人等各类人员）
 query MyBranch {
   viewer { name role organization { name memberCount(filter: {scope: SUBTREE})
     children { name memberCount(filter: {scope: SUBTREE}) } } }
@@ -86,7 +86,7 @@ query ThisYearBalance {
 }
 """,
     "OPERATOR": """\
-# 本组织及下级组织党员人数（辖区）
+# 本组织及下级组织在册人员数（辖区，含入党申请人等各类人员）
 query MyBranch {
   viewer { name role organization { name memberCount(filter: {scope: SUBTREE})
     children { name memberCount(filter: {scope: SUBTREE}) } } }
@@ -105,7 +105,7 @@ query Incomplete {
 }
 """,
     "ADMIN": """\
-# 本组织及下级组织党员人数（辖区）
+# 本组织及下级组织在册人员数（辖区，含入党申请人等各类人员）
 query MyBranch {
   viewer { name role organization { name memberCount(filter: {scope: SUBTREE})
     children { name memberCount(filter: {scope: SUBTREE}) } } }

@@ -360,7 +360,7 @@
     var first = data[CHARTS[0].name];
     $("#kpi-asof-box").hidden = !asOf;
     if (asOf) {
-      $("#kpi-asof-label").textContent = "截至 " + asOf + " 党员人数";
+      $("#kpi-asof-label").textContent = "截至 " + asOf + " 在册人员";
       $("#kpi-asof").textContent = first ? first.total : "–";
     }
   }
