@@ -331,3 +331,22 @@ async def test_a_repair_is_audited(tmp_path):
         assert json.loads(written[0].changes)["violations"]
     finally:
         await engine.dispose()
+
+
+async def test_the_demo_loader_is_audited(tmp_path):
+    from tests.test_cli import cli
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/demo.db"
+    result = cli(url, "demo", "--orgs", "6", "--members", "30")
+    assert result.returncode == 0, result.stdout + result.stderr
+    engine = make_engine(url)
+    try:
+        written = await entries(engine)
+    finally:
+        await engine.dispose()
+    assert [(e.action, e.actor_label) for e in written] == [("demo", "cli"), ("demoAccounts", "cli")]
+    assert json.loads(written[0].changes)["members"] == 30
+    assert written[0].organization_id == written[0].target_id
+    assert written[1].target_type == "Account" and written[1].organization_id is not None
+    assert_safe(written[1].changes)
+    assert "Dangjian2024" not in written[1].changes
