@@ -350,3 +350,12 @@ async def test_the_demo_loader_is_audited(tmp_path):
     assert written[1].target_type == "Account" and written[1].organization_id is not None
     assert_safe(written[1].changes)
     assert "Dangjian2024" not in written[1].changes
+
+
+async def test_a_batch_names_its_type_and_its_members_organization(engine, world, api):
+    ids = [gid("Member", world.members["a1_first"]), gid("Member", world.members["a1_second"])]
+    await ok(api, "a_operator", "addMemberRecords", "AddMemberRecordsInput",
+             {"memberIds": ids, "kind": "DUES", "fields": {"date": "2024-03-15", "amount": "12.50"}}, "records { id }")
+    entry = (await entries(engine, "addMemberRecords"))[-1]
+    assert (entry.target_type, entry.target_id) == ("MemberRecord", None)
+    assert entry.organization_id == world.orgs["a1"].id  # not the actor's (a)

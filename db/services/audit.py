@@ -207,13 +207,15 @@ def _main_object(value, depth: int = 0):
     return None
 
 
-def target_of(value) -> Any:
-    """The main object of what a write returned: the object itself, or the first object of a
-    (row, path) pair; a list of several gives their type and no id."""
+def target_of(value) -> tuple[Any, Any]:
+    """The main object of what a write returned (the object itself, or the first object of a
+    (row, path) pair), and the object whose organization the entry takes: a list of several
+    gives their type and no id, and the first one's organization."""
     if isinstance(value, list) and len(value) > 1:
         first = _main_object(value[0])
-        return (type(first).__name__, None) if first is not None else None
-    return _main_object(value)
+        return ((type(first).__name__, None), first) if first is not None else (None, None)
+    found = _main_object(value)
+    return found, found
 
 
 async def finish(session, *, actor, action: str, result=None, address: str | None = None,
@@ -231,17 +233,18 @@ async def finish(session, *, actor, action: str, result=None, address: str | Non
     stop(session)
     if only_if_changed and not (collector.objects or collector.core_writes or collector.omitted):
         return False
-    target = target_of(result)
+    target, placed = target_of(result)
     if target is None:
-        target = collector.first
+        target = placed = collector.first
     account_id = collector.actor_account_id or getattr(actor, "account_id", None)
     if target is None and account_id is not None:
         target = ("Account", account_id)  # signing out: the account itself
     changes = collector.changes()
     if extra:
         changes.update(sanitized(extra))
+    organization = _target(placed)[2] if placed is not None and placed is not target else None
     await record(session, actor=collector.actor_account_id or actor, action=action, target=target,
-                 changes=changes, address=address)
+                 organization=organization, changes=changes, address=address)
     return True
 
 

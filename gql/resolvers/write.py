@@ -10,7 +10,13 @@ transaction, named after the mutation's field (action), with the rows the sessio
 (collected by a flush hook), the caller and the client's address; a mutation added later gets its
 entry from here with no code of its own (tests/test_audit.py runs every mutation of the schema).
 Mutations that run several short transactions (the sign-ins, which check passwords between
-them) use `audited_run`: an entry for each of their transactions that changed something."""
+them) use `audited_run`: an entry for each of their transactions that changed something.
+
+Cost (bench/audit_cost.py, SQLite, 200 organizations / 5,000 members, 400 updateMember calls with
+the trail on and 400 off, interleaved, on a machine at load 13 on 2 cores): one statement more
+per mutation (10.4 against 9.3 on average: the INSERT; folds make the fractions), +0.47 ms of
+CPU per call (14.71 against 14.24 ms, +3.3%); wall-time medians 68.9 against 64.9 ms, within the
+noise of that load."""
 from __future__ import annotations
 
 import logging
