@@ -34,14 +34,16 @@ def _hasher():
 
 
 async def _bootstrap(url: str, root_name: str, root_code: str, admin: str, password: str) -> int:
-    from db.services import accounts, organizations
+    from db.services import accounts, audit, organizations
 
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
+            audit.start(session)
             root = await organizations.create_root(session, name=root_name, code=root_code)
             await accounts.create(session, SYSTEM_ACTOR, _hasher(), organization_id=root.id, username=admin,
                                   password=password, name=admin, role="ADMIN")
+            await audit.finish(session, actor=audit.CLI, action="bootstrap", result=root)
         print(f"已创建根党组织 {root_name}（{root_code}）和管理员账户 {admin}")
         return 0
     except DomainError as exc:
@@ -63,16 +65,22 @@ async def _is_empty(url: str) -> bool:
 
 async def _demo(url: str, orgs: int, members: int, seed: int, with_accounts: bool) -> None:
     from db import demo
-    from db.services import accounts
+    from db.services import accounts, audit
 
     engine = make_engine(url)
     try:
         summary = await demo.generate(engine, orgs=orgs, members=members, seed=seed)
+        # The tree itself is loaded through raw connections (db.demo): one entry says what was loaded.
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await audit.record(session, actor=audit.CLI, action="demo", target=("Organization", summary["root_id"]),
+                               changes={"organizations": summary["organizations"], "members": summary["members"],
+                                        "seed": seed})
         print(f"示例数据：{summary['organizations']} 个党组织，{summary['members']} 名党员")
         if not with_accounts:
             return
         hasher = _hasher()
         async with make_sessionmaker(engine)() as session, session.begin():
+            audit.start(session)
             by_depth = {}
             for depth in (0, 1, 2):
                 by_depth[depth] = (await session.execute(
@@ -90,6 +98,7 @@ async def _demo(url: str, orgs: int, members: int, seed: int, with_accounts: boo
                 .order_by(models.Member.id).limit(1))).scalar_one()
             await accounts.create(session, SYSTEM_ACTOR, hasher, organization_id=branch.id, username="member",
                                   password=DEMO_PASSWORD, name=member.name, role="MEMBER", member_id=member.id)
+            await audit.finish(session, actor=audit.CLI, action="demoAccounts")
     finally:
         await engine.dispose()
 
@@ -114,6 +123,7 @@ CHECK_LABELS = {
 async def _check(url: str, repair: bool) -> int:
     """Every invariant of db.tree on a live database; exit 1 when anything is wrong (after a
     repair: when anything is still wrong)."""
+    from db.services import audit
     from db.tree import REPAIRABLE, VIOLATION_TABLES, invariant_violations, repair_rollups, violation_samples
 
     engine = make_engine(url)
@@ -129,7 +139,10 @@ async def _check(url: str, repair: bool) -> int:
                 print(f"正常 {name}")
         if repair and any(counts[name] for name in REPAIRABLE):
             async with make_sessionmaker(engine)() as session, session.begin():
+                audit.start(session)
                 await repair_rollups(session)
+                await audit.finish(session, actor=audit.CLI, action="repair",
+                                   extra={"violations": {k: v for k, v in counts.items() if v}})
             async with make_sessionmaker(engine)() as session:
                 counts = await invariant_violations(session)
             print("已重新计算党员数汇总和信息完整度（党员当前组织、类别和状态已按历史记录更正）；" + ("现已全部正常" if not any(counts.values()) else "仍有错误："))

@@ -466,3 +466,32 @@ __all__ = [
     "MemberStatusStep", "StatusChange", "MemberCorrection", "MemberRecord", "Account", "AccessToken",
     "ServerSecret", "StatDefinition",
 ]
+
+
+class AuditEntry(Base):
+    """操作记录: one row per successful mutation, refused sign-in and command-line write, written
+    by db.services.audit in the transaction of what it records. Append-only: nothing updates or
+    deletes a row (a flush that tries is refused, and the API has no mutation for it). No foreign
+    keys: an entry outlives whatever it names."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        # auditLog: newest first within an organization (the branch join reaches it by id).
+        Index("ix_audit_entry_organization_id_id", "organization_id", "id"),
+        Index("ix_audit_entry_target_type_target_id", "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    # The signed-in account that acted; null for the command line (actor_label 'cli') and for
+    # sign-ins that failed (no account proved who it is).
+    actor_account_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_label: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(64))
+    # The main object: a GraphQL type name ('Member') and its primary key (null: several or none).
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    organization_id: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(64))
+    # JSON: the changed objects' fields before and after (db.services.audit.sanitized).
+    changes: Mapped[str | None] = mapped_column(Text)

@@ -22,6 +22,9 @@ class Context:
     hasher: Argon2Hasher
     viewer: Viewer | None = None
     loaders: Loaders = field(init=False)
+    # Set by a resolver whose answer must never come from the response cache (auditLog: failed
+    # sign-ins write entries but move no data version, see db.services.accounts.claim_attempt).
+    uncacheable: bool = False
 
     def __post_init__(self):
         self._make_loaders()
@@ -32,6 +35,13 @@ class Context:
             self.db, viewer.branch if viewer else None,
             own_account_id=viewer.account_id if viewer else None,
             sees_accounts=bool(viewer and viewer.has_role("ADMIN")))
+
+    @property
+    def address(self) -> str | None:
+        """The client's address as the server sees it (the peer; a proxy in front is not
+        looked through), for the audit trail."""
+        client = getattr(self.request, "client", None)
+        return getattr(client, "host", None) if client is not None else None
 
     def sign_in(self, account_row: tuple[models.Account, str]) -> None:
         self.viewer = viewer_of_account(*account_row)

@@ -111,3 +111,13 @@ def test_contract_parts_of_the_member_lifecycle_present():
 def test_contract_parts_of_statistics_present():
     result = run_checker("--only", *STATISTICS)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What issue 12's audit trail (操作记录) promises.
+AUDIT = ["Query.auditLog", "AuditEntry", "AuditEntryConnection", "AuditEntryEdge", "AuditFilter"]
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_the_audit_trail_present():
+    result = run_checker("--only", *AUDIT)
+    assert result.returncode == 0, result.stdout + result.stderr

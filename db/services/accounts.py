@@ -34,6 +34,7 @@ from db.changes import touch
 from db.errors import DomainError, Problems
 from db.pagination import SortKey, keyset_page
 from db.roles import ROLES, at_least
+from db.services import audit
 from db.services import members as member_service
 from db.services import organizations
 from db.tree import within
@@ -314,22 +315,31 @@ async def record_success(session: AsyncSession, attempt: _Attempt, new_hash: str
 
 async def authenticate(run: Run, hasher: Hasher, username: str, password: str, dummy_hash: str,
                        then: Callable[[AsyncSession, models.Account], Awaitable[Any]] | None = None,
-                       read: Run | None = None) -> SignIn:
+                       read: Run | None = None, address: str | None = None) -> SignIn:
     """Check a password with the lockout: find the account (`read`, a short read transaction;
     `run` when not given), claim an attempt (a short write), check the password outside any
     transaction, and on success reset the counter and run `then` (a short write).
 
     An unknown username, a locked account and a wrong password cost the same one hash check and
-    answer alike (SignIn(None)); so does a disabled account, whose attempts count as failures."""
+    answer alike (SignIn(None)); so does a disabled account, whose attempts count as failures.
+
+    Every refusal writes an audit entry (SIGN_IN_FAILED) in a short transaction of its own, after
+    the hash check, so it costs the flood no lock held across a hash; the entry names the account
+    the username belongs to (found inside the INSERT) and, through it, the organization whose
+    administrators see it. The password is never in it; a username that is an ID number is masked."""
     account_id = await (read or run)(lambda session: claimable(session, username, now()))
     attempt = None
     if account_id is not None:
         attempt = await run(lambda session: claim_attempt(session, account_id, now()))
     if attempt is None:
         await hasher.verify(dummy_hash, password or "")
+        await _refused(run, username, account_id, "UNKNOWN_OR_LOCKED" if account_id is None else "LOCKED", address)
         return SignIn(None)
     if not await hasher.verify(attempt.password_hash, password or "") or attempt.disabled:
-        return SignIn(None)  # counted when it was claimed; the 5th claim locked the account
+        # counted when it was claimed; the 5th claim locked the account
+        reason = "DISABLED" if attempt.disabled else "WRONG_PASSWORD"
+        await _refused(run, username, attempt.account_id, reason, address)
+        return SignIn(None)
     new_hash = await hasher.hash(password) if hasher.needs_rehash(attempt.password_hash) else None
 
     async def succeed(session: AsyncSession) -> SignIn:
@@ -338,7 +348,20 @@ async def authenticate(run: Run, hasher: Hasher, username: str, password: str, d
             return SignIn(None)
         return SignIn(account, await then(session, account) if then else None)
 
-    return await run(succeed)
+    signed_in = await run(succeed)
+    if signed_in.account is None:
+        await _refused(run, username, attempt.account_id, "CHANGED_MEANWHILE", address)
+    return signed_in
+
+
+async def _refused(run: Run, username: str, account_id: int | None, reason: str, address: str | None) -> None:
+    username = (username or "").strip()[:64]
+    if account_id is None:  # an unknown username, or a locked account: which one, the INSERT finds out
+        a = models.Account.__table__
+        account_id = select(a.c.id).where(a.c.username == username).scalar_subquery()
+    await run(lambda session: audit.record(
+        session, actor=None, action=audit.SIGN_IN_FAILED, target=("Account", account_id),
+        changes={"username": username, "reason": reason}, address=address))
 
 
 async def store_token(session: AsyncSession, account_id: int, token_hash: str, expires_at: dt.datetime) -> None:

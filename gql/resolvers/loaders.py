@@ -59,6 +59,7 @@ _BATCH_FUNCTIONS = {
     "member_record_count": "_member_record_counts", "status_change": "_status_changes",
     "member_status_changes": "_member_status_changes",
     "stat_definition": "_stat_definitions",
+    "audit_entry": "_audit_entries",
 }
 
 
@@ -165,6 +166,15 @@ class Loaders:
             return [None] * len(ids)
         stmt = members(self.branch, models.Member, models.Organization.path).where(models.Member.id.in_(ids))
         found = {m.id: (m, p) for m, p in await self.db.read(lambda s: s.execute(stmt))}
+        return [found.get(i) for i in ids]
+
+    async def _audit_entries(self, ids: list[int]):
+        """(entry, its organization's path) pairs; `node` of an AuditEntry id. Never cached."""
+        from db.services import audit
+
+        if self.branch is None:
+            return [None] * len(ids)
+        found = await self.db.read(lambda s: audit.by_ids(s, self.branch, ids))
         return [found.get(i) for i in ids]
 
     def _visible_accounts(self):

@@ -10,7 +10,8 @@ from db.services import accounts, difficulties, leadership, members, org_records
 from gql.auth import tokens
 from gql.ids import input_pk
 from gql.resolvers.common import provided, viewer_of
-from gql.resolvers.write import Outcome, write
+from db.services import audit
+from gql.resolvers.write import Outcome, audited_run, write
 
 MEMBER_FIELDS = ("name", "id_number", "ethnicity_code", "native_place", "education_code", "degree_code",
                  "job_position_code", "technical_title_code", "phone", "category", "applied_on",
@@ -24,10 +25,11 @@ def _value(enum_or_none):
 async def _outside_transactions(info, steps) -> Outcome:
     """For the mutations that check a password: `steps(run)` calls `run(work)` for each short
     write transaction and checks or hashes passwords between them, never inside one (argon2's
-    0.1–0.4 s inside SQLite's BEGIN IMMEDIATE held every other writer back)."""
+    0.1–0.4 s inside SQLite's BEGIN IMMEDIATE held every other writer back). Each transaction
+    that changes something writes the mutation's audit entry (gql.resolvers.write.audited_run)."""
     context = info.context
     try:
-        return Outcome(value=await steps(context.db.write))
+        return Outcome(value=await steps(audited_run(info)))
     except DomainError as exc:
         return Outcome(problems=exc.problems)
     finally:
@@ -57,6 +59,7 @@ async def login(info, username: str, password: str) -> Outcome:
     settings, hasher = info.context.settings, info.context.hasher
 
     async def issue(session, account):
+        audit.act_as(session, account.id)  # the entry of this sign-in names the account that signed in
         token = tokens.new_token()
         expires_at = accounts.now() + dt.timedelta(seconds=settings.token_ttl_seconds)
         await accounts.store_token(session, account.id, tokens.token_hash(token), expires_at)
@@ -65,7 +68,7 @@ async def login(info, username: str, password: str) -> Outcome:
 
     outcome = await _outside_transactions(info, lambda run: accounts.authenticate(
         run, hasher, username, password, hasher.dummy_hash, then=issue,
-        read=lambda work: _read_briefly(info, work)))
+        read=lambda work: _read_briefly(info, work), address=info.context.address))
     if not outcome.ok or outcome.value.account is None:
         return Outcome(problems=[Problem("INVALID", accounts.SIGN_IN_FAILED, None)])
     return Outcome(value=outcome.value.value)

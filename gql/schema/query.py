@@ -15,6 +15,8 @@ from gql.auth.errors import BadUserInput
 from gql.auth.errors import Forbidden
 from gql.auth.guard import may_ask_for, require_signed_in
 from gql.schema.account import Account
+from gql.schema.audit import AuditEntry, AuditFilter
+from gql.resolvers import audit as audit_resolvers
 from gql.schema.base import Connection, Node, Scope, connection
 from gql.schema.codes import Code, CodeTable, codes_of
 from gql.schema.difficulty import Difficulty
@@ -40,6 +42,7 @@ NODE_TYPES = {
     "MemberRecord": (MemberRecord, "member_record"),
     "StatusChange": (StatusChange, "status_change"),
     "StatDefinition": (StatDefinition, "stat_definition"),
+    "AuditEntry": (AuditEntry, "audit_entry"),
 }
 
 
@@ -67,6 +70,8 @@ async def load_nodes(info, global_ids: list[str]) -> list:
             by_type.setdefault(item[0], []).append(item[1])
     for type_name in by_type:
         _check_type(info, type_name)
+    if "AuditEntry" in by_type:  # as auditLog: never from the response cache
+        info.context.uncacheable = True
     loaders = info.context.loaders
     loaded = {}
     for type_name, pks in by_type.items():
@@ -152,6 +157,14 @@ class Query:
     async def stat_definitions(self, info: strawberry.Info, first: int | None = None,
                                after: str | None = None) -> list[StatDefinition]:
         return [StatDefinition.from_row(r) for r in await statistics_resolvers.definitions(info, first, after)]
+
+    @auth_field(requires=Role.ADMIN, description=(
+        "操作记录: entries of the caller's branch (or of filter.organizationId, SUBTREE unless scope SELF), newest\n"
+        "first. Entries cannot be changed or deleted."))
+    async def audit_log(self, info: strawberry.Info, filter: AuditFilter | None = None, first: int | None = None,
+                        after: str | None = None) -> Connection[AuditEntry]:
+        page, count = await audit_resolvers.page(info, filter, first, after)
+        return connection([AuditEntry.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @strawberry.field
     def codes(self, table: CodeTable) -> list[Code]:
