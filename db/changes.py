@@ -54,7 +54,7 @@ log = logging.getLogger("dangjian.changes")
 # Execution option for statements no reader can see (rollup folds).
 UNTRACKED = "dangjian_untracked"
 # Tables that hold no data of their own that a reader sees.
-UNTRACKED_TABLES = frozenset({"member_count_delta", "branch_change", "server_secret"})
+UNTRACKED_TABLES = frozenset({"member_count_delta", "branch_change", "server_secret", "registration_attempt"})
 
 _TOUCHED = "dangjian.touched"
 _EXPLICIT = "dangjian.touched_explicitly"
