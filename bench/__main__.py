@@ -30,6 +30,7 @@ BENCHMARKS = {
     "count_writes": "8 concurrent member writers in different branches: subtree-count designs, and the data-version marks on or off",
     "member_records": "批量录入: one addMemberRecords call for 1,000 members through the GraphQL endpoint",
     "audit_cost": "the audit trail's cost per write: updateMember and addMemberRecords with the trail on and off",
+    "registration": "实名注册: registerMember's time for an unknown ID number, a wrong name or phone, a locked number",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]

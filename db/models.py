@@ -395,6 +395,9 @@ class Account(Base):
         # only MEMBER accounts carry a member link.
         CheckConstraint("(role = 'MEMBER' AND member_id IS NOT NULL) OR (role <> 'MEMBER' AND member_id IS NULL)",
                         name="member_link"),
+        # Sign-in also accepts a MEMBER account's phone (db.services.accounts.claimable): an index,
+        # so that a flood of unknown names and numbers costs index probes, not scans.
+        Index("ix_account_phone", "phone"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -460,11 +463,51 @@ class StatDefinition(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
 
 
+class ChangeRequest(Base):
+    """党员自助: a member's own request (a profile edit, a dues payment, a transfer out), applied
+    by the existing services only when an OPERATOR+ of the member's branch approves it
+    (db.services.change_requests). Read through the member's current organization
+    (db.branch.via_member), like the member's records; a MEMBER reads its own only."""
+
+    __tablename__ = "change_request"
+    __table_args__ = (
+        Index("ix_change_request_member_id_id", "member_id", "id"),
+        # One pending request per kind per member, on both engines: the backstop of the check in
+        # db.services.change_requests.submit under concurrent submissions.
+        Index("uq_change_request_one_pending", "member_id", "kind", unique=True,
+              postgresql_where=text("status = 'PENDING'"), sqlite_where=text("status = 'PENDING'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="PENDING")
+    # The requested values as JSON (service field names; see db.services.change_requests).
+    payload: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RegistrationAttempt(Base):
+    """实名注册 attempts per ID number, for the throttle of registerMember (like sign-in's lockout:
+    MAX_FAILED_LOGINS, then LOCKOUT). Keyed by the SHA-256 of the ID number as typed (normalized),
+    so that a number that matches no member is counted exactly like one that does: the table says
+    nothing about which ID numbers exist, and neither does the time a claim takes."""
+
+    __tablename__ = "registration_attempt"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
 __all__ = [
     "Base", "Organization", "LeadershipTerm", "LeaderPosition", "Difficulty", "OrgRecord",
     "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "MemberCategoryStep",
     "MemberStatusStep", "StatusChange", "MemberCorrection", "MemberRecord", "Account", "AccessToken",
-    "ServerSecret", "StatDefinition",
+    "ServerSecret", "StatDefinition", "ChangeRequest", "RegistrationAttempt",
 ]
 
 

@@ -19,7 +19,7 @@ LOGIN = """mutation($u: String!, $p: String!) {
 CHANGE_PASSWORD = """mutation($c: String!, $n: String!) {
   changePassword(input: {currentPassword: $c, newPassword: $n}) { ok userErrors { field message code } }
 }"""
-VIEWER = "{ viewer { id username name role mustChangePassword organization { code } member { id } } }"
+VIEWER = "{ viewer { id username name role mustChangePassword organization { name } member { id } } }"
 HELD_VIEWER = "{ viewer { id username name role mustChangePassword organization { id name } } }"
 ACCOUNT_NODE = f"query($id: ID!) {{ node(id: $id) {{ ... on Account {{ {ACCOUNT_FIELDS} }} }} }}"
 ACCOUNTS = """query($org: ID, $scope: Scope, $first: Int, $after: String) {
@@ -474,6 +474,6 @@ async def test_viewer_for_every_role(api, world):
         member = {"id": gid("Member", world.members["a1_first"])} if role == "MEMBER" else None
         assert result["data"]["viewer"] == {
             "id": account(world, username), "username": username, "name": username, "role": role,
-            "mustChangePassword": False, "organization": {"code": world.orgs[org_key].code}, "member": member,
+            "mustChangePassword": False, "organization": {"name": world.orgs[org_key].name}, "member": member,
         }, username
     assert await api.post(VIEWER) == {"data": {"viewer": None}}

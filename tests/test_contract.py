@@ -121,3 +121,19 @@ AUDIT = ["Query.auditLog", "AuditEntry", "AuditEntryConnection", "AuditEntryEdge
 def test_contract_parts_of_the_audit_trail_present():
     result = run_checker("--only", *AUDIT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What issue 12's self-service part (实名注册, 党员自助 requests) promises.
+SELF_SERVICE = [
+    "Mutation.registerMember", "RegisterMemberInput", "Query.changeRequests", "Mutation.requestProfileChange",
+    "Mutation.requestDues", "Mutation.requestTransfer", "Mutation.decideChangeRequest",
+    "ChangeRequestKind", "ChangeRequestStatus", "ChangeRequest", "ChangeRequestConnection", "ChangeRequestEdge",
+    "RequestProfileChangeInput", "RequestDuesInput", "RequestTransferInput", "DecideChangeRequestInput",
+    "ChangeRequestPayload",
+]
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_self_service_present():
+    result = run_checker("--only", *SELF_SERVICE)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -15,9 +15,13 @@ A field added later is walked too, so it fails here until its rows come through 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from graphql import (
     GraphQLBoolean,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLString,
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLList,
@@ -29,9 +33,13 @@ from graphql import (
 
 from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
-from db.services import difficulties, leadership, lifecycle, member_records, org_records, organizations
-from gql.auth.guard import _auth_of
+from db.branch import Actor, Branch
+from db.services import (
+    change_requests, difficulties, leadership, lifecycle, member_records, org_records, organizations,
+)
+from gql.auth.guard import PUBLIC_ROOT_FIELDS, _auth_of
 from gql.schema import schema
+from gql.ids import to_global_id
 from tests.conftest import error_codes, gid
 from tests.factories import make_account, make_member, make_org, new_id_number
 
@@ -196,13 +204,15 @@ async def test_a_member_account_reads_counts_and_pages_only_what_is_its_own(api,
                gid("Account", world.accounts["a1_member"]), gid("Difficulty", own_difficulty)}
     own_ids |= await records_and_status_changes(engine, world)
     guarded, allowed = guarded_types(), allow_self_types()
-    assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange"}, \
-        "a new allowSelf type: extend own_ids"
+    own_ids |= await change_requests_of_both(engine, world)
+    assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange",
+                       "ChangeRequest"}, "a new allowSelf type: extend own_ids"
     paths = paths_from_viewer()
-    assert set(paths) == allowed, paths
+    # Types no field of a reachable object leads to are walked from the root fields (below).
+    assert set(paths) | ROOT_ONLY == allowed, paths
 
     leaks, queried = [], 0
-    for type_name in sorted(allowed):
+    for type_name in sorted(set(paths)):
         for field_name, field in GRAPHQL.type_map[type_name].fields.items():
             aliases = [f"v{i}: {field_name}{args} {selection(field.type)}".strip()
                        for i, args in enumerate(argument_variants(field))]
@@ -232,3 +242,141 @@ async def test_the_walk_sees_what_a_viewer_of_the_branch_sees(api, engine, world
     walk(result["data"], leaks, {gid("Difficulty", own_difficulty)}, guarded, allowed, "Organization")
     assert any("LeaderPosition" in leak for leak in leaks), leaks
     assert any("orgRecords" in leak or "totalCount" in leak for leak in leaks), leaks
+
+
+# ------------------------------------------------------------------ from the root fields
+
+# allowSelf types that only root fields reach (no field of the member's own objects leads there).
+ROOT_ONLY = {"ChangeRequest"}
+
+
+def member_actor(member, organization) -> Actor:
+    return Actor(account_id=None, role="MEMBER", organization_id=organization.id,
+                 branch=Branch.of_member(organization.path, member.id))
+
+
+async def change_requests_of_both(engine, world) -> set[str]:
+    """A dues request of a1_member's own and one of its colleague's; the own id."""
+    async with make_sessionmaker(engine)() as session, session.begin():
+        a1 = await organizations.get(session, SYSTEM_ACTOR.branch, world.orgs["a1"].id)
+        own = None
+        for key in ("a1_first", "a1_second"):
+            request, _ = await change_requests.request_dues(session, member_actor(world.members[key], a1), Decimal("10"))
+            own = own or request
+    return {gid("ChangeRequest", own)}
+
+
+def _dummy(gtype) -> str:
+    """Some valid literal of an input type (the guard refuses before anything is read)."""
+    nullable = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
+    if isinstance(nullable, GraphQLList):
+        return f"[{_dummy(nullable.of_type)}]"
+    inner = _unwrap(nullable)
+    if isinstance(inner, GraphQLEnumType):
+        return next(iter(inner.values))
+    if isinstance(inner, GraphQLInputObjectType):
+        required = {n: f for n, f in inner.fields.items()
+                    if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined}
+        return "{" + ", ".join(f"{n}: {_dummy(f.type)}" for n, f in required.items()) + "}"
+    if inner is GraphQLBoolean:
+        return "true"
+    if inner is GraphQLInt:
+        return "1"
+    if inner.name == "Date":
+        return '"2024-01-01"'
+    if inner.name == "DateTime":
+        return '"2024-01-01T00:00:00Z"'
+    if inner.name == "Decimal":
+        return '"1"'
+    return '"x"'
+
+
+def _required(field) -> str:
+    args = [f"{n}: {_dummy(a.type)}" for n, a in field.args.items()
+            if isinstance(a.type, GraphQLNonNull) and a.default_value is Undefined]
+    return f"({', '.join(args)})" if args else ""
+
+
+def root_variants(field, foreign_ids: list[str], foreign_strings: dict[str, list[str]]) -> list[str]:
+    """The defaults, each enum/boolean value (argument_variants), and every ID argument set to
+    each id of `foreign_ids`, every String argument named in `foreign_strings` to each of those."""
+    variants = argument_variants(field)
+    for name, arg in field.args.items():
+        inner = _unwrap(arg.type)
+        values = []
+        if inner is GraphQLID:
+            values = [f'"{i}"' for i in foreign_ids]
+        elif inner is GraphQLString:
+            values = [f'"{v}"' for v in foreign_strings.get(name, [])]
+        variants += [f"({name}: {v})" for v in values]
+    return variants
+
+
+async def test_from_every_root_field_a_member_reaches_only_its_own(api, engine, world):
+    """Every root query field as a MEMBER: a field without allowSelf is FORBIDDEN whatever its
+    arguments; one with allowSelf, given the ids, codes and ID numbers of what the member may not
+    see (its colleague, the parent, a sibling branch, the colleague's request...), answers only
+    the member's own objects, counts at most one, and no error but FORBIDDEN. node/nodes with
+    every such id: null or FORBIDDEN. A root field added later is walked too."""
+    own_difficulty = await crowded_world(engine, world)
+    own_ids = {gid("Member", world.members["a1_first"]), gid("Organization", world.orgs["a1"]),
+               gid("Account", world.accounts["a1_member"]), gid("Difficulty", own_difficulty)}
+    own_ids |= await records_and_status_changes(engine, world)
+    own_ids |= await change_requests_of_both(engine, world)
+    guarded, allowed = guarded_types(), allow_self_types()
+    # Every object the world holds, of every guarded type, that is not the member's own.
+    foreign_ids: list[str] = []
+    async with make_sessionmaker(engine)() as session:
+        from sqlalchemy import select
+
+        from db import models
+        from gql.schema.query import NODE_TYPES
+        for type_name in NODE_TYPES:
+            model = getattr(models, type_name)
+            for (pk,) in (await session.execute(select(model.id))).all():
+                global_id = to_global_id(type_name, pk)
+                if global_id not in own_ids:
+                    foreign_ids.append(global_id)
+    assert len({i.split(":")[0] for i in foreign_ids}) >= 8 or len(foreign_ids) > 30, foreign_ids
+    foreign_strings = {"code": [o.code for k, o in world.orgs.items() if k != "a1"],
+                       "idNumber": [m.id_number for k, m in world.members.items() if k != "a1_first"]}
+
+    leaks, checked = [], []
+    query_type = GRAPHQL.query_type
+    for name, field in query_type.fields.items():
+        if name in ("viewer", "codes"):
+            continue  # viewer: the walk above; codes: the public code tables
+        auth = _auth_of(field.extensions.get("strawberry-definition"))
+        where = f"Query.{name}"
+        if auth is None and where not in PUBLIC_ROOT_FIELDS:
+            continue  # refused as DENY (tests/test_contract.py: no field without @auth)
+        if auth is not None and not auth.allow_self:
+            result = await api.as_("a1_member", "{ %s%s %s }" % (name, _required(field), selection(field.type)))
+            assert error_codes(result) == ["FORBIDDEN"], (where, result)
+            checked.append(where)
+            continue
+        if name == "nodes":
+            variants = [f'(ids: [{", ".join(chr(34) + i + chr(34) for i in foreign_ids[k:k + 50])}])'
+                        for k in range(0, len(foreign_ids), 50)]
+        elif name == "node":
+            variants = [f'(id: "{i}")' for i in foreign_ids]
+        else:
+            variants = root_variants(field, foreign_ids, foreign_strings)
+        shape = selection(field.type)
+        if name in ("node", "nodes"):
+            shape = "{ __typename ... on Node { id } }"
+        for args in variants:
+            result = await api.as_("a1_member", "{ %s%s %s }" % (name, args, shape))
+            unexpected = [c for c in error_codes(result) if c != "FORBIDDEN"]
+            assert not unexpected, (where, args, result)
+            walk(result.get("data"), leaks, own_ids, guarded, allowed, f"{where}{args}")
+        checked.append(where)
+    assert {"Query.member", "Query.organization", "Query.changeRequests", "Query.node", "Query.members"} <= set(checked)
+    assert leaks == [], "\n".join(leaks)
+
+
+async def test_the_root_walk_finds_the_colleagues_request_for_staff(api, engine, world):
+    """The walk is not vacuous: an OPERATOR of the branch gets both requests through the same field."""
+    await change_requests_of_both(engine, world)
+    result = await api.as_("a_operator", "{ changeRequests { totalCount edges { node { member { name } } } } }")
+    assert result["data"]["changeRequests"]["totalCount"] == 2, result

@@ -297,6 +297,46 @@ async def _delete_stat_definition(api, world, definition_id):
 
 
 A1_CHAIN = ({"root", "a", "a1"}, {"b", "b1", "a2"})
+
+
+# ------------------------------------------------ issue 12: self-service
+
+async def _register_prepare(api, world):
+    await ok(api, "a_operator", "updateMember", "UpdateMemberInput",
+             {"memberId": gid("Member", world.members["a1_second"]), "fields": {"phone": "13800138000"}})
+
+
+async def _register_member(api, world, _):
+    """a1_second (no account yet) claims one: its account lands in A1."""
+    member = world.members["a1_second"]
+    await ok(api, None, "registerMember", "RegisterMemberInput",
+             {"idNumber": member.id_number, "name": member.name, "phone": "13800138000",
+              "password": "Another-Passw0rd-2024"}, "account { id }")
+
+
+async def _request_dues(api, world, _=None):
+    payload = await ok(api, "a1_member", "requestDues", "RequestDuesInput", {"monthlyAmount": "12.50"},
+                       "request { id }")
+    return payload["request"]["id"]
+
+
+async def _request_profile_change(api, world, _):
+    await ok(api, "a1_member", "requestProfileChange", "RequestProfileChangeInput",
+             {"fields": {"nativePlace": "湖南长沙"}})
+
+
+async def _request_transfer(api, world, _):
+    await ok(api, "a1_member", "requestTransfer", "RequestTransferInput",
+             {"externalDestination": "外省某党委", "reason": "工作调动"})
+
+
+async def _dues_request_prepare(api, world):
+    return await _request_dues(api, world)
+
+
+async def _decide_change_request(api, world, request_id):
+    await ok(api, "a_operator", "decideChangeRequest", "DecideChangeRequestInput",
+             {"requestId": request_id, "approve": True})
 SCENARIOS = {
     "login": (_nothing, _login, *A1_CHAIN),
     "logout": (_logout_prepare, _logout, *A1_CHAIN),
@@ -335,6 +375,12 @@ SCENARIOS = {
     # chain see it in statDefinitions.
     "saveStatDefinition": (_nothing, _save_stat_definition, *A1_CHAIN),
     "deleteStatDefinition": (_stat_definition_prepare, _delete_stat_definition, *A1_CHAIN),
+    # A MEMBER's requests hang from its member (A1): A1's readers list them (changeRequests).
+    "registerMember": (_register_prepare, _register_member, *A1_CHAIN),
+    "requestProfileChange": (_nothing, _request_profile_change, *A1_CHAIN),
+    "requestDues": (_nothing, _request_dues, *A1_CHAIN),
+    "requestTransfer": (_nothing, _request_transfer, *A1_CHAIN),
+    "decideChangeRequest": (_dues_request_prepare, _decide_change_request, *A1_CHAIN),
 }
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)

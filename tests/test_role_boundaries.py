@@ -41,8 +41,9 @@ def operations(world, role: str):
         return True
 
     return [
-        ("organization", "VIEWER", True, "query($id: ID) { organization(id: $id) { code } }", {"id": a1},
-         lambda v: v == {"code": world.orgs["a1"].code}),
+        # name: all a MEMBER reads of its organization (gql.auth.guard.MEMBER_CONTEXT_FIELDS).
+        ("organization", "VIEWER", True, "query($id: ID) { organization(id: $id) { name } }", {"id": a1},
+         lambda v: v == {"name": world.orgs["a1"].name}),
         ("member", "VIEWER", True, "query($id: ID) { member(id: $id) { id } }", {"id": me},
          lambda v: v == {"id": me}),
         ("members", "VIEWER", False, "{ members { totalCount } }", {},

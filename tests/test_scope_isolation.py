@@ -206,13 +206,15 @@ async def test_parent_and_ancestors_are_cut_at_the_top_of_the_callers_branch(api
         ("b_viewer", "b1", code["b"], [code["b"]]),
         ("root_admin", "a", code["root"], [code["root"]]),
         ("root_admin", "a1", code["a"], [code["root"], code["a"]]),
-        ("a1_member", "a1", None, []),
     ]
     for caller, org, parent, ancestors in expectations:
         data = data_of(await api.as_(caller, query, {"id": org_id(world, org)}))
         got = data["organization"]
         assert got["parent"] == (parent and {"code": parent}), (caller, org)
         assert got["ancestors"] == [{"code": c} for c in ancestors], (caller, org)
+    # A MEMBER reads its organization's name only (gql.auth.guard.MEMBER_CONTEXT_FIELDS).
+    result = await api.as_("a1_member", query, {"id": org_id(world, "a1")})
+    assert error_codes(result) == ["FORBIDDEN", "FORBIDDEN"], result
 
 
 async def test_root_admin_sees_both_branches(api, world):
@@ -250,37 +252,35 @@ async def test_member_account_reaches_only_itself_and_its_organization(api, worl
     me, other = world.members["a1_first"], world.members["a1_second"]
     data = data_of(await api.as_("a1_member", """query($me: ID!, $other: ID!, $n: String, $myN: String,
                                                         $a1: ID!, $a: ID!, $a2: ID, $b: ID!) {
-        me: member(id: $me) { id name organization { code } }
+        me: member(id: $me) { id name organization { name } }
         meByNumber: member(idNumber: $myN) { id }
         other: member(id: $other) { id }
         otherByNumber: member(idNumber: $n) { id }
-        own: organization(id: $a1) { code parent { id } ancestors { id } children { id }
-                                     members(first: 100) { totalCount edges { node { id } } }
-                                     subtree: members(filter: {scope: SUBTREE}) { totalCount }
-                                     memberCount }
-        ownByCode: organization(code: "%s") { code }
-        parentOrg: organization(id: $a) { code }
-        parentByCode: organization(code: "%s") { code }
-        sibling: organization(id: $a2) { code }
-        foreign: organization(id: $b) { code }
+        own: organization(id: $a1) { id name }
+        ownByCode: organization(code: "%s") { name }
+        parentOrg: organization(id: $a) { name }
+        parentByCode: organization(code: "%s") { name }
+        sibling: organization(id: $a2) { name }
+        foreign: organization(id: $b) { name }
         nodes(ids: [$me, $other, $a1, $a, $b]) { id }
     }""" % (world.orgs["a1"].code, world.orgs["a"].code), {
         "me": gid("Member", me), "other": gid("Member", other), "n": other.id_number, "myN": me.id_number,
         "a1": org_id(world, "a1"), "a": org_id(world, "a"), "a2": org_id(world, "a2"), "b": org_id(world, "b")}))
-    assert data["me"] == {"id": gid("Member", me), "name": me.name, "organization": {"code": world.orgs["a1"].code}}
+    a1_name = world.orgs["a1"].name
+    assert data["me"] == {"id": gid("Member", me), "name": me.name, "organization": {"name": a1_name}}
     assert data["meByNumber"] == {"id": gid("Member", me)}
     assert data["other"] is None and data["otherByNumber"] is None
-    own = data["own"]
-    assert own["code"] == world.orgs["a1"].code
-    assert own["parent"] is None and own["ancestors"] == [] and own["children"] == []
-    # The organization's member list holds only the member itself, and its counts agree.
-    assert own["members"] == {"totalCount": 1, "edges": [{"node": {"id": gid("Member", me)}}]}
-    assert own["subtree"] == {"totalCount": 1}
-    assert own["memberCount"] == 1
-    assert data["ownByCode"] == {"code": world.orgs["a1"].code}
+    assert data["own"] == {"id": org_id(world, "a1"), "name": a1_name}
+    assert data["ownByCode"] == {"name": a1_name}
     assert data["parentOrg"] is None and data["parentByCode"] is None
     assert data["sibling"] is None and data["foreign"] is None
     assert data["nodes"] == [{"id": gid("Member", me)}, None, {"id": org_id(world, "a1")}, None, None]
+    # Of its own organization nothing but the name: no code, no tree, no list, no count.
+    for selection in ("code", "parent { id }", "ancestors { id }", "children { id }", "address",
+                      "members(first: 100) { totalCount }", "memberCount", "leadership { electedOn }"):
+        result = await api.as_("a1_member", "query($a1: ID!) { organization(id: $a1) { %s } }" % selection,
+                               {"a1": org_id(world, "a1")})
+        assert error_codes(result) == ["FORBIDDEN"], (selection, result)
 
     # Lists across the branch are not for a MEMBER account.
     result = await api.as_("a1_member", "{ members { totalCount } }")

@@ -254,12 +254,23 @@ class _Attempt:
 
 async def claimable(session: AsyncSession, username: str, moment: dt.datetime) -> int | None:
     """The id of the account with this username when it is not locked; a plain read, so that the
-    attempts a flood is made of (unknown usernames, locked accounts) take no write lock at all."""
+    attempts a flood is made of (unknown usernames, locked accounts) take no write lock at all.
+
+    A MEMBER account also signs in by its phone (实名注册 gives it the member's phone): the
+    username wins, and a phone shared by several MEMBER accounts names none of them (each still
+    signs in by its username, the ID number). Both probes are on indexes (username, phone)."""
     a = models.Account
-    return (await session.execute(
-        select(a.id).where(a.username == (username or "").strip(),
-                           (a.locked_until.is_(None)) | (a.locked_until <= moment))
-    )).scalar_one_or_none()
+    name = (username or "").strip()
+    rows = (await session.execute(
+        select(a.id, a.username == name, (a.locked_until.is_(None)) | (a.locked_until <= moment))
+        .where((a.username == name) | ((a.phone == name) & (a.role == "MEMBER")))
+        .order_by((a.username == name).desc(), a.id).limit(3))).all()
+    if not rows:
+        return None
+    if not rows[0][1] and len(rows) > 1:
+        return None  # an ambiguous phone
+    account_id, _, unlocked = rows[0]
+    return account_id if unlocked else None
 
 
 async def claim_attempt(session: AsyncSession, account_id: int, moment: dt.datetime) -> _Attempt | None:

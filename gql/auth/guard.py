@@ -121,6 +121,13 @@ def _who_am_i(source: Any, viewer, type_name: str, field_name: str) -> bool:
     return False
 
 
+# What a MEMBER account reads of the objects around its own record that are not its own: of its
+# organization the id and the name (the contract: "their own organization's name; nothing
+# else"), not its address, code, counts or lists. Any other field is FORBIDDEN, whatever the
+# object; the rows behind them stay out of reach in db.branch as well.
+MEMBER_CONTEXT_FIELDS = {"Organization": frozenset({"id", "name"})}
+
+
 def check(rule: Rule, source: Any, info) -> None:
     viewer = info.context.viewer
     name = f"{info.parent_type.name}.{info.field_name}"
@@ -149,6 +156,9 @@ def check(rule: Rule, source: Any, info) -> None:
         log.error("scope violation: %s at %s reached account %s", name, scope_path, viewer.account_id)
         raise ScopeViolation(f"{name}: object outside the caller's branch")
     if rule.allow_self and is_self(source, viewer, info.parent_type.name):
+        context_fields = MEMBER_CONTEXT_FIELDS.get(info.parent_type.name) if viewer.role == "MEMBER" else None
+        if context_fields is not None and info.field_name not in context_fields:
+            raise Forbidden()
         return
     if rule.allow_self and viewer.role == "MEMBER":
         log.error("scope violation: %s reached MEMBER account %s", name, viewer.account_id)

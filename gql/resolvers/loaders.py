@@ -23,7 +23,7 @@ from strawberry.dataloader import DataLoader
 from db import models
 from db.branch import Branch, accounts, members, organizations, staff_organizations
 from db.services import members as member_service
-from db.services import member_records, reads
+from db.services import change_requests, member_records, reads
 from db.services.members import MemberQuery, subtree_count
 from db.services import statistics
 from gql.db import Db
@@ -58,7 +58,7 @@ _BATCH_FUNCTIONS = {
     "member_record": "_member_records", "member_record_page": "_member_record_pages",
     "member_record_count": "_member_record_counts", "status_change": "_status_changes",
     "member_status_changes": "_member_status_changes",
-    "stat_definition": "_stat_definitions",
+    "stat_definition": "_stat_definitions", "change_request": "_change_requests",
     "audit_entry": "_audit_entries",
 }
 
@@ -313,3 +313,7 @@ class Loaders:
 
     async def _member_status_changes(self, member_ids):
         return await self._read_batch(member_records.status_changes_of_members, member_ids, list)
+
+    async def _change_requests(self, ids):
+        """(request, its member's organization's path) pairs."""
+        return await self._read_batch(change_requests.by_id, ids, lambda: None)

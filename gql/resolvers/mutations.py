@@ -6,7 +6,7 @@ import datetime as dt
 from db import models
 from db.branch import get as branch_get
 from db.errors import DomainError, Problem
-from db.services import accounts, difficulties, leadership, members, org_records, organizations
+from db.services import accounts, difficulties, leadership, members, org_records, organizations, registration
 from gql.auth import tokens
 from gql.ids import input_pk
 from gql.resolvers.common import provided, viewer_of
@@ -72,6 +72,15 @@ async def login(info, username: str, password: str) -> Outcome:
     if not outcome.ok or outcome.value.account is None:
         return Outcome(problems=[Problem("INVALID", accounts.SIGN_IN_FAILED, None)])
     return Outcome(value=outcome.value.value)
+
+
+async def register_member(info, data) -> Outcome:
+    """实名注册: the steps of db.services.registration, each write a short transaction of its own and
+    the password hashed between them (never inside one)."""
+    await _end_read(info)
+    return await _outside_transactions(info, lambda run: registration.register(
+        run, info.context.hasher, id_number=data.id_number, name=data.name, phone=data.phone,
+        password=data.password))
 
 
 async def logout(info) -> Outcome:

@@ -10,6 +10,11 @@ from gql.schema.account import (
     ResetPasswordInput, UpdateAccountInput,
 )
 from gql.schema.base import Payload, user_errors
+from gql.schema.change_request import (
+    ChangeRequest, ChangeRequestPayload, DecideChangeRequestInput, RegisterMemberInput, RequestDuesInput,
+    RequestProfileChangeInput, RequestTransferInput,
+)
+from gql.resolvers import change_requests as change_request_resolvers
 from gql.schema.member import CreateMemberInput, Member, MemberPayload
 from gql.schema.difficulty import AddDifficultyInput, Difficulty, DifficultyPayload, RevokeDifficultyInput
 from gql.schema.leadership import (
@@ -68,6 +73,10 @@ def status_change_payload(outcome) -> StatusChangePayload:
                                member=Member.from_row((member, path)), user_errors=[])
 
 
+def change_request_payload(outcome) -> ChangeRequestPayload:
+    return payload(ChangeRequestPayload, "request", ChangeRequest.from_row, outcome)
+
+
 def ok_payload(outcome) -> Payload:
     return Payload(ok=outcome.ok, user_errors=user_errors(outcome.problems))
 
@@ -83,6 +92,16 @@ class Mutation:
         # The payload's account is read by the account that just signed in.
         info.context.sign_in(account_row)
         return LoginPayload(token=token, expires_at=expires_at, account=Account.from_row(account_row), user_errors=[])
+
+    @strawberry.mutation(description=(
+        "实名注册: claim the MEMBER account of an ACTIVE member record whose ID number, name and phone match.\n"
+        "The username is the ID number; sign-in also accepts the phone. Any mismatch answers alike."))
+    async def register_member(self, info: strawberry.Info, input: RegisterMemberInput) -> AccountPayload:
+        outcome = await resolvers.register_member(info, input)
+        if outcome.ok:
+            # Like login: the payload's account is read by the account just made (no token: sign in next).
+            info.context.sign_in(outcome.value)
+        return account_payload(outcome)
 
     @auth_mutation(requires=Role.MEMBER)
     async def logout(self, info: strawberry.Info) -> Payload:
@@ -210,3 +229,21 @@ class Mutation:
     @auth_mutation(requires=Role.VIEWER, description="Only the owner or an ADMIN (else NOT_ALLOWED).")
     async def delete_stat_definition(self, info: strawberry.Info, input: DeleteStatDefinitionInput) -> Payload:
         return ok_payload(await statistics_resolvers.delete_definition(info, input))
+
+    # ------------------------------------------------ issue 12: self-service requests (党员自助)
+
+    @auth_mutation(requires=Role.MEMBER, description="The member's own profile edit, applied when approved.")
+    async def request_profile_change(self, info: strawberry.Info, input: RequestProfileChangeInput) -> ChangeRequestPayload:
+        return change_request_payload(await change_request_resolvers.request_profile_change(info, input))
+
+    @auth_mutation(requires=Role.MEMBER, description="The member's dues payment of this month (党费), recorded when approved.")
+    async def request_dues(self, info: strawberry.Info, input: RequestDuesInput) -> ChangeRequestPayload:
+        return change_request_payload(await change_request_resolvers.request_dues(info, input))
+
+    @auth_mutation(requires=Role.MEMBER, description="The member's request to transfer out (组织关系转接).")
+    async def request_transfer(self, info: strawberry.Info, input: RequestTransferInput) -> ChangeRequestPayload:
+        return change_request_payload(await change_request_resolvers.request_transfer(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR, description="Approve (the change is applied) or reject (reason required).")
+    async def decide_change_request(self, info: strawberry.Info, input: DecideChangeRequestInput) -> ChangeRequestPayload:
+        return change_request_payload(await change_request_resolvers.decide(info, input))

@@ -18,7 +18,9 @@ from gql.schema.account import Account
 from gql.schema.audit import AuditEntry, AuditFilter
 from gql.resolvers import audit as audit_resolvers
 from gql.schema.base import Connection, Node, Scope, connection
+from gql.schema.change_request import ChangeRequest, ChangeRequestStatus
 from gql.schema.codes import Code, CodeTable, codes_of
+from gql.resolvers import change_requests as change_request_resolvers
 from gql.schema.difficulty import Difficulty
 from gql.resolvers import lifecycle as lifecycle_resolvers
 from gql.schema.leadership import LeaderPosition
@@ -43,6 +45,7 @@ NODE_TYPES = {
     "StatusChange": (StatusChange, "status_change"),
     "StatDefinition": (StatDefinition, "stat_definition"),
     "AuditEntry": (AuditEntry, "audit_entry"),
+    "ChangeRequest": (ChangeRequest, "change_request"),
 }
 
 
@@ -130,6 +133,15 @@ class Query:
                                 first: int | None = None, after: str | None = None) -> Connection[Member]:
         page, count = await lifecycle_resolvers.pending_approvals(info, organization_id, first, after)
         return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @auth_field(requires=Role.OPERATOR, allow_self=True, description=(
+        "党员自助 requests, newest first: a MEMBER's own; for OPERATOR+ those of the members now in the branch\n"
+        "(under `organizationId` when given)."))
+    async def change_requests(self, info: strawberry.Info, organization_id: strawberry.ID | None = None,
+                              statuses: list[ChangeRequestStatus] | None = None, first: int | None = None,
+                              after: str | None = None) -> Connection[ChangeRequest]:
+        page, count = await change_request_resolvers.page(info, organization_id, statuses, first, after)
+        return connection([ChangeRequest.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @auth_field(requires=Role.OPERATOR, description="Members with no record of `kind` on or after `since` (批量录入: 查询未录入).")
     async def members_without_record(self, info: strawberry.Info, organization_id: strawberry.ID, kind: MemberRecordKind,
