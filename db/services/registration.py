@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import changes, idnumber, models
 from db.branch import Actor, Branch
 from db.errors import DomainError, Problems
-from db.services import accounts
+from db.services import accounts, audit
 
 NO_MATCH = "未找到与身份证号码、姓名和手机号相符的在册党员，或尝试次数过多（请稍后再试）"
 
@@ -122,6 +122,7 @@ async def register(run: accounts.Run, hasher: accounts.Hasher, *, id_number: str
             session, self_actor, hasher, organization_id=member.organization_id, username=number,
             password=password, name=member.name, role="MEMBER", phone=member.phone, gender=member.gender,
             birth_date=member.birth_date, member_id=member.id, password_hash=password_hash)
+        audit.act_as(session, account.id)  # the entry names the account that registered (no one was signed in)
         await session.execute(delete(models.RegistrationAttempt).where(models.RegistrationAttempt.key == key)
                               .execution_options(**{changes.UNTRACKED: True}))
         return account, path
