@@ -86,10 +86,10 @@ async def _with_path(session, actor, account: models.Account):
     return await accounts.with_path(session, actor, account)
 
 
-async def _hash_if_valid(info, password: str) -> str | None:
+async def _hash_if_valid(info, password: str, username: str | None = None) -> str | None:
     """The password's hash, computed before the write transaction opens; None for a password the
     service will refuse anyway (it says why)."""
-    if accounts.password_problem(password) is not None:
+    if accounts.password_problem(password, username) is not None:
         return None
     await _end_read(info)
     return await info.context.hasher.hash(password)
@@ -97,7 +97,7 @@ async def _hash_if_valid(info, password: str) -> str | None:
 
 async def create_account(info, data) -> Outcome:
     hasher = info.context.hasher
-    password_hash = await _hash_if_valid(info, data.password)
+    password_hash = await _hash_if_valid(info, data.password, data.username)
 
     async def action(session, actor):
         account = await accounts.create(
