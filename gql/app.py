@@ -475,6 +475,8 @@ def create_app(engine: AsyncEngine | None = None, settings: Settings | None = No
     app.state.response_cache = view.cache
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Hardening, timeout=settings.request_timeout_seconds)
+    # aiosqlite logs every statement with its parameters at DEBUG (ID numbers among them).
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, WithoutQueryString) for f in access_log.filters):
         access_log.addFilter(WithoutQueryString())
