@@ -54,7 +54,8 @@ log = logging.getLogger("dangjian.changes")
 # Execution option for statements no reader can see (rollup folds).
 UNTRACKED = "dangjian_untracked"
 # Tables that hold no data of their own that a reader sees.
-UNTRACKED_TABLES = frozenset({"member_count_delta", "branch_change", "server_secret"})
+UNTRACKED_TABLES = frozenset({"member_count_delta", "branch_change", "server_secret", "sign_in_throttle",
+                              "idempotency_key"})
 
 _TOUCHED = "dangjian.touched"
 _EXPLICIT = "dangjian.touched_explicitly"

@@ -26,11 +26,14 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 
 from db.changes import branch_version
+from db.services import idempotency
+from db.services.accounts import now
 from db.engine import make_engine, make_sessionmaker
 from db.secrets import configured_secret, cursor_key
 from gql.auth.errors import OperationNotChosen, request_error_code
 from gql.auth import tokens
 from gql.auth.introspection import without_suggestions
+from gql.auth.limits import chosen_operation
 from gql.auth.passwords import hasher_named
 from gql.auth.sign_in_limit import MAX_PASSWORD_FIELDS, most_password_checks
 from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
@@ -100,6 +103,28 @@ def body_kind(content_type: str | None) -> str | None:
     return {JSON: "json", "application/graphql": "graphql"}.get(media_type.strip().lower())
 
 
+class Replay(HTTPException):
+    """The stored first answer of an `Idempotency-Key` retry."""
+
+    def __init__(self, body: str, status_code: int):
+        super().__init__(status_code, "replay")
+        self.body = body
+
+
+def is_mutation(query: str | None, operation_name: str | None) -> bool:
+    try:
+        operation = chosen_operation(parse(query or ""), operation_name)
+    except GraphQLError:
+        return False
+    return operation is not None and operation.operation.value == "mutation"
+
+
+def request_hash(request_data: GraphQLRequestData) -> str:
+    text = json.dumps([request_data.query, request_data.operation_name, request_data.variables],
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def batch_password_checks(items) -> int:
     """The password checks (login, registerMember, changePassword) of all the operations of a batch."""
     total = 0
@@ -153,6 +178,10 @@ class GraphQLView(GraphQL):
                 results.append(await self.execute_single(request, request_adapter, sub_response, context,
                                                          root_value, item))
             return results
+        key = request.headers.get("idempotency-key")
+        if (key is not None and context.viewer is not None and request_adapter.method == "POST"
+                and is_mutation(request_data.query, request_data.operation_name)):
+            await self.claim_idempotency_key(request, context, request_data, key)
         cache = self.cache
         key = None
         if (cache is not None and isinstance(request_data, GraphQLRequestData) and request_data.protocol == "http"
@@ -180,6 +209,41 @@ class GraphQLView(GraphQL):
                 and is_query(request_data.query, request_data.operation_name)):
             request.state.cache_store = (key, version, result)
         return result
+
+    async def claim_idempotency_key(self, request, context, request_data, key: str) -> None:
+        """A signed-in caller's mutation with an Idempotency-Key: run it only when this request
+        claims the key (db.services.idempotency); a retry gets the first answer, or 409 while
+        the first is still running, or 422 when the key was used for a different request."""
+        if not (0 < len(key) <= idempotency.MAX_KEY_LENGTH) or not key.isascii() or not key.isprintable():
+            raise BadBody(f"Idempotency-Key 须为 1–{idempotency.MAX_KEY_LENGTH} 个可打印 ASCII 字符")
+        account_id, fingerprint = context.viewer.account_id, request_hash(request_data)
+        claim = await context.db.write(lambda session: idempotency.claim(session, account_id, key, fingerprint, now()))
+        if claim.owned:
+            request.state.idempotency = (account_id, key)
+        elif claim.request_hash != fingerprint:
+            raise BadBody("这个 Idempotency-Key 已用于另一个请求（24 小时内不能换用）", "CONFLICT", 422)
+        elif claim.response is None:
+            raise BadBody("同一 Idempotency-Key 的请求仍在处理中，请稍后重试", "CONFLICT", 409)
+        else:
+            raise Replay(claim.response, claim.status_code or 200)
+
+    async def settle_idempotency_key(self, request, response: Response | None) -> None:
+        """Store the answer of a request that claimed its key, or give the key back when the
+        request was refused before anything ran (4xx). Not called when the request died: its
+        claim stays pending (see db.services.idempotency)."""
+        claimed = getattr(request.state, "idempotency", None)
+        if claimed is None:
+            return
+        account_id, key = claimed
+        engine_db = request.state.db
+        if getattr(request.state, "request_error", False):
+            response = bad_request("", 400)  # refused before it ran: nothing to remember
+        if response is not None and response.status_code < 400:
+            body = bytes(response.body).decode("utf-8")
+            await engine_db.write(lambda session: idempotency.finish(session, account_id, key, body,
+                                                                     response.status_code))
+        elif response is not None and response.status_code < 500:
+            await engine_db.write(lambda session: idempotency.release(session, account_id, key))
 
     def decode_json(self, data: str | bytes) -> object:
         if isinstance(data, bytes):
@@ -284,16 +348,25 @@ class GraphQLView(GraphQL):
                                                 await cursor_key(engine))
                     if body is not None:
                         return Response(body, media_type=media_type)
-            response = await super().run(request)
-            store = getattr(request.state, "cache_store", None)
-            if store is not None and response.status_code == 200:
-                cache.put(*store, body=bytes(response.body))
+            try:
+                response = await super().run(request)
+            except HTTPException as exc:
+                if not isinstance(exc, Replay):
+                    await self.settle_idempotency_key(request, bad_request(exc.reason, exc.status_code))
+                raise
             if response.headers.get("content-type", "").startswith(JSON):
                 if media_type == GRAPHQL_RESPONSE:
                     response.headers["content-type"] = GRAPHQL_RESPONSE
                     if getattr(request.state, "request_error", False) and not getattr(request.state, "batch", False):
                         response.status_code = 400
+            await self.settle_idempotency_key(request, response)
+            store = getattr(request.state, "cache_store", None)
+            if store is not None and response.status_code == 200:
+                cache.put(*store, body=bytes(response.body))
             return response
+        except Replay as replay:
+            return Response(replay.body, status_code=replay.status_code, media_type=media_type,
+                            headers={"Idempotent-Replayed": "true"})
         except HTTPException as exc:
             # Strawberry's refusals (content type, batches, method, unknown operationName) and ours, as JSON.
             code = getattr(exc, "code", "BAD_REQUEST")

@@ -6,7 +6,7 @@ import datetime as dt
 from db import models
 from db.branch import get as branch_get
 from db.errors import DomainError, Problem
-from db.services import accounts, difficulties, leadership, members, org_records, organizations
+from db.services import accounts, difficulties, leadership, members, org_records, organizations, throttle
 from gql.auth import tokens
 from gql.ids import input_pk
 from gql.resolvers.common import provided, viewer_of
@@ -53,8 +53,27 @@ async def _end_read(info) -> None:
     await info.context.db.read(lambda session: session.commit())
 
 
+ADDRESS_THROTTLED = "这个网络地址的登录尝试过多，请 15 分钟后再试"
+
+
+def client_address(info) -> str:
+    """The client's address as the server sees it (behind a reverse proxy, uvicorn's
+    --proxy-headers and --forwarded-allow-ips make it the forwarded one)."""
+    client = getattr(info.context.request, "client", None)
+    return (client.host if client and client.host else "unknown")[:64]
+
+
+async def claim_address(info) -> bool:
+    """Count a password-checking attempt (login, registerMember) against the client's address
+    (db.services.throttle); False when the address has used its allowance."""
+    address, limit = client_address(info), info.context.settings.sign_in_per_address
+    return await info.context.db.write(lambda session: throttle.claim(session, address, limit, accounts.now()))
+
+
 async def login(info, username: str, password: str) -> Outcome:
     settings, hasher = info.context.settings, info.context.hasher
+    if not await claim_address(info):
+        return Outcome(problems=[Problem("NOT_ALLOWED", ADDRESS_THROTTLED, None)])
 
     async def issue(session, account):
         token = tokens.new_token()
@@ -68,6 +87,8 @@ async def login(info, username: str, password: str) -> Outcome:
         read=lambda work: _read_briefly(info, work)))
     if not outcome.ok or outcome.value.account is None:
         return Outcome(problems=[Problem("INVALID", accounts.SIGN_IN_FAILED, None)])
+    address = client_address(info)
+    await info.context.db.write(lambda session: throttle.release(session, address))
     return Outcome(value=outcome.value.value)
 
 
