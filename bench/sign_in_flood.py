@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
 from db import models
 from db.branch import SYSTEM_ACTOR
@@ -96,8 +96,9 @@ async def prepare(engine_name: str) -> None:
                 if username not in have:
                     await accounts.create(session, SYSTEM_ACTOR, hasher, organization_id=root.id, username=username,
                                           password=PASSWORD, name=username, role=role)
-            # Every run starts with the target unlocked.
+            # Every run starts with the target unlocked, and 127.0.0.1's sign-in allowance unused.
             await session.execute(update(a).where(a.username == TARGET).values(failed_logins=0, locked_until=None))
+            await session.execute(delete(models.SignInThrottle))
     finally:
         await engine.dispose()
 

@@ -155,6 +155,8 @@ class GraphQLView(GraphQL):
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.hasher = hasher_named(settings.password_profile)
+        self.exhausted_addresses: dict = {}
+        self.address_locks = tuple(asyncio.Lock() for _ in range(64))
         entries = settings.response_cache_entries
         self.cache = ResponseCache(entries) if entries > 0 else None
 
@@ -308,7 +310,8 @@ class GraphQLView(GraphQL):
         request.state.db = db
         viewer = await viewer_for_request(db, request.headers.get("authorization"))
         return Context(request=request, response=response, db=db, settings=self.settings,
-                       hasher=self.hasher, viewer=viewer)
+                       hasher=self.hasher, viewer=viewer, exhausted=self.exhausted_addresses,
+                       address_locks=self.address_locks)
 
     async def process_result(self, request: Request, result):
         """Errors raised before execution (syntax, the token limit) bypass the schema's

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ class Context:
     settings: Settings
     hasher: Argon2Hasher
     viewer: Viewer | None = None
+    # Client addresses that used their sign-in allowance, until when (the app's one dict: see
+    # gql.resolvers.mutations.claim_address).
+    exhausted: dict = field(default_factory=dict)
+    address_locks: tuple = field(default_factory=lambda: (asyncio.Lock(),))
     loaders: Loaders = field(init=False)
 
     def __post_init__(self):
