@@ -1,4 +1,4 @@
-"""Command line: python -m db migrate | bootstrap | demo | run-setup | check [--repair].
+"""Command line: python -m db migrate | bootstrap | demo | run-setup | check [--repair] | backup FILE.
 
 This is the composition root for the command line, so it may use gql.auth.passwords (hashing) the
 way the web app does; the db services themselves import nothing from gql.
@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import sqlite3
 import sys
 
 from sqlalchemy import func, select
@@ -188,8 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run-setup", help="migrate; load the demo tree if the database is empty; print sign-ins")
     check = commands.add_parser("check", help="verify the tree, its codes and depths, the rollups, completeness and the member history")
     check.add_argument("--repair", action="store_true", help="set members' current columns from their history, recompute the member-count rollups and completeness")
+    backup = commands.add_parser("backup", help="a consistent copy of the live database into FILE (SQLite); "
+                                                "the pg_dump line for PostgreSQL")
+    backup.add_argument("file")
     args = parser.parse_args(argv)
     url = args.database_url or database_url()
+
+    if args.command == "backup":  # a live database as it is: no migration
+        from db.backup import backup as run_backup
+        try:
+            print(run_backup(url, args.file))
+        except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
+            print(f"备份失败：{exc}", file=sys.stderr)
+            return 1
+        return 0
 
     if args.command == "check":  # reads a live database as it is: no migration
         return asyncio.run(_check(url, args.repair))

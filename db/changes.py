@@ -57,7 +57,7 @@ UNTRACKED = "dangjian_untracked"
 # audit_entry: an entry is written with the change it records, which moves the versions already
 # (auditLog responses are not cached: gql.app, Context.uncacheable).
 UNTRACKED_TABLES = frozenset({"member_count_delta", "branch_change", "server_secret", "audit_entry",
-                              "registration_attempt"})
+                              "registration_attempt", "sign_in_throttle", "idempotency_key"})
 
 _TOUCHED = "dangjian.touched"
 _EXPLICIT = "dangjian.touched_explicitly"

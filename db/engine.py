@@ -106,6 +106,8 @@ POOL_SIZE = int(os.environ.get("DANGJIAN_DB_POOL_SIZE", "16"))
 
 def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
     url = normalize_url(url or database_url())
+    # Statement parameters (ID numbers, names, phones) stay out of exception messages and logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":

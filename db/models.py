@@ -503,11 +503,37 @@ class RegistrationAttempt(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
+class SignInThrottle(Base):
+    """Sign-in attempts per client address in the current window (gql: login, registerMember),
+    in the database so that every worker process counts against the same limit."""
+
+    __tablename__ = "sign_in_throttle"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class IdempotencyKey(Base):
+    """A mutation sent with an `Idempotency-Key` header: claimed (response NULL) before it runs,
+    its answer stored after, replayed to a retry with the same key for 24 hours."""
+
+    __tablename__ = "idempotency_key"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[str | None] = mapped_column(Text)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 __all__ = [
     "Base", "Organization", "LeadershipTerm", "LeaderPosition", "Difficulty", "OrgRecord",
     "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "MemberCategoryStep",
     "MemberStatusStep", "StatusChange", "MemberCorrection", "MemberRecord", "Account", "AccessToken",
-    "ServerSecret", "StatDefinition", "ChangeRequest", "RegistrationAttempt",
+    "ServerSecret", "StatDefinition", "ChangeRequest", "RegistrationAttempt", "SignInThrottle", "IdempotencyKey",
+    "AuditEntry",
 ]
 
 

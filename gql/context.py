@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ class Context:
     settings: Settings
     hasher: Argon2Hasher
     viewer: Viewer | None = None
+    # Client addresses that used their sign-in allowance, until when (the app's one dict: see
+    # gql.resolvers.mutations.claim_address).
+    exhausted: dict = field(default_factory=dict)
+    address_locks: tuple = field(default_factory=lambda: (asyncio.Lock(),))
     loaders: Loaders = field(init=False)
     # Set by a resolver whose answer must never come from the response cache (auditLog: failed
     # sign-ins write entries but move no data version, see db.services.accounts.claim_attempt).

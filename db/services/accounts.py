@@ -20,8 +20,10 @@ locked.)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
 from sqlalchemy import bindparam, case, func, literal, null, select, update
@@ -40,7 +42,7 @@ from db.services import organizations
 from db.tree import within
 
 USERNAME = re.compile(r"[A-Za-z0-9_.@-]{3,64}")  # with fullmatch
-PASSWORD_MIN_LENGTH = 8
+PASSWORD_MIN_LENGTH = 10
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 SIGN_IN_FAILED = "用户名或密码错误，或账户已被暂时锁定"
@@ -61,13 +63,40 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def password_problem(password: str) -> str | None:
-    if len(password or "") < PASSWORD_MIN_LENGTH:
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The 10,000 most common passwords, lower-cased: the first 10,000 of the frequency-ranked
+    list zxcvbn 4.5.0 ships (MIT; from Mark Burnett's and xato's public password corpora), in
+    db/common_passwords.txt. Only 283 of them are 10 characters or longer, but those are the ones
+    the length rule lets through (`1q2w3e4r5t`, `password12`, `qwertyuiop`...)."""
+    text = (Path(__file__).resolve().parent.parent / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+def character_classes(password: str) -> int:
+    """Lower-case letters, upper-case letters, digits, anything else (Chinese characters,
+    punctuation): how many of the four the password uses."""
+    return sum((any(c.islower() for c in password), any(c.isupper() for c in password),
+                any(c.isdigit() for c in password),
+                any(not (c.islower() or c.isupper() or c.isdigit()) for c in password)))
+
+
+def password_problem(password: str, username: str | None = None) -> str | None:
+    """Why a new password is refused (None when it is accepted): at least 10 characters, not all
+    of one class (only digits, only lower-case letters...), not the username (in any case,
+    forwards or backwards), not one of the 10,000 most common passwords."""
+    password = password or ""
+    if len(password) < PASSWORD_MIN_LENGTH:
         return f"密码至少 {PASSWORD_MIN_LENGTH} 位"
     if len(password) > 128:
         return "密码不能超过 128 位"
-    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
-        return "密码须同时包含字母和数字"
+    if character_classes(password) < 2:
+        return "密码不能全是同一类字符：请混合使用大写字母、小写字母、数字或符号中的至少两类"
+    name = (username or "").strip().lower()
+    if name and password.lower() in (name, name[::-1]):
+        return "密码不能与用户名相同"
+    if password.lower() in common_passwords():
+        return "这个密码是最常见的密码之一，请换一个"
     return None
 
 
@@ -116,7 +145,7 @@ async def create(session: AsyncSession, actor: Actor, hasher: Hasher, *, organiz
         problems.add("INVALID", "姓名不能为空", ["name"])
     organizations.check_lengths(problems, {"name": name, "phone": phone},
                                 {"name": ("name", 100), "phone": ("phone", 40)})
-    if (message := password_problem(password)):
+    if (message := password_problem(password, username)):
         problems.add("INVALID", message, ["password"])
     if role not in ROLES:
         problems.add("INVALID", "未知的角色", ["role"])
@@ -193,7 +222,7 @@ async def reset_password(session: AsyncSession, actor: Actor, hasher: Hasher, ac
     account, path = await get(session, actor.branch, account_id, "accountId")
     if account.id == actor.account_id or not may_manage(actor, path, account.role):
         raise DomainError("NOT_ALLOWED", "只能重置下级账户的密码；本人请用修改密码", "accountId")
-    if (message := password_problem(temporary_password)):
+    if (message := password_problem(temporary_password, account.username)):
         raise DomainError("INVALID", message, "temporaryPassword")
     account.password_hash = password_hash or await hasher.hash(temporary_password)
     account.must_change_password = True
@@ -209,10 +238,11 @@ async def change_password(run: Run, hasher: Hasher, account_id: int, current_pas
     """The signed-in account changes its own password. Both hash operations run outside any
     transaction; the write is a compare-and-set on the hash that was verified, so a password
     changed or reset meanwhile is not overwritten on the strength of the old one."""
-    current_hash = await run(lambda session: _password_hash(session, account_id))
+    found = await run(lambda session: _password_hash(session, account_id))
+    current_hash, username = found if found else (None, None)
     if current_hash is None or not await hasher.verify(current_hash, current_password or ""):
         raise DomainError("INVALID", "当前密码不正确", "currentPassword")
-    if (message := password_problem(new_password)):
+    if (message := password_problem(new_password, username)):
         raise DomainError("INVALID", message, "newPassword")
     if new_password == current_password:
         raise DomainError("INVALID", "新密码不能与当前密码相同", "newPassword")
@@ -233,9 +263,11 @@ async def change_password(run: Run, hasher: Hasher, account_id: int, current_pas
     await run(store)
 
 
-async def _password_hash(session: AsyncSession, account_id: int) -> str | None:
-    return (await session.execute(
-        select(models.Account.password_hash).where(models.Account.id == account_id))).scalar_one_or_none()
+async def _password_hash(session: AsyncSession, account_id: int) -> tuple[str, str] | None:
+    """The account's password hash and username."""
+    row = (await session.execute(
+        select(models.Account.password_hash, models.Account.username).where(models.Account.id == account_id))).first()
+    return tuple(row) if row else None
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Mutation resolvers: input → db service call → rows for the payload."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from db import models
 from db.branch import get as branch_get
 from db.errors import DomainError, Problem
-from db.services import accounts, difficulties, leadership, members, org_records, organizations, registration
+from db.services import accounts, difficulties, leadership, members, org_records, organizations, registration, throttle
 from gql.auth import tokens
 from gql.ids import input_pk
 from gql.resolvers.common import provided, viewer_of
@@ -55,8 +56,56 @@ async def _end_read(info) -> None:
     await info.context.db.read(lambda session: session.commit())
 
 
+ADDRESS_THROTTLED = "这个网络地址的登录尝试过多，请 15 分钟后再试"
+# A refusal for an exhausted address is answered after this delay. A client flooding in a closed
+# loop otherwise gets its refusals as fast as the server can make them and takes the whole event
+# loop: bench/sign_in_flood.py with 200 clients from one address, refused at once, cut an
+# administrator's writes to 0.1/s on SQLite; waiting costs the server nothing (no CPU, no
+# connection), and it paces the flood at most 200 requests per delay.
+THROTTLED_DELAY = 10.0
+# Addresses known to have used their allowance, until when, are kept per app (Context.exhausted,
+# the view's one dict): answered without a database read. A window cannot reopen before its end
+# except by a right password elsewhere giving an attempt back, so this can refuse one attempt the
+# database would allow, never the other way round.
+
+
+def client_address(info) -> str:
+    """The client's address as the server sees it (behind a reverse proxy, uvicorn's
+    --proxy-headers and --forwarded-allow-ips make it the forwarded one)."""
+    return (info.context.address or "unknown")[:64]
+
+
+async def claim_address(info) -> bool:
+    """Count a password-checking attempt (login, registerMember) against the client's address
+    (db.services.throttle); False, after THROTTLED_DELAY, when the address has used its allowance."""
+    address, limit = client_address(info), info.context.settings.sign_in_per_address
+    _exhausted_until = info.context.exhausted
+    # One claim per address at a time in this process (striped locks; waiting costs nothing):
+    # 200 attempts arriving at once all read "not exhausted" and queued 200 write transactions
+    # on SQLite's one write lock, stalling every other writer for 20 s (bench/sign_in_flood.py);
+    # in turn, the claim after the allowance is used marks the address and the rest are
+    # refused without touching the database.
+    locks = info.context.address_locks
+    async with locks[hash(address) % len(locks)]:
+        moment = accounts.now()
+        until = _exhausted_until.get(address)
+        if until is None or until <= moment:
+            _exhausted_until.pop(address, None)
+            window_end = await _read_briefly(info, lambda session: throttle.exhausted(session, address, limit, moment))
+            if window_end is None and await info.context.db.write(
+                    lambda session: throttle.claim(session, address, limit, moment)):
+                return True
+            if len(_exhausted_until) > 100_000:
+                _exhausted_until.clear()
+            _exhausted_until[address] = window_end or moment + dt.timedelta(seconds=10)
+    await asyncio.sleep(THROTTLED_DELAY)
+    return False
+
+
 async def login(info, username: str, password: str) -> Outcome:
     settings, hasher = info.context.settings, info.context.hasher
+    if not await claim_address(info):
+        return Outcome(problems=[Problem("NOT_ALLOWED", ADDRESS_THROTTLED, None)])
 
     async def issue(session, account):
         audit.act_as(session, account.id)  # the entry of this sign-in names the account that signed in
@@ -71,12 +120,17 @@ async def login(info, username: str, password: str) -> Outcome:
         read=lambda work: _read_briefly(info, work), address=info.context.address))
     if not outcome.ok or outcome.value.account is None:
         return Outcome(problems=[Problem("INVALID", accounts.SIGN_IN_FAILED, None)])
+    address = client_address(info)
+    await info.context.db.write(lambda session: throttle.release(session, address))
     return Outcome(value=outcome.value.value)
 
 
 async def register_member(info, data) -> Outcome:
     """实名注册: the steps of db.services.registration, each write a short transaction of its own and
-    the password hashed between them (never inside one)."""
+    the password hashed between them (never inside one). Counted against the client's address
+    like a sign-in (claim_address): each attempt costs a password hash."""
+    if not await claim_address(info):
+        return Outcome(problems=[Problem("NOT_ALLOWED", ADDRESS_THROTTLED, None)])
     await _end_read(info)
     return await _outside_transactions(info, lambda run: registration.register(
         run, info.context.hasher, id_number=data.id_number, name=data.name, phone=data.phone,
@@ -98,10 +152,10 @@ async def _with_path(session, actor, account: models.Account):
     return await accounts.with_path(session, actor, account)
 
 
-async def _hash_if_valid(info, password: str) -> str | None:
+async def _hash_if_valid(info, password: str, username: str | None = None) -> str | None:
     """The password's hash, computed before the write transaction opens; None for a password the
     service will refuse anyway (it says why)."""
-    if accounts.password_problem(password) is not None:
+    if accounts.password_problem(password, username) is not None:
         return None
     await _end_read(info)
     return await info.context.hasher.hash(password)
@@ -109,7 +163,7 @@ async def _hash_if_valid(info, password: str) -> str | None:
 
 async def create_account(info, data) -> Outcome:
     hasher = info.context.hasher
-    password_hash = await _hash_if_valid(info, data.password)
+    password_hash = await _hash_if_valid(info, data.password, data.username)
 
     async def action(session, actor):
         account = await accounts.create(

@@ -19,6 +19,7 @@ from strawberry.schema.name_converter import NameConverter
 
 from gql.auth.errors import ErrorPolicy
 from gql.auth.guard import AuthGuard
+from gql.auth.introspection import IntrospectionPolicy
 from gql.auth.limits import NodeCostLimit
 from gql.auth.sign_in_limit import SignInLimit
 from gql.auth.text import TextPolicy
@@ -35,6 +36,8 @@ from gql.schema.statistics import StatDefinition
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
+# Operations in one batched request (a JSON array of requests), run one after another.
+MAX_BATCH = 10
 # Stable across requests: the validation cache's key includes them.
 LIMIT_RULES = (max_depth_rule(MAX_DEPTH, None), max_aliases_rule(MAX_ALIASES))
 
@@ -57,7 +60,14 @@ class RememberingNameConverter(NameConverter):
         return converted
 
 
-schema = strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Strawberry logs every error of every request with its message (which can quote a
+        variable's value: an ID number) and its traceback. Client errors need no log, and
+        internal ones are logged by gql.auth.errors.ErrorPolicy with their path only."""
+
+
+schema = Schema(
     query=Query,
     mutation=Mutation,
     types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord, StatDefinition],
@@ -67,12 +77,14 @@ schema = strawberry.Schema(
         TextPolicy,
         NodeCostLimit,
         SignInLimit,
+        IntrospectionPolicy,
         lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
     ],
-    config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter()),
+    config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter(),
+                            batching_config={"max_operations": MAX_BATCH}),
 )
 
 __all__ = ["schema"]
