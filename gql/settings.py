@@ -18,3 +18,6 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # Entries of the exact response cache per process (gql.cache); 0 switches it off.
     response_cache_entries: int = field(default_factory=lambda: int(os.environ.get("DANGJIAN_RESPONSE_CACHE", "2000")))
+    # 介绍信有效期: a transfer letter is valid this many days from its date (validUntil); a
+    # transfer still PENDING after it is overdue (口袋党员).
+    transfer_valid_days: int = field(default_factory=lambda: int(os.environ.get("DANGJIAN_TRANSFER_VALID_DAYS", "90")))
