@@ -29,7 +29,7 @@ from graphql import (
 
 from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
-from db.services import difficulties, leadership, lifecycle, member_records, org_records, organizations
+from db.services import difficulties, leadership, lifecycle, member_records, org_records, organizations, transfers
 from gql.auth.guard import _auth_of
 from gql.schema import schema
 from tests.conftest import error_codes, gid
@@ -187,6 +187,11 @@ async def records_and_status_changes(engine, world) -> set[str]:
                                                                 dt.date(2023, 4, 1), "停止党籍")
             if member is me:
                 own |= {gid("MemberRecord", record), gid("StatusChange", change)}
+        # A transfer of its own (pending, to A2) and one of its colleague's (out of the system).
+        [mine] = await transfers.send(session, SYSTEM_ACTOR, [me.id], world.orgs["a2"].id, None,
+                                      dt.date(2023, 5, 1), "工作调动")
+        await transfers.send(session, SYSTEM_ACTOR, [colleague.id], None, "外省某党组织", dt.date(2023, 5, 1), None)
+        own.add(gid("Transfer", mine.transfer))
     return own
 
 
@@ -196,7 +201,8 @@ async def test_a_member_account_reads_counts_and_pages_only_what_is_its_own(api,
                gid("Account", world.accounts["a1_member"]), gid("Difficulty", own_difficulty)}
     own_ids |= await records_and_status_changes(engine, world)
     guarded, allowed = guarded_types(), allow_self_types()
-    assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange"}, \
+    assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange",
+                       "Transfer"}, \
         "a new allowSelf type: extend own_ids"
     paths = paths_from_viewer()
     assert set(paths) == allowed, paths

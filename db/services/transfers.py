@@ -32,6 +32,7 @@ from typing import Sequence
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db import idnumber, models
 from db.branch import (
@@ -386,6 +387,8 @@ async def _close(session: AsyncSession, transfer: models.Transfer, status: str, 
         .returning(t.id).execution_options(synchronize_session=False))).first()
     if done is None:
         raise DomainError("CONFLICT", "该转接已处理（不再是待接收状态）", "transferId")
+    for key, value in (("status", status), ("decided_on", date), ("rejection_reason", rejection_reason)):
+        set_committed_value(transfer, key, value)
     touch(session, organizations=[transfer.from_organization_id, transfer.to_organization_id])
 
 
@@ -402,6 +405,8 @@ async def accept(session: AsyncSession, actor: Actor, transfer_id: int | None, d
         .returning(m.version).execution_options(synchronize_session=False))).first()
     if moved is None:
         raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", "transferId")
+    for key, value in (("organization_id", destination.id), ("status", "ACTIVE"), ("version", moved[0])):
+        set_committed_value(member, key, value)
     touch(session, organizations=[transfer.from_organization_id, destination.id])
     await member_service.count_change(session, transfer.from_organization_id, "TRANSFERRING", None)
     await member_service.count_change(session, destination.id, None, "ACTIVE")
