@@ -413,3 +413,68 @@ async def test_race_two_batches_of_one_member(api, world, engine, race):
         t = models.Transfer
         seqs = list(await session.scalars(select(t.letter_seq).order_by(t.letter_seq)))
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == ROUNDS // 2
+
+
+# ------------------------------------------------------------------ isolation, both directions
+
+CROSS_TAB = """query($o: ID!, $asOf: Date) { crossTab(input: {organizationId: $o, rows: GENDER, asOf: $asOf}) { total } }"""
+RECORD_NODE = "query($id: ID!) { node(id: $id) { ... on MemberRecord { id member { name } } } }"
+
+
+async def total(api, who, organization, as_of=None):
+    result = await api.as_(who, CROSS_TAB, {"o": gid("Organization", organization), "asOf": as_of})
+    assert "errors" not in result, result
+    return result["data"]["crossTab"]["total"]
+
+
+@pytest.mark.parametrize("direction", ["a1_to_b1", "b1_to_a2"])
+@pytest.mark.parametrize("outcome", ["acceptTransfer", "rejectTransfer", "cancelTransfer"])
+async def test_what_each_side_sees_before_during_and_after(api, world, direction, outcome):
+    """For a transfer each way between the two districts and each way it ends: the sender's and the
+    receiver's viewers read the member, its record (by id) and the transfer exactly while they
+    should; a bystander (A2's or B's other branch) never; crossTab as of each day counts the
+    member once, at the sender until the acceptance date."""
+    if direction == "a1_to_b1":
+        member, sender, receiver = world.members["a1_first"], world.orgs["a1"], world.orgs["b1"]
+        send_as, receive_as, sender_viewer, receiver_viewer = "a_admin", "b_admin", "a_viewer", "b_viewer"
+        sender_top, receiver_top = world.orgs["a"], world.orgs["b"]
+    else:
+        member, sender, receiver = world.members["b1_only"], world.orgs["b1"], world.orgs["a2"]
+        send_as, receive_as, sender_viewer, receiver_viewer = "b_admin", "a_admin", "b_viewer", "a_viewer"
+        sender_top, receiver_top = world.orgs["b"], world.orgs["a"]
+    [record] = ok(await api.as_(send_as, RECORD, {"m": gid("Member", member)}), "addMemberRecords")["records"]
+    bystander = "a1_viewer"  # A1's own viewer: neither end in the second direction, the sender in the first
+
+    async def sight(who):
+        seen = await member_of(api, who, member)
+        by_id = (await api.as_(who, RECORD_NODE, {"id": record["id"]}))["data"]["node"]
+        transfers = (await listed(api, who, scope="SUBTREE"))["totalCount"]
+        return seen is not None, by_id is not None, transfers
+
+    start = [await total(api, "root_admin", o) for o in (sender_top, receiver_top)]
+    assert await sight(sender_viewer) == (True, True, 0)
+    assert await sight(receiver_viewer) == (False, False, 0)
+
+    [t] = ok(await send(api, send_as, [member], to=receiver, date=day(-4)), "transferMembers")["transfers"]
+    assert await sight(sender_viewer) == (True, True, 1)
+    assert await sight(receiver_viewer) == (True, True, 1)
+    if direction == "b1_to_a2":
+        assert await sight(bystander) == (False, False, 0)
+    assert [await total(api, "root_admin", o) for o in (sender_top, receiver_top)] == start
+
+    reason = "材料不全" if outcome == "rejectTransfer" else None
+    who = send_as if outcome == "cancelTransfer" else receive_as
+    ok(await decide(api, who, outcome, t["id"], date=day(-2), reason=reason), outcome)
+    if outcome == "acceptTransfer":
+        assert await sight(sender_viewer) == (False, False, 1)
+        assert await sight(receiver_viewer) == (True, True, 1)
+        moved = [start[0] - 1, start[1] + 1]
+        assert [await total(api, "root_admin", o) for o in (sender_top, receiver_top)] == moved
+        assert [await total(api, "root_admin", o, day(-3)) for o in (sender_top, receiver_top)] == start
+        assert [await total(api, "root_admin", o, day(-2)) for o in (sender_top, receiver_top)] == moved
+    else:
+        assert await sight(sender_viewer) == (True, True, 1)
+        assert await sight(receiver_viewer) == (False, False, 1)
+        assert [await total(api, "root_admin", o) for o in (sender_top, receiver_top)] == start
+    if direction == "b1_to_a2":
+        assert await sight(bystander) == (False, False, 0)
