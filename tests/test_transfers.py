@@ -354,6 +354,15 @@ async def test_a_member_account_reads_its_own_transfers(api, world):
     mine = result["data"]["viewer"]["member"]["transfers"]
     assert [t["status"] for t in mine] == ["PENDING"]
     assert error_codes(await api.as_("a1_member", "{ transfers { totalCount } }")) == ["FORBIDDEN"]
+    # Accepted: the member's account goes along; it reads itself in its new organization.
+    ok(await decide(api, "b_admin", "acceptTransfer", (await listed(api, "b_admin", scope="SUBTREE"))["edges"][-1]["node"]["id"]),
+       "acceptTransfer")
+    result = await api.as_("a1_member", "{ viewer { organization { id } member { status organization { id } } } }")
+    assert "errors" not in result, result
+    b1 = {"id": gid("Organization", world.orgs["b1"])}
+    assert result["data"]["viewer"] == {"organization": b1, "member": {"status": "ACTIVE", "organization": b1}}
+    accounts = await api.as_("b_admin", "{ accounts(scope: SUBTREE) { edges { node { username } } } }")
+    assert "a1_member" in {e["node"]["username"] for e in accounts["data"]["accounts"]["edges"]}
 
 
 # ------------------------------------------------------------------ races

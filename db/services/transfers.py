@@ -7,7 +7,7 @@
 - acceptTransfer (the receiver): the member's placement at the sender ends and one at the receiver
   starts on the decision date (history: half-open placements, so from the end of that day the
   member counts at the receiver, as-of statistics and the member balance see the move on its
-  date), ACTIVE there; its leader positions end on that date.
+  date), ACTIVE there; its leader positions end on that date; its MEMBER account moves along.
 - rejectTransfer (the receiver, with a reason) and cancelTransfer (the sender): ACTIVE again at
   the sender, dated; the receiver loses sight of the member (db.branch.in_sight).
 
@@ -407,6 +407,10 @@ async def accept(session: AsyncSession, actor: Actor, transfer_id: int | None, d
         raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", "transferId")
     for key, value in (("organization_id", destination.id), ("status", "ACTIVE"), ("version", moved[0])):
         set_committed_value(member, key, value)
+    # The member's own account (MEMBER role) belongs to the member's organization: it goes along.
+    a = models.Account
+    await session.execute(update(a).where(a.member_id == member.id).values(organization_id=destination.id)
+                          .execution_options(synchronize_session=False))
     touch(session, organizations=[transfer.from_organization_id, destination.id])
     await member_service.count_change(session, transfer.from_organization_id, "TRANSFERRING", None)
     await member_service.count_change(session, destination.id, None, "ACTIVE")
