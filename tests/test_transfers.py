@@ -14,11 +14,20 @@ from db import idnumber, models
 from db.engine import make_sessionmaker
 from db.services import history
 from gql.ids import from_global_id
+from gql.settings import Settings
 from tests.conftest import error_codes, gid
 from tests.factories import make_member, new_id_number
 from tests.test_races import ROUNDS, Race, assert_invariants, payload, setup, succeeded
 
 TODAY = dt.date.today()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Without the response cache: its token fast path costs a statement more or less depending on
+    what was asked before (tests/test_query_count.py does the same); tests/test_response_cache.py
+    covers the transfer mutations' data versions."""
+    return Settings(password_profile="cheapest", response_cache_entries=0)
 
 
 def day(offset: int) -> str:
@@ -487,3 +496,32 @@ async def test_what_each_side_sees_before_during_and_after(api, world, direction
         assert [await total(api, "root_admin", o) for o in (sender_top, receiver_top)] == start
     if direction == "b1_to_a2":
         assert await sight(bystander) == (False, False, 0)
+
+
+# ------------------------------------------------------------------ statements per request
+
+
+async def test_a_transfer_list_costs_the_same_statements_for_2_or_12_transfers(api, world, engine, settings):
+    """No N+1: the list, its refs (and their ancestors' names), the members (one batch), the
+    organizations (one batch) and the count, whatever the number of transfers."""
+    from tests.test_query_count import counting
+
+    query = """{ transfers(filter: {scope: SUBTREE}, first: 50) { totalCount edges { node { letterNumber letter
+      fromOrganizationRef { path } toOrganizationRef { path } fromOrganization { name } toOrganization { name }
+      member { name records(first: 1) { totalCount } } } } } }"""
+    token = await api.login("b_viewer")
+
+    async def cost(n):
+        async with make_sessionmaker(engine)() as session, session.begin():
+            extra = [await make_member(session, world.orgs["a2"], name=f"计数{n}-{i}", id_number=new_id_number())
+                     for i in range(n)]
+        ok(await send(api, "a_admin", extra, to=world.orgs["b1"]), "transferMembers")
+        with counting(engine) as statements:
+            result = await api.post(query, None, token)
+        assert "errors" not in result, result
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        return result["data"]["transfers"]["totalCount"], len(selects)
+
+    few, many = await cost(2), await cost(10)
+    assert (few[0], many[0]) == (2, 12)
+    assert few[1] == many[1], (few, many)
