@@ -387,6 +387,53 @@ class MemberRecord(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class Transfer(Base):
+    """组织关系转接: a member's party relationship sent from one organization to another in the
+    system (PENDING until the receiver accepts or rejects it, or the sender cancels it) or to a
+    destination outside the system (COMPLETED when sent). db.services.transfers writes them; the
+    member's move itself is a dated fact of its history (placements and status steps)."""
+
+    __tablename__ = "transfer"
+    __table_args__ = (
+        # One pending transfer per member, on both engines: the backstop of transferMembers' row
+        # lock on the member (db.services.transfers.send).
+        Index("uq_transfer_pending_member", "member_id", unique=True,
+              postgresql_where=text("status = 'PENDING'"), sqlite_where=text("status = 'PENDING'")),
+        Index("ix_transfer_member_id_id", "member_id", "id"),
+        Index("ix_transfer_from_organization_id_id", "from_organization_id", "id"),
+        Index("ix_transfer_to_organization_id_id", "to_organization_id", "id"),
+        Index("ix_transfer_status_valid_until", "status", "valid_until"),
+        Index("uq_transfer_letter_year_seq", "letter_year", "letter_seq", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    from_organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    to_organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    external_destination: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10))
+    requested_on: Mapped[dt.date] = mapped_column(Date)
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # 介绍信编号: the letter_seq-th letter of letter_year (transfer_letter_counter hands them out).
+    letter_year: Mapped[int] = mapped_column(Integer)
+    letter_seq: Mapped[int] = mapped_column(Integer)
+    letter_number: Mapped[str] = mapped_column(String(40), unique=True)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class TransferLetterCounter(Base):
+    """The last letter number handed out in a year: `UPDATE ... SET last = last + 1 RETURNING
+    last` under the row's lock, so concurrent transfers get consecutive numbers, never the same."""
+
+    __tablename__ = "transfer_letter_counter"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Account(Base):
     __tablename__ = "account"
     __table_args__ = (
@@ -533,7 +580,7 @@ __all__ = [
     "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "MemberCategoryStep",
     "MemberStatusStep", "StatusChange", "MemberCorrection", "MemberRecord", "Account", "AccessToken",
     "ServerSecret", "StatDefinition", "ChangeRequest", "RegistrationAttempt", "SignInThrottle", "IdempotencyKey",
-    "AuditEntry",
+    "AuditEntry", "Transfer", "TransferLetterCounter",
 ]
 
 

@@ -38,3 +38,6 @@ class Settings:
         default_factory=lambda: float(os.environ.get("DANGJIAN_REQUEST_TIMEOUT", "30")))
     # Sign-in attempts per client address per window (gql.auth.sign_in_limit / db.services.throttle).
     sign_in_per_address: int = field(default_factory=lambda: int(os.environ.get("DANGJIAN_SIGN_IN_PER_ADDRESS", "30")))
+    # 介绍信有效期: a transfer letter is valid this many days from its date (validUntil); a
+    # transfer still PENDING after it is overdue (口袋党员).
+    transfer_valid_days: int = field(default_factory=lambda: int(os.environ.get("DANGJIAN_TRANSFER_VALID_DAYS", "90")))

@@ -100,6 +100,14 @@ STATISTICS = [
     "Query.memberBalance", "MemberBalance", "BalanceLine", "BalanceKind",
 ]
 
+TRANSFERS = [
+    "Query.transfers", "Query.organizationDirectory", "Mutation.transferMembers", "Mutation.acceptTransfer",
+    "Mutation.rejectTransfer", "Mutation.cancelTransfer", "Member.transfers",
+    "Transfer", "TransferStatus", "TransferDirection", "TransferFilter", "TransferMembersInput",
+    "DecideTransferInput", "TransfersPayload", "TransferPayload", "TransferConnection", "TransferEdge",
+    "OrganizationRef",
+]
+
 
 @pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
 def test_contract_parts_of_the_member_lifecycle_present():
@@ -136,4 +144,10 @@ SELF_SERVICE = [
 @pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
 def test_contract_parts_of_self_service_present():
     result = run_checker("--only", *SELF_SERVICE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_transfers_present():
+    result = run_checker("--only", *TRANSFERS)
     assert result.returncode == 0, result.stdout + result.stderr

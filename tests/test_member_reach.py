@@ -35,7 +35,7 @@ from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
 from db.branch import Actor, Branch
 from db.services import (
-    change_requests, difficulties, leadership, lifecycle, member_records, org_records, organizations,
+    change_requests, difficulties, leadership, lifecycle, member_records, org_records, organizations, transfers,
 )
 from gql.auth.guard import PUBLIC_ROOT_FIELDS, _auth_of
 from gql.schema import schema
@@ -195,6 +195,11 @@ async def records_and_status_changes(engine, world) -> set[str]:
                                                                 dt.date(2023, 4, 1), "停止党籍")
             if member is me:
                 own |= {gid("MemberRecord", record), gid("StatusChange", change)}
+        # A transfer of its own (pending, to A2) and one of its colleague's (out of the system).
+        [mine] = await transfers.send(session, SYSTEM_ACTOR, [me.id], world.orgs["a2"].id, None,
+                                      dt.date(2023, 5, 1), "工作调动")
+        await transfers.send(session, SYSTEM_ACTOR, [colleague.id], None, "外省某党组织", dt.date(2023, 5, 1), None)
+        own.add(gid("Transfer", mine.transfer))
     return own
 
 
@@ -206,7 +211,7 @@ async def test_a_member_account_reads_counts_and_pages_only_what_is_its_own(api,
     guarded, allowed = guarded_types(), allow_self_types()
     own_ids |= await change_requests_of_both(engine, world)
     assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange",
-                       "ChangeRequest"}, "a new allowSelf type: extend own_ids"
+                       "ChangeRequest", "Transfer"}, "a new allowSelf type: extend own_ids"
     paths = paths_from_viewer()
     # Types no field of a reachable object leads to are walked from the root fields (below).
     assert set(paths) | ROOT_ONLY == allowed, paths

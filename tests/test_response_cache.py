@@ -296,6 +296,27 @@ async def _delete_stat_definition(api, world, definition_id):
     await ok(api, "a1_viewer", "deleteStatDefinition", "DeleteStatDefinitionInput", {"definitionId": definition_id})
 
 
+async def _transfer(api, world, _=None):
+    payload = await ok(api, "a_admin", "transferMembers", "TransferMembersInput",
+                       {"memberIds": [gid("Member", world.members["a1_first"])],
+                        "toOrganizationId": gid("Organization", world.orgs["b1"]),
+                        "date": dt.date.today().isoformat()}, "transfers { id }")
+    return payload["transfers"][0]["id"]
+
+
+async def _transfer_prepare(api, world):
+    return await _transfer(api, world)
+
+
+def _decide_transfer(name: str, who: str, reason: str | None = None):
+    async def act(api, world, transfer_id):
+        data = {"transferId": transfer_id, "date": dt.date.today().isoformat()}
+        if reason:
+            data["reason"] = reason
+        await ok(api, who, name, "DecideTransferInput", data)
+    return act
+
+
 A1_CHAIN = ({"root", "a", "a1"}, {"b", "b1", "a2"})
 
 
@@ -337,6 +358,10 @@ async def _dues_request_prepare(api, world):
 async def _decide_change_request(api, world, request_id):
     await ok(api, "a_operator", "decideChangeRequest", "DecideChangeRequestInput",
              {"requestId": request_id, "approve": True})
+
+
+# A transfer from A1 to B1: readers of both ends (the sender's and the receiver's chains) see it.
+A1_TO_B1 = ({"root", "a", "a1", "b", "b1"}, {"a2"})
 SCENARIOS = {
     "login": (_nothing, _login, *A1_CHAIN),
     "logout": (_logout_prepare, _logout, *A1_CHAIN),
@@ -381,6 +406,10 @@ SCENARIOS = {
     "requestDues": (_nothing, _request_dues, *A1_CHAIN),
     "requestTransfer": (_nothing, _request_transfer, *A1_CHAIN),
     "decideChangeRequest": (_dues_request_prepare, _decide_change_request, *A1_CHAIN),
+    "transferMembers": (_nothing, _transfer, *A1_TO_B1),
+    "acceptTransfer": (_transfer_prepare, _decide_transfer("acceptTransfer", "b_admin"), *A1_TO_B1),
+    "rejectTransfer": (_transfer_prepare, _decide_transfer("rejectTransfer", "b_admin", "材料不全"), *A1_TO_B1),
+    "cancelTransfer": (_transfer_prepare, _decide_transfer("cancelTransfer", "a_admin"), *A1_TO_B1),
 }
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)

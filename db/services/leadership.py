@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -130,3 +130,16 @@ async def end_position(session: AsyncSession, actor: Actor, position_id: int, un
     organization.leadership_changed_on = max(filter(None, (organization.leadership_changed_on, until)))
     await session.flush()
     return position
+
+
+async def end_member_positions(session: AsyncSession, member_id: int, date: dt.date) -> None:
+    """A member who leaves its organization (transferred out, accepted elsewhere) holds none of
+    its positions any longer: each open one ends on `date` (one that began after it, on its own
+    first day). Core UPDATEs: the member's organization is touched by the caller's status change."""
+    p = models.LeaderPosition
+    await session.execute(
+        update(p).where(p.member_id == member_id, p.until.is_(None), p.since <= date).values(until=date)
+        .execution_options(synchronize_session=False))
+    await session.execute(
+        update(p).where(p.member_id == member_id, p.until.is_(None)).values(until=p.since)
+        .execution_options(synchronize_session=False))

@@ -2,7 +2,8 @@
 evaluations; 批量录入 (the same record for many members at once) and 查询未录入 (members with no
 record of a kind since a date).
 
-Records are read through the member's current organization (db.branch.via_member). A batch is
+Records are read through the member's current organization (db.branch.via_member; reads through
+db.branch.via_member_in_sight, which adds the receiver of a pending transfer). A batch is
 all or nothing: one absent or foreign id fails it, named by its list index. Each write affects the
 organizations of its members (returned with the rows), for the response cache."""
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import delete, exists, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, models
-from db.branch import Actor, Branch, members as members_in, via_member
+from db.branch import Actor, Branch, members as members_in, via_member, via_member_in_sight
 from db.changes import touch
 from db.errors import DomainError, Problems
 from db.pagination import Page, SortKey, keyset_page, pages_by_anchor
@@ -176,7 +177,7 @@ async def delete_many(session: AsyncSession, actor: Actor, record_ids: Sequence[
 
 
 def _records(branch: Branch, kind: str | None):
-    stmt = via_member(branch, R, R, models.Organization.path)
+    stmt = via_member_in_sight(branch, R)
     return stmt.where(R.kind == kind) if kind is not None else stmt
 
 
@@ -192,7 +193,7 @@ async def record_pages(session: AsyncSession, branch: Branch, member_ids: Sequen
 
 async def count_records(session: AsyncSession, branch: Branch, member_ids: Sequence[int],
                         kind: str | None) -> dict[int, int]:
-    stmt = (via_member(branch, R, R.member_id, func.count(R.id))
+    stmt = (via_member_in_sight(branch, R, R.member_id, func.count(R.id))
             .where(R.member_id.in_(member_ids)).group_by(R.member_id))
     if kind is not None:
         stmt = stmt.where(R.kind == kind)
@@ -229,7 +230,7 @@ async def count_members_without_record(session: AsyncSession, branch: Branch, or
 async def status_changes_of_members(session: AsyncSession, branch: Branch,
                                     member_ids: Sequence[int]) -> dict[int, list]:
     s = models.StatusChange
-    stmt = (via_member(branch, s, s, models.Organization.path).where(s.member_id.in_(member_ids))
+    stmt = (via_member_in_sight(branch, s).where(s.member_id.in_(member_ids))
             .order_by(s.date, s.id))
     grouped = defaultdict(list)
     for change, path in await session.execute(stmt):
@@ -239,5 +240,5 @@ async def status_changes_of_members(session: AsyncSession, branch: Branch,
 
 async def status_changes_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
     s = models.StatusChange
-    stmt = via_member(branch, s, s, models.Organization.path).where(s.id.in_(ids))
+    stmt = via_member_in_sight(branch, s).where(s.id.in_(ids))
     return {c.id: (c, path) for c, path in await session.execute(stmt)}

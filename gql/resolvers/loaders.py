@@ -21,9 +21,9 @@ from sqlalchemy import bindparam
 from strawberry.dataloader import DataLoader
 
 from db import models
-from db.branch import Branch, accounts, members, organizations, staff_organizations
+from db.branch import Branch, accounts, members_in_sight, organizations, staff_organizations
 from db.services import members as member_service
-from db.services import change_requests, member_records, reads
+from db.services import change_requests, member_records, reads, transfers
 from db.services.members import MemberQuery, subtree_count
 from db.services import statistics
 from gql.db import Db
@@ -59,7 +59,7 @@ _BATCH_FUNCTIONS = {
     "member_record_count": "_member_record_counts", "status_change": "_status_changes",
     "member_status_changes": "_member_status_changes",
     "stat_definition": "_stat_definitions", "change_request": "_change_requests",
-    "audit_entry": "_audit_entries",
+    "audit_entry": "_audit_entries", "transfer": "_transfers", "member_transfers": "_member_transfers",
 }
 
 
@@ -161,10 +161,11 @@ class Loaders:
         return [found.get(i) for i in ids]
 
     async def _members(self, ids: list[int]):
-        """(member, its organization's path) pairs."""
+        """(member, the path it is reached through) pairs: its organization's, or for a member a
+        pending transfer brings into the branch, the receiving organization's (db.branch.in_sight)."""
         if self.branch is None:
             return [None] * len(ids)
-        stmt = members(self.branch, models.Member, models.Organization.path).where(models.Member.id.in_(ids))
+        stmt = members_in_sight(self.branch).where(models.Member.id.in_(ids))
         found = {m.id: (m, p) for m, p in await self.db.read(lambda s: s.execute(stmt))}
         return [found.get(i) for i in ids]
 
@@ -307,6 +308,12 @@ class Loaders:
     async def _member_record_counts(self, keys):
         """Key: (member id, kind)."""
         return await self._grouped(keys, member_records.count_records, 0)
+
+    async def _transfers(self, ids):
+        return await self._read_batch(transfers.views_by_id, ids, lambda: None)
+
+    async def _member_transfers(self, member_ids):
+        return await self._read_batch(transfers.views_of_members, member_ids, list)
 
     async def _status_changes(self, ids):
         return await self._read_batch(member_records.status_changes_by_id, ids, lambda: None)

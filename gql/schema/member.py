@@ -10,6 +10,7 @@ from strawberry import Private
 from db import idnumber, models
 from db.services import members as member_service
 from gql.auth.directives import Role, auth
+from gql.auth.errors import Forbidden
 from gql.ids import to_global_id
 from gql.schema.base import Connection, Gender, Node, OrderDirection, Scope, UserError, connection, plain_input
 from gql.schema.codes import Code
@@ -20,6 +21,7 @@ DifficultyType = Annotated["Difficulty", strawberry.lazy("gql.schema.difficulty"
 MemberRecordType = Annotated["MemberRecord", strawberry.lazy("gql.schema.lifecycle")]
 MemberRecordKindType = Annotated["MemberRecordKind", strawberry.lazy("gql.schema.lifecycle")]
 StatusChangeType = Annotated["StatusChange", strawberry.lazy("gql.schema.lifecycle")]
+TransferType = Annotated["Transfer", strawberry.lazy("gql.schema.transfer")]
 
 
 @strawberry.enum
@@ -205,6 +207,12 @@ class Member(Node):
 
         return [StatusChange.from_row(r) for r in await info.context.loaders.member_status_changes.load(self.pk)]
 
+    @strawberry.field(description="组织关系转接 of the member the caller's branch reads (sent from it or to it), oldest first.")
+    async def transfers(self, info: strawberry.Info) -> list[TransferType]:
+        from gql.schema.transfer import Transfer
+
+        return [Transfer.of(view) for view in await info.context.loaders.member_transfers.load(self.pk)]
+
     @strawberry.field
     async def account(self, info: strawberry.Info) -> AccountType | None:
         from gql.schema.account import Account
@@ -215,7 +223,13 @@ class Member(Node):
 async def _load_organization(info, organization_pk: int):
     from gql.schema.organization import Organization
 
-    return Organization.from_row(await info.context.loaders.organization.load(organization_pk))
+    row = await info.context.loaders.organization.load(organization_pk)
+    if row is None:
+        # Only a member read through a pending transfer into the caller's branch (db.branch.in_sight)
+        # gets here: its organization is the sender's, outside the branch, named only by the
+        # transfer's fromOrganizationRef.
+        raise Forbidden("该党员正在转入本账户的管辖范围，其所在党组织不在管辖范围内（见转接的 fromOrganizationRef）")
+    return Organization.from_row(row)
 
 
 @strawberry.input

@@ -27,6 +27,8 @@ from gql.schema.lifecycle import (
     UpdateMemberInput, UpdateMemberRecordInput,
 )
 from gql.resolvers import lifecycle as lifecycle_resolvers
+from gql.resolvers import transfers as transfer_resolvers
+from gql.schema.transfer import DecideTransferInput, Transfer, TransferMembersInput, TransferPayload, TransfersPayload
 from gql.schema.statistics import (
     DeleteStatDefinitionInput, SaveStatDefinitionInput, StatDefinition, StatDefinitionPayload,
 )
@@ -75,6 +77,15 @@ def status_change_payload(outcome) -> StatusChangePayload:
 
 def change_request_payload(outcome) -> ChangeRequestPayload:
     return payload(ChangeRequestPayload, "request", ChangeRequest.from_row, outcome)
+
+
+def transfers_payload(outcome) -> TransfersPayload:
+    return TransfersPayload(transfers=[Transfer.of(v) for v in outcome.value] if outcome.ok else [],
+                            user_errors=user_errors(outcome.problems))
+
+
+def transfer_payload(outcome) -> TransferPayload:
+    return payload(TransferPayload, "transfer", Transfer.of, outcome)
 
 
 def ok_payload(outcome) -> Payload:
@@ -208,6 +219,22 @@ class Mutation:
     @auth_mutation(requires=Role.OPERATOR)
     async def record_status_change(self, info: strawberry.Info, input: RecordStatusChangeInput) -> StatusChangePayload:
         return status_change_payload(await lifecycle_resolvers.record_status_change(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def transfer_members(self, info: strawberry.Info, input: TransferMembersInput) -> TransfersPayload:
+        return transfers_payload(await transfer_resolvers.transfer_members(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def accept_transfer(self, info: strawberry.Info, input: DecideTransferInput) -> TransferPayload:
+        return transfer_payload(await transfer_resolvers.accept(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def reject_transfer(self, info: strawberry.Info, input: DecideTransferInput) -> TransferPayload:
+        return transfer_payload(await transfer_resolvers.reject(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR)
+    async def cancel_transfer(self, info: strawberry.Info, input: DecideTransferInput) -> TransferPayload:
+        return transfer_payload(await transfer_resolvers.cancel(info, input))
 
     @auth_mutation(requires=Role.OPERATOR)
     async def add_member_records(self, info: strawberry.Info, input: AddMemberRecordsInput) -> MemberRecordsPayload:

@@ -28,6 +28,8 @@ from gql.schema.lifecycle import MemberRecord, MemberRecordKind, StatusChange
 from gql.schema.member import Member, MemberFilter, MemberOrder
 from gql.schema.org_record import OrgRecord
 from gql.schema.organization import Organization
+from gql.schema.transfer import OrganizationRef, Transfer, TransferFilter
+from gql.resolvers import transfers as transfer_resolvers
 from gql.schema.statistics import CrossTab, CrossTabInput, MemberBalance, StatDefinition, member_balance_of
 
 
@@ -46,6 +48,7 @@ NODE_TYPES = {
     "StatDefinition": (StatDefinition, "stat_definition"),
     "AuditEntry": (AuditEntry, "audit_entry"),
     "ChangeRequest": (ChangeRequest, "change_request"),
+    "Transfer": (Transfer, "transfer"),
 }
 
 
@@ -150,6 +153,21 @@ class Query:
         page, count = await lifecycle_resolvers.members_without_record(info, organization_id, scope, kind, since,
                                                                        first, after)
         return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+    @auth_field(requires=Role.VIEWER, description=(
+        "组织关系转接 at `organizationId` (default: the caller's organization; scope SELF by default), sent from it\n"
+        "(OUTGOING), to it (INCOMING) or either, newest first; `overdue`: PENDING past validUntil (口袋党员)."))
+    async def transfers(self, info: strawberry.Info, filter: TransferFilter | None = None, first: int | None = None,
+                        after: str | None = None) -> Connection[Transfer]:
+        page, count = await transfer_resolvers.page(info, filter, first, after)
+        return connection([Transfer.of(v) for v in page.rows], page.cursors, page.has_next_page, count)
+
+    @auth_field(requires=Role.OPERATOR, description=(
+        "组织目录: active organizations anywhere whose name or code contains `search` (at least 2 characters), "
+        "for choosing a transfer's destination."))
+    async def organization_directory(self, info: strawberry.Info, search: str,
+                                     first: int | None = None) -> list[OrganizationRef]:
+        return [OrganizationRef.of(ref) for ref in await transfer_resolvers.directory(info, search, first)]
+
     @auth_field(requires=Role.VIEWER)
     async def cross_tab(self, info: strawberry.Info, input: CrossTabInput) -> CrossTab:
         return CrossTab.from_table(await statistics_resolvers.cross_tab(info, input))
