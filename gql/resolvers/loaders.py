@@ -23,7 +23,7 @@ from strawberry.dataloader import DataLoader
 from db import models
 from db.branch import Branch, accounts, members, organizations, staff_organizations
 from db.services import members as member_service
-from db.services import member_records, reads
+from db.services import flows, member_records, reads, representatives
 from db.services.members import MemberQuery, subtree_count
 from db.services import statistics
 from gql.db import Db
@@ -59,6 +59,9 @@ _BATCH_FUNCTIONS = {
     "member_record_count": "_member_record_counts", "status_change": "_status_changes",
     "member_status_changes": "_member_status_changes",
     "stat_definition": "_stat_definitions",
+    "flow": "_flows", "member_flows": "_member_flows", "representative_term": "_representative_terms",
+    "member_representative_terms": "_member_representative_terms", "volunteer": "_volunteers",
+    "member_volunteer": "_member_volunteers",
 }
 
 
@@ -303,3 +306,23 @@ class Loaders:
 
     async def _member_status_changes(self, member_ids):
         return await self._read_batch(member_records.status_changes_of_members, member_ids, list)
+
+    # ------------------------------------------------ flows, representative seats, volunteers
+
+    async def _flows(self, ids):
+        return await self._read_batch(flows.flows_by_id, ids, lambda: None)
+
+    async def _member_flows(self, member_ids):
+        return await self._read_batch(flows.flows_of_members, member_ids, list)
+
+    async def _representative_terms(self, ids):
+        return await self._read_batch(representatives.terms_by_id, ids, lambda: None)
+
+    async def _member_representative_terms(self, member_ids):
+        return await self._read_batch(representatives.terms_of_members, member_ids, list)
+
+    async def _volunteers(self, ids):
+        return await self._read_batch(representatives.volunteers_by_id, ids, lambda: None)
+
+    async def _member_volunteers(self, member_ids):
+        return await self._read_batch(representatives.volunteer_of_members, member_ids, lambda: None)

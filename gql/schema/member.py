@@ -20,6 +20,9 @@ DifficultyType = Annotated["Difficulty", strawberry.lazy("gql.schema.difficulty"
 MemberRecordType = Annotated["MemberRecord", strawberry.lazy("gql.schema.lifecycle")]
 MemberRecordKindType = Annotated["MemberRecordKind", strawberry.lazy("gql.schema.lifecycle")]
 StatusChangeType = Annotated["StatusChange", strawberry.lazy("gql.schema.lifecycle")]
+FlowType = Annotated["Flow", strawberry.lazy("gql.schema.flow")]
+RepresentativeTermType = Annotated["RepresentativeTerm", strawberry.lazy("gql.schema.representative")]
+VolunteerType = Annotated["Volunteer", strawberry.lazy("gql.schema.representative")]
 
 
 @strawberry.enum
@@ -204,6 +207,25 @@ class Member(Node):
         from gql.schema.lifecycle import StatusChange
 
         return [StatusChange.from_row(r) for r in await info.context.loaders.member_status_changes.load(self.pk)]
+
+    @strawberry.field(description="流动, oldest first.")
+    async def flows(self, info: strawberry.Info) -> list[FlowType]:
+        from gql.schema.flow import Flow
+
+        return [Flow.from_row(r) for r in await info.context.loaders.member_flows.load(self.pk)]
+
+    @strawberry.field(description="党代表 seats, by level (national first), then term.")
+    async def representative_terms(self, info: strawberry.Info) -> list[RepresentativeTermType]:
+        from gql.schema.representative import RepresentativeTerm
+
+        return [RepresentativeTerm.from_row(r)
+                for r in await info.context.loaders.member_representative_terms.load(self.pk)]
+
+    @strawberry.field
+    async def volunteer(self, info: strawberry.Info) -> VolunteerType | None:
+        from gql.schema.representative import Volunteer
+
+        return Volunteer.from_row(await info.context.loaders.member_volunteer.load(self.pk))
 
     @strawberry.field
     async def account(self, info: strawberry.Info) -> AccountType | None:
