@@ -29,7 +29,9 @@ from graphql import (
 
 from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
-from db.services import difficulties, leadership, lifecycle, member_records, org_records, organizations
+from db.services import (
+    difficulties, flows, leadership, lifecycle, member_records, org_records, organizations, representatives,
+)
 from gql.auth.guard import _auth_of
 from gql.schema import schema
 from tests.conftest import error_codes, gid
@@ -190,13 +192,30 @@ async def records_and_status_changes(engine, world) -> set[str]:
     return own
 
 
+async def flows_seats_and_volunteers(engine, world) -> set[str]:
+    """A flow, a representative seat and a volunteer record of a1_member's own and of its
+    colleague; the own ids."""
+    async with make_sessionmaker(engine)() as session, session.begin():
+        me, colleague = world.members["a1_first"], world.members["a1_second"]
+        own = set()
+        for member in (me, colleague):
+            flow, _ = await flows.flow_out(session, SYSTEM_ACTOR, member.id, "外地", dt.date(2023, 5, 1), None, None)
+            seat, _ = await representatives.add_term(session, SYSTEM_ACTOR, member.id, "CITY", 12, None, None)
+            volunteer, _ = await representatives.set_volunteer(session, SYSTEM_ACTOR, member.id, "社区服务", None, None)
+            if member is me:
+                own |= {gid("Flow", flow), gid("RepresentativeTerm", seat), gid("Volunteer", volunteer)}
+    return own
+
+
 async def test_a_member_account_reads_counts_and_pages_only_what_is_its_own(api, engine, world):
     own_difficulty = await crowded_world(engine, world)
     own_ids = {gid("Member", world.members["a1_first"]), gid("Organization", world.orgs["a1"]),
                gid("Account", world.accounts["a1_member"]), gid("Difficulty", own_difficulty)}
     own_ids |= await records_and_status_changes(engine, world)
+    own_ids |= await flows_seats_and_volunteers(engine, world)
     guarded, allowed = guarded_types(), allow_self_types()
-    assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange"}, \
+    assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange", "Flow",
+                       "RepresentativeTerm", "Volunteer"}, \
         "a new allowSelf type: extend own_ids"
     paths = paths_from_viewer()
     assert set(paths) == allowed, paths
