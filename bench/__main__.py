@@ -29,6 +29,7 @@ BENCHMARKS = {
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
     "count_writes": "8 concurrent member writers in different branches: subtree-count designs, and the data-version marks on or off",
     "member_records": "批量录入: one addMemberRecords call for 1,000 members through the GraphQL endpoint",
+    "representatives": "a representative summary (党代表 representatives(query:)) over a branch of 100,000 members",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]
