@@ -410,3 +410,4 @@ async def test_set_volunteer_and_list_by_filter(api, world):
     own = await api.as_("a1_member", """{ viewer { member { volunteer { id category } } } }""")
     assert own["data"]["viewer"]["member"]["volunteer"] == {"id": made["id"], "category": "社区服务"}
     assert (await api.as_("b_viewer", NODE, {"id": made["id"]}))["data"]["node"] is None
+
