@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Sequence
 
-from sqlalchemy import and_, case, func, literal, select, true, update
+from sqlalchemy import and_, case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from db import models
 from db.branch import Actor, Branch, via_member
+from db.branch import members as members_in
 from db.branch import get as branch_get
 from db.changes import touch
 from db.errors import DomainError, Problems
@@ -230,8 +231,6 @@ def _matching_members(branch: Branch, query: SeatQuery):
 async def member_page(session: AsyncSession, branch: Branch, query: SeatQuery, first: int,
                       after: str | None) -> Page:
     """The matching representatives, in tree order (organization path, then id)."""
-    from db.branch import members as members_in
-
     m, o = models.Member, models.Organization
     stmt = members_in(branch, m, o.path).where(m.id.in_(_matching_members(branch, query)))
     return await keyset_page(session, stmt, [SortKey(o.path), SortKey(m.id)], first, after,
