@@ -329,7 +329,7 @@ async def test_representative_summary_query_forms(api, world):
     # A MEMBER asking: its own record only.
     assert error_codes(await api.as_("a1_member", SUMMARY, {"q": {"organizationId": a}})) == ["FORBIDDEN"]
     # Bad input is a client error.
-    for bad in ({"minTerms": -1}, {"allOf": [{"level": "CITY", "term": 0}]}):
+    for bad in ({"minTerms": -1}, {"allOf": [{"level": "CITY", "term": 0}]}, {"noneOf": [{"level": "CITY"}] * 51}):
         result = await api.as_("a_viewer", SUMMARY, {"q": {"organizationId": a, **bad}})
         assert error_codes(result) == ["BAD_USER_INPUT"], result
 
