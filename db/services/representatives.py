@@ -14,13 +14,15 @@ distinct levels), then counted twice over: the matching members and all of them 
 page of matching members is the same grouping as a semi-join, in tree order. Terminated seats
 count only with includeTerminated, for every condition alike.
 
-Measured (`python -m bench.representatives`, SQLite, a branch of 105,000 members, the root of a
-5,000-organization demo tree, 8,696 seats of 4,673 representatives): each of six query forms,
-summary and first page of 20 members through the endpoint, 83–91 ms of CPU per request (process
-time, the database's included); wall-clock medians 322–463 ms on the 2 shared cores at a load of
-13–15. The statement is driven by the scope's members (organization path range → members by
-organization and status → seats by member), so its cost follows the branch's size, not the
-country's number of seats.
+Measured (`python -m bench.representatives`, a branch of 105,000 members, the root of a
+5,000-organization demo tree, 8,696 seats of 4,673 representatives; six query forms, each the
+summary and a first page of 20 members through the endpoint, the response cache off, 7 requests
+each, on the 2 shared cores at a load of 13–15): SQLite 322–463 ms wall-clock medians, 83–91 ms of
+CPU per request (the database's work included); PostgreSQL 353–482 ms wall-clock medians (the
+same answers). Ad hoc on PostgreSQL over the 1,000,000-member dashboard data (seats in a TEMP
+table): a 30,229-member branch 130–155 ms per summary statement, the whole 1,000,000-member
+tree 2–4 s. The statement is driven by the scope's members (organization path range → members
+by organization and status → their seats), so its cost follows the branch's size.
 
 Volunteers: one row per member (setVolunteer creates or replaces it, under the member's row
 lock; the unique member_id is the backstop), listed by organization scope, category (exact),
