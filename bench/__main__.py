@@ -31,6 +31,7 @@ BENCHMARKS = {
     "member_records": "批量录入: one addMemberRecords call for 1,000 members through the GraphQL endpoint",
     "audit_cost": "the audit trail's cost per write: updateMember and addMemberRecords with the trail on and off",
     "registration": "实名注册: registerMember's time for an unknown ID number, a wrong name or phone, a locked number",
+    "representatives": "a representative summary (党代表 representatives(query:)) over a branch of 100,000 members",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]

@@ -29,7 +29,8 @@ from db.tree import contains, upper_bound, within, within_subtree_of
 # for a self-only branch. tests/test_member_reach.py walks the schema so that a new field fails
 # there until its rows come through here.
 SELF_READABLE = frozenset({models.Organization, models.Member, models.Difficulty, models.Account,
-                           models.MemberRecord, models.StatusChange, models.ChangeRequest, models.Transfer})
+                           models.MemberRecord, models.StatusChange, models.ChangeRequest, models.Transfer,
+                           models.Flow, models.RepresentativeTerm, models.Volunteer})
 
 
 # The organization a row is counted or listed for ("anchor"), joined by its subtree range, so that
@@ -165,7 +166,8 @@ def hanging(branch: Branch, entity, *columns) -> Select:
 
 # Rows that hang from a member and go where the member goes: read through the member's current
 # organization (a member transferred to another branch takes its records along).
-VIA_MEMBER = frozenset({models.MemberRecord, models.StatusChange, models.ChangeRequest})
+VIA_MEMBER = frozenset({models.MemberRecord, models.StatusChange, models.ChangeRequest, models.Flow,
+                        models.RepresentativeTerm, models.Volunteer})
 
 
 def via_member(branch: Branch, entity, *columns) -> Select:

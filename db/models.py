@@ -434,6 +434,61 @@ class TransferLetterCounter(Base):
     last: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Flow(Base):
+    """流动: a member away for a while (FLOWING_OUT from `since`), back on `returned_on` (ACTIVE).
+    Read through the member's current organization (db.branch.via_member). At most one open flow
+    per member: the partial unique index below backs flowOut's row lock (db.services.flows)."""
+
+    __tablename__ = "flow"
+    __table_args__ = (
+        Index("ix_flow_member_id_since", "member_id", "since", "id"),
+        Index("uq_flow_open_member", "member_id", unique=True,
+              postgresql_where=text("returned_on IS NULL"), sqlite_where=text("returned_on IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    destination: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(String(200))
+    since: Mapped[dt.date] = mapped_column(Date)
+    returned_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class RepresentativeTerm(Base):
+    """党代表: one seat (a level and its 届次) of a member; terminated (资格终止), never deleted.
+    One seat per member per level and term, terminated or not (the unique index). Read through
+    the member's current organization (db.branch.via_member)."""
+
+    __tablename__ = "representative_term"
+    __table_args__ = (
+        Index("uq_representative_term_member_id_level_term", "member_id", "level", "term", unique=True),
+        Index("ix_representative_term_level_term", "level", "term"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    level: Mapped[str] = mapped_column(String(12))
+    term: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(100))
+    delegation: Mapped[str | None] = mapped_column(String(200))
+    terminated_on: Mapped[dt.date | None] = mapped_column(Date)
+    termination_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Volunteer(Base):
+    """党员志愿者: at most one row per member (setVolunteer replaces it). Read through the member's
+    current organization (db.branch.via_member)."""
+
+    __tablename__ = "volunteer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), unique=True)
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    service_time: Mapped[str | None] = mapped_column(String(200))
+    service_intent: Mapped[str | None] = mapped_column(String(500))
+
+
 class Account(Base):
     __tablename__ = "account"
     __table_args__ = (
@@ -580,7 +635,7 @@ __all__ = [
     "OrganizationParentPeriod", "OrganizationEvent", "Member", "MemberPlacement", "MemberCategoryStep",
     "MemberStatusStep", "StatusChange", "MemberCorrection", "MemberRecord", "Account", "AccessToken",
     "ServerSecret", "StatDefinition", "ChangeRequest", "RegistrationAttempt", "SignInThrottle", "IdempotencyKey",
-    "AuditEntry", "Transfer", "TransferLetterCounter",
+    "AuditEntry", "Transfer", "TransferLetterCounter", "Flow", "RepresentativeTerm", "Volunteer",
 ]
 
 

@@ -83,13 +83,18 @@ def _violation_queries():
         # The member row's organization, category and status = the dated history's answer for
         # today (placements, category and status steps: db.services.history).
         "history": differs_from_history(),
+        # An open flow (流动) belongs to a member who is FLOWING_OUT (db.services.flows): a flow
+        # ends when the member returns or leaves the party.
+        "open_flow": (select(models.Flow.id).join(models.Member, models.Member.id == models.Flow.member_id)
+                      .where(models.Flow.returned_on.is_(None), models.Member.status != "FLOWING_OUT")),
     }
 
 
 # Which table each invariant's ids belong to (for reports).
 VIOLATION_TABLES = {"path": "organization", "depth": "organization", "code": "organization",
                     "root": "organization", "member_count": "organization",
-                    "subtree_member_count": "organization", "completeness": "member", "history": "member"}
+                    "subtree_member_count": "organization", "completeness": "member", "history": "member",
+                    "open_flow": "flow"}
 
 
 async def invariant_violations(session) -> dict[str, int]:
@@ -155,4 +160,4 @@ async def repair_rollups(session) -> None:
 
 REPAIRABLE = ("member_count", "subtree_member_count", "completeness", "history")
 HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0, "subtree_member_count": 0,
-           "completeness": 0, "history": 0}
+           "completeness": 0, "history": 0, "open_flow": 0}

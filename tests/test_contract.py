@@ -109,6 +109,25 @@ TRANSFERS = [
 ]
 
 
+# What issue 11's second half (flows, representatives, volunteers) promises.
+FLOWS_REPRESENTATIVES = [
+    "Mutation.flowOut", "Mutation.updateFlow", "Mutation.returnFromFlow", "Member.flows",
+    "Flow", "FlowStatus", "FlowOutInput", "UpdateFlowInput", "ReturnFromFlowInput", "FlowPayload",
+    "Mutation.addRepresentativeTerm", "Mutation.terminateRepresentative", "Member.representativeTerms",
+    "Query.representatives", "RepresentativeLevel", "RepresentativeTerm", "AddRepresentativeTermInput",
+    "TerminateRepresentativeInput", "RepresentativeTermPayload", "LevelTerm", "RepresentativeQuery",
+    "RepresentativeSummary",
+    "Mutation.setVolunteer", "Member.volunteer", "Query.volunteers", "Volunteer", "VolunteerFilter",
+    "VolunteerConnection", "VolunteerEdge", "SetVolunteerInput", "VolunteerPayload",
+]
+
+
+@pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
+def test_contract_parts_of_flows_and_representatives_present():
+    result = run_checker("--only", *FLOWS_REPRESENTATIVES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.skipif(not CHECKER.exists(), reason="shared/tools not beside the project")
 def test_contract_parts_of_the_member_lifecycle_present():
     result = run_checker("--only", *MEMBER_LIFECYCLE)

@@ -35,7 +35,8 @@ from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
 from db.branch import Actor, Branch
 from db.services import (
-    change_requests, difficulties, leadership, lifecycle, member_records, org_records, organizations, transfers,
+    change_requests, difficulties, flows, leadership, lifecycle, member_records, org_records, organizations,
+    representatives, transfers,
 )
 from gql.auth.guard import PUBLIC_ROOT_FIELDS, _auth_of
 from gql.schema import schema
@@ -203,15 +204,32 @@ async def records_and_status_changes(engine, world) -> set[str]:
     return own
 
 
+async def flows_seats_and_volunteers(engine, world) -> set[str]:
+    """A flow, a representative seat and a volunteer record of a1_member's own and of its
+    colleague; the own ids."""
+    async with make_sessionmaker(engine)() as session, session.begin():
+        me, colleague = world.members["a1_first"], world.members["a1_second"]
+        own = set()
+        for member in (me, colleague):
+            flow, _ = await flows.flow_out(session, SYSTEM_ACTOR, member.id, "外地", dt.date(2023, 5, 1), None, None)
+            seat, _ = await representatives.add_term(session, SYSTEM_ACTOR, member.id, "CITY", 12, None, None)
+            volunteer, _ = await representatives.set_volunteer(session, SYSTEM_ACTOR, member.id, "社区服务", None, None)
+            if member is me:
+                own |= {gid("Flow", flow), gid("RepresentativeTerm", seat), gid("Volunteer", volunteer)}
+    return own
+
+
 async def test_a_member_account_reads_counts_and_pages_only_what_is_its_own(api, engine, world):
     own_difficulty = await crowded_world(engine, world)
     own_ids = {gid("Member", world.members["a1_first"]), gid("Organization", world.orgs["a1"]),
                gid("Account", world.accounts["a1_member"]), gid("Difficulty", own_difficulty)}
     own_ids |= await records_and_status_changes(engine, world)
+    own_ids |= await flows_seats_and_volunteers(engine, world)
     guarded, allowed = guarded_types(), allow_self_types()
     own_ids |= await change_requests_of_both(engine, world)
     assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange",
-                       "ChangeRequest", "Transfer"}, "a new allowSelf type: extend own_ids"
+                       "ChangeRequest", "Transfer", "Flow", "RepresentativeTerm", "Volunteer"}, \
+        "a new allowSelf type: extend own_ids"
     paths = paths_from_viewer()
     # Types no field of a reachable object leads to are walked from the root fields (below).
     assert set(paths) | ROOT_ONLY == allowed, paths

@@ -317,6 +317,46 @@ def _decide_transfer(name: str, who: str, reason: str | None = None):
     return act
 
 
+async def _flow_out(api, world, _=None):
+    payload = await ok(api, "a_operator", "flowOut", "FlowOutInput",
+                       {"memberId": gid("Member", world.members["a1_first"]), "destination": "广东省深圳市",
+                        "since": "2024-03-01"}, "flow { id }")
+    return payload["flow"]["id"]
+
+
+async def _flow_prepare(api, world):
+    return await _flow_out(api, world)
+
+
+async def _update_flow(api, world, flow_id):
+    await ok(api, "a_operator", "updateFlow", "UpdateFlowInput", {"flowId": flow_id, "contact": "13800000000"})
+
+
+async def _return_from_flow(api, world, flow_id):
+    await ok(api, "a_operator", "returnFromFlow", "ReturnFromFlowInput", {"flowId": flow_id, "date": "2024-06-01"})
+
+
+async def _add_representative_term(api, world, _=None):
+    payload = await ok(api, "a_operator", "addRepresentativeTerm", "AddRepresentativeTermInput",
+                       {"memberId": gid("Member", world.members["a1_first"]), "level": "CITY", "term": 12},
+                       "representativeTerm { id }")
+    return payload["representativeTerm"]["id"]
+
+
+async def _representative_prepare(api, world):
+    return await _add_representative_term(api, world)
+
+
+async def _terminate_representative(api, world, term_id):
+    await ok(api, "a_operator", "terminateRepresentative", "TerminateRepresentativeInput",
+             {"termId": term_id, "date": "2024-05-01", "reason": "调离本地"})
+
+
+async def _set_volunteer(api, world, _):
+    await ok(api, "a_operator", "setVolunteer", "SetVolunteerInput",
+             {"memberId": gid("Member", world.members["a1_first"]), "category": "社区服务"})
+
+
 A1_CHAIN = ({"root", "a", "a1"}, {"b", "b1", "a2"})
 
 
@@ -410,6 +450,12 @@ SCENARIOS = {
     "acceptTransfer": (_transfer_prepare, _decide_transfer("acceptTransfer", "b_admin"), *A1_TO_B1),
     "rejectTransfer": (_transfer_prepare, _decide_transfer("rejectTransfer", "b_admin", "材料不全"), *A1_TO_B1),
     "cancelTransfer": (_transfer_prepare, _decide_transfer("cancelTransfer", "a_admin"), *A1_TO_B1),
+    "flowOut": (_nothing, _flow_out, *A1_CHAIN),
+    "updateFlow": (_flow_prepare, _update_flow, *A1_CHAIN),
+    "returnFromFlow": (_flow_prepare, _return_from_flow, *A1_CHAIN),
+    "addRepresentativeTerm": (_nothing, _add_representative_term, *A1_CHAIN),
+    "terminateRepresentative": (_representative_prepare, _terminate_representative, *A1_CHAIN),
+    "setVolunteer": (_nothing, _set_volunteer, *A1_CHAIN),
 }
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)

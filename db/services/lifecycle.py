@@ -310,7 +310,7 @@ async def record_status_change(session: AsyncSession, actor: Actor, member_id: i
                                reason: str | None) -> tuple[models.StatusChange, models.Member, str]:
     """recordStatusChange. DEATH, WITHDRAWAL, REMOVAL, EXPULSION and PROBATION_CANCELLED make the
     member LEFT on `date` (compare-and-set, members.set_status): out of default lists and counts,
-    the record kept, every open leader position ended on that date. A back-dated change takes
+    the record kept, every open leader position and an open flow (流动) ended on that date. A back-dated change takes
     effect on its date in the history; it may not precede the member's latest recorded fact."""
     member, path = await _member_with_path(session, actor, member_id, "memberId")
     problems = Problems()
@@ -344,6 +344,10 @@ async def record_status_change(session: AsyncSession, actor: Actor, member_id: i
     session.add(change)
     if kind in LEAVING_KINDS:
         await member_service.set_status(session, member, "LEFT", effective_on=date)
+        # A member away (流出) who leaves: the open flow ends that day (touched with the member).
+        f = models.Flow
+        await session.execute(update(f).where(f.member_id == member.id, f.returned_on.is_(None))
+                              .values(returned_on=date).execution_options(synchronize_session=False))
         p = models.LeaderPosition
         # Each open position ends on the date (one that began after it, on its own first day).
         await session.execute(
@@ -438,7 +442,8 @@ async def delete_rejected(session: AsyncSession, actor: Actor, member_ids: Seque
     problems.raise_if_any()
     touch(session, organizations=[member.organization_id for member, _ in rows])
     for entity in (models.MemberPlacement, models.MemberCategoryStep, models.MemberStatusStep, models.StatusChange,
-                   models.MemberRecord, models.MemberCorrection, models.Difficulty, models.LeaderPosition):
+                   models.MemberRecord, models.MemberCorrection, models.Difficulty, models.LeaderPosition,
+                   models.Flow, models.RepresentativeTerm, models.Volunteer):
         await session.execute(delete(entity).where(entity.member_id.in_(ids))
                               .execution_options(synchronize_session=False))
     m = models.Member

@@ -23,7 +23,7 @@ from strawberry.dataloader import DataLoader
 from db import models
 from db.branch import Branch, accounts, members_in_sight, organizations, staff_organizations
 from db.services import members as member_service
-from db.services import change_requests, member_records, reads, transfers
+from db.services import change_requests, flows, member_records, reads, representatives, transfers
 from db.services.members import MemberQuery, subtree_count
 from db.services import statistics
 from gql.db import Db
@@ -60,6 +60,9 @@ _BATCH_FUNCTIONS = {
     "member_status_changes": "_member_status_changes",
     "stat_definition": "_stat_definitions", "change_request": "_change_requests",
     "audit_entry": "_audit_entries", "transfer": "_transfers", "member_transfers": "_member_transfers",
+    "flow": "_flows", "member_flows": "_member_flows", "representative_term": "_representative_terms",
+    "member_representative_terms": "_member_representative_terms", "volunteer": "_volunteers",
+    "member_volunteer": "_member_volunteers",
 }
 
 
@@ -324,3 +327,23 @@ class Loaders:
     async def _change_requests(self, ids):
         """(request, its member's organization's path) pairs."""
         return await self._read_batch(change_requests.by_id, ids, lambda: None)
+
+    # ------------------------------------------------ flows, representative seats, volunteers
+
+    async def _flows(self, ids):
+        return await self._read_batch(flows.flows_by_id, ids, lambda: None)
+
+    async def _member_flows(self, member_ids):
+        return await self._read_batch(flows.flows_of_members, member_ids, list)
+
+    async def _representative_terms(self, ids):
+        return await self._read_batch(representatives.terms_by_id, ids, lambda: None)
+
+    async def _member_representative_terms(self, member_ids):
+        return await self._read_batch(representatives.terms_of_members, member_ids, list)
+
+    async def _volunteers(self, ids):
+        return await self._read_batch(representatives.volunteers_by_id, ids, lambda: None)
+
+    async def _member_volunteers(self, member_ids):
+        return await self._read_batch(representatives.volunteer_of_members, member_ids, lambda: None)

@@ -32,6 +32,8 @@ from gql.schema.mutation import Mutation
 from gql.schema.organization import Organization
 from gql.schema.query import Query
 from gql.schema.statistics import StatDefinition
+from gql.schema.flow import Flow
+from gql.schema.representative import RepresentativeTerm, Volunteer
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -70,7 +72,8 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord, StatDefinition],
+    types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord, StatDefinition, Flow,
+           RepresentativeTerm, Volunteer],
     extensions=[
         AuthGuard,
         ErrorPolicy,

@@ -22,6 +22,9 @@ MemberRecordType = Annotated["MemberRecord", strawberry.lazy("gql.schema.lifecyc
 MemberRecordKindType = Annotated["MemberRecordKind", strawberry.lazy("gql.schema.lifecycle")]
 StatusChangeType = Annotated["StatusChange", strawberry.lazy("gql.schema.lifecycle")]
 TransferType = Annotated["Transfer", strawberry.lazy("gql.schema.transfer")]
+FlowType = Annotated["Flow", strawberry.lazy("gql.schema.flow")]
+RepresentativeTermType = Annotated["RepresentativeTerm", strawberry.lazy("gql.schema.representative")]
+VolunteerType = Annotated["Volunteer", strawberry.lazy("gql.schema.representative")]
 
 
 @strawberry.enum
@@ -212,6 +215,25 @@ class Member(Node):
         from gql.schema.transfer import Transfer
 
         return [Transfer.of(view) for view in await info.context.loaders.member_transfers.load(self.pk)]
+
+    @strawberry.field(description="流动, oldest first.")
+    async def flows(self, info: strawberry.Info) -> list[FlowType]:
+        from gql.schema.flow import Flow
+
+        return [Flow.from_row(r) for r in await info.context.loaders.member_flows.load(self.pk)]
+
+    @strawberry.field(description="党代表 seats, by level (national first), then term.")
+    async def representative_terms(self, info: strawberry.Info) -> list[RepresentativeTermType]:
+        from gql.schema.representative import RepresentativeTerm
+
+        return [RepresentativeTerm.from_row(r)
+                for r in await info.context.loaders.member_representative_terms.load(self.pk)]
+
+    @strawberry.field
+    async def volunteer(self, info: strawberry.Info) -> VolunteerType | None:
+        from gql.schema.representative import Volunteer
+
+        return Volunteer.from_row(await info.context.loaders.member_volunteer.load(self.pk))
 
     @strawberry.field
     async def account(self, info: strawberry.Info) -> AccountType | None:

@@ -32,6 +32,12 @@ from gql.schema.transfer import DecideTransferInput, Transfer, TransferMembersIn
 from gql.schema.statistics import (
     DeleteStatDefinitionInput, SaveStatDefinitionInput, StatDefinition, StatDefinitionPayload,
 )
+from gql.resolvers import flows as flow_resolvers
+from gql.schema.flow import Flow, FlowOutInput, FlowPayload, ReturnFromFlowInput, UpdateFlowInput
+from gql.schema.representative import (
+    AddRepresentativeTermInput, RepresentativeTerm, RepresentativeTermPayload, SetVolunteerInput,
+    TerminateRepresentativeInput, Volunteer, VolunteerPayload,
+)
 from gql.schema.org_record import AddOrgRecordInput, OrgRecord, OrgRecordPayload
 from gql.schema.organization import (
     CreateOrganizationInput, MoveOrganizationInput, Organization, OrganizationPayload, RenameOrganizationInput,
@@ -274,3 +280,33 @@ class Mutation:
     @auth_mutation(requires=Role.OPERATOR, description="Approve (the change is applied) or reject (reason required).")
     async def decide_change_request(self, info: strawberry.Info, input: DecideChangeRequestInput) -> ChangeRequestPayload:
         return change_request_payload(await change_request_resolvers.decide(info, input))
+
+    # ------------------------------------------------ issue 11: flows, representatives, volunteers
+
+    @auth_mutation(requires=Role.OPERATOR, description="流出: an ACTIVE member is FLOWING_OUT from `since` (one open flow at a time).")
+    async def flow_out(self, info: strawberry.Info, input: FlowOutInput) -> FlowPayload:
+        return payload(FlowPayload, "flow", Flow.from_row, await flow_resolvers.flow_out(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR, description="An open flow's destination, reason or contact; a field left out stays.")
+    async def update_flow(self, info: strawberry.Info, input: UpdateFlowInput) -> FlowPayload:
+        return payload(FlowPayload, "flow", Flow.from_row, await flow_resolvers.update_flow(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR, description="返回: the flow ends on `date`; the member is ACTIVE again from that day.")
+    async def return_from_flow(self, info: strawberry.Info, input: ReturnFromFlowInput) -> FlowPayload:
+        return payload(FlowPayload, "flow", Flow.from_row, await flow_resolvers.return_from_flow(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR, description="A 党代表 seat of a FULL member on the roll: one per member per level and term.")
+    async def add_representative_term(self, info: strawberry.Info,
+                                      input: AddRepresentativeTermInput) -> RepresentativeTermPayload:
+        return payload(RepresentativeTermPayload, "representative_term", RepresentativeTerm.from_row,
+                       await flow_resolvers.add_representative_term(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR, description="资格终止: ends a seat on `date`, with the reason; once.")
+    async def terminate_representative(self, info: strawberry.Info,
+                                       input: TerminateRepresentativeInput) -> RepresentativeTermPayload:
+        return payload(RepresentativeTermPayload, "representative_term", RepresentativeTerm.from_row,
+                       await flow_resolvers.terminate_representative(info, input))
+
+    @auth_mutation(requires=Role.OPERATOR, description="The member's volunteer record (党员志愿者), created or replaced.")
+    async def set_volunteer(self, info: strawberry.Info, input: SetVolunteerInput) -> VolunteerPayload:
+        return payload(VolunteerPayload, "volunteer", Volunteer.from_row, await flow_resolvers.set_volunteer(info, input))

@@ -22,6 +22,11 @@ from gql.schema.change_request import ChangeRequest, ChangeRequestStatus
 from gql.schema.codes import Code, CodeTable, codes_of
 from gql.resolvers import change_requests as change_request_resolvers
 from gql.schema.difficulty import Difficulty
+from gql.schema.flow import Flow
+from gql.resolvers import flows as flow_resolvers
+from gql.schema.representative import (
+    RepresentativeQuery, RepresentativeSummary, RepresentativeTerm, Volunteer, VolunteerFilter,
+)
 from gql.resolvers import lifecycle as lifecycle_resolvers
 from gql.schema.leadership import LeaderPosition
 from gql.schema.lifecycle import MemberRecord, MemberRecordKind, StatusChange
@@ -49,6 +54,9 @@ NODE_TYPES = {
     "AuditEntry": (AuditEntry, "audit_entry"),
     "ChangeRequest": (ChangeRequest, "change_request"),
     "Transfer": (Transfer, "transfer"),
+    "Flow": (Flow, "flow"),
+    "RepresentativeTerm": (RepresentativeTerm, "representative_term"),
+    "Volunteer": (Volunteer, "volunteer"),
 }
 
 
@@ -195,6 +203,28 @@ class Query:
                         after: str | None = None) -> Connection[AuditEntry]:
         page, count = await audit_resolvers.page(info, filter, first, after)
         return connection([AuditEntry.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+
+    @auth_field(requires=Role.VIEWER, description=(
+        "党代表 in the scope of `query.organizationId` (counted as members there, in the caller's branch):\n"
+        "how many match the query, of how many, and which. A seat is one congress (a level and its 届次):\n"
+        "`minTerms` counts seats. An organization absent or outside the branch: 0 of 0."))
+    async def representatives(self, info: strawberry.Info, query: RepresentativeQuery) -> RepresentativeSummary:
+        count, total, page = await flow_resolvers.representatives_summary(info, query)
+
+        async def members(info_, first, after):
+            rows, counted = await page(first, after)
+            return connection([Member.from_row(r) for r in rows.rows], rows.cursors, rows.has_next_page, counted)
+
+        return RepresentativeSummary(count=count, total=total, percent=flow_resolvers.representatives.percent(count, total),
+                                     page=members)
+
+    @auth_field(requires=Role.VIEWER, description=(
+        "党员志愿者 of members counted in the filter's scope (default SELF), in tree order; an organization\n"
+        "absent or outside the branch: none."))
+    async def volunteers(self, info: strawberry.Info, filter: VolunteerFilter, first: int | None = None,
+                         after: str | None = None) -> Connection[Volunteer]:
+        page, count = await flow_resolvers.volunteers(info, filter, first, after)
+        return connection([Volunteer.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
     @strawberry.field
     def codes(self, table: CodeTable) -> list[Code]:
