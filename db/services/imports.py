@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import codes, models
@@ -302,8 +302,18 @@ async def write(session: AsyncSession, actor: Actor, organization_id: int, entri
     for start in range(0, len(entries), BATCH):
         batch = entries[start:start + BATCH]
         rows = [member_service.entry_row(e.values, organization, e.affiliation, now) for e in batch]
-        ids = list(await session.scalars(insert(member_table).returning(member_table.c.id,
-                                                                        sort_by_parameter_order=True), rows))
+        if session.bind.dialect.name == "sqlite":
+            # The transaction holds SQLite's one write lock (BEGIN IMMEDIATE): the ids after the
+            # largest are ours. INSERT ... RETURNING in parameter order ran one row per statement
+            # here (10,000 rows: 30,000 round trips to aiosqlite's thread).
+            first = (await session.scalar(select(func.max(member_table.c.id)))) or 0
+            ids = list(range(first + 1, first + 1 + len(rows)))
+            for member_id, row in zip(ids, rows):
+                row["id"] = member_id
+            await session.execute(insert(member_table), rows)
+        else:
+            ids = list(await session.scalars(insert(member_table).returning(member_table.c.id,
+                                                                            sort_by_parameter_order=True), rows))
         placements, steps, statuses = [], [], []
         for member_id, entry in zip(ids, batch):
             placements.append({"member_id": member_id, "organization_id": organization.id,
