@@ -29,6 +29,8 @@ BENCHMARKS = {
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
     "count_writes": "8 concurrent member writers in different branches: subtree-count designs, and the data-version marks on or off",
     "member_records": "批量录入: one addMemberRecords call for 1,000 members through the GraphQL endpoint",
+    "imports": "POST /import/members of 100,000 rows (CSV and XLSX): rows/s of a dry run and of the import",
+    "exports": "the roster export of 1,000,000 members (CSV and XLSX): the server's peak memory",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]
