@@ -307,3 +307,20 @@ async def test_import_into_an_approval_organization_counts_nothing_yet(api, engi
     assert await count(api, "a_admin", pending) == 0
     _, nodes = await graphql_members(api, "a_admin", pending, {"statuses": ["PENDING_APPROVAL"]})
     assert sorted(n["name"] for n in nodes) == ["待审一", "待审二"]
+
+
+async def test_two_imports_of_the_same_file_at_once(api, world):
+    """Overlapping requests: both may pass their own duplicate check; the unique index (or the
+    later check) stops the second, which writes nothing."""
+    import asyncio
+
+    a2 = world.orgs["a2"]
+    before = await count(api, "a_admin", a2)
+    content = csv_file([good_row(f"并发{i}") for i in range(40)])
+    await api.login("a_operator"), await api.login("a_admin")
+    first, second = await asyncio.gather(post(api, "a_operator", content, a2), post(api, "a_admin", content, a2))
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses[0] == 200 and statuses[1] in (409, 422), (first.text, second.text)
+    loser = first if first.status_code != 200 else second
+    assert loser.json()["imported"] == 0
+    assert await count(api, "a_admin", a2) == before + 40
