@@ -150,6 +150,16 @@ async def test_every_bad_row_is_reported_and_nothing_written(api, world):
     assert formula.status_code == 422 and formula.json()["errors"][0]["column"] == "身份证号码"
 
 
+def _zip(parts: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def small_limit() -> Settings:
     return Settings(password_profile="cheapest", import_max_rows=5, max_import_bytes=12 << 20)
@@ -179,6 +189,11 @@ async def test_bad_files_are_refused_with_json(limited_api, world):
         (xlsx_file([[f"人{i}", new_id_number(), "正式党员"] for i in range(6)],
                    header=["姓名", "身份证号码", "人员类别"]), 413),
         ("姓名,身份证号码,人员类别\r\n张三,1,正式党员".encode("gb18030")[:-2] + b"\xff\xfe", 400),
+        (_zip({"xl/worksheets/sheet1.xml": b"<worksheet><sheetData><row r='1'><c r='A1' t='inlineStr'><is><t>"}), 400),
+        (_zip({"docProps/app.xml": b"<x/>"}), 400),                                  # a ZIP without a sheet
+        (_zip({"xl/worksheets/sheet1.xml": b"<!DOCTYPE x [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;'>]>"
+                                           b"<worksheet><sheetData><row><c t='str'><v>&b;</v></c></row></sheetData>"
+                                           b"</worksheet>"}), 400),
     ]
     for content, status in cases:
         response = await post(api, "a_operator", content, a2)
