@@ -8,8 +8,9 @@ of it, and a generated roster in the export's own columns (valid ID numbers, eve
 codes as labels, dates as dates in XLSX and text in CSV). The file goes through the app in this
 process (httpx over ASGI: the multipart upload, the parse, createMember's validation of every
 row, the duplicate check against the database, the batched inserts with their rollups), first
-as a dry run, then for real. It prints the seconds and rows/s of each, then checks memberCount
-and the database's invariants.
+as a dry run, then for real. It prints the seconds and rows/s of each (wall clock, and the CPU
+seconds of this process, which runs both the client and the app: the comparable figure on a
+shared machine), the process's peak RSS, then checks memberCount and the database's invariants.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import csv
 import datetime as dt
 import io
 import random
+import resource
 import time
 
 import httpx
@@ -138,8 +140,10 @@ async def run(engine_name: str, n: int, formats: list[str]) -> None:
                     body = response.json()
                     assert response.status_code == 200 and body["imported"] == n, (response.status_code,
                                                                                     body.get("errors", [])[:3])
+                    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                     print(f"{engine_name} {kind} ({len(content) / 1e6:.1f} MB) {'dry run' if dry else 'import '}: "
-                          f"{n} rows in {elapsed:.1f} s = {n / elapsed:,.0f} rows/s (CPU of this process {cpu:.1f} s)")
+                          f"{n} rows in {elapsed:.1f} s = {n / elapsed:,.0f} rows/s (CPU of this process {cpu:.1f} s "
+                          f"= {n / cpu:,.0f} rows/s; peak RSS so far {peak:.0f} MB)")
                 count = await http.post("/graphql", headers=headers, json={
                     "query": "query($o: ID!) { organization(id: $o) { memberCount } }", "variables": {"o": organization}})
                 print(f"  memberCount {count.json()['data']['organization']['memberCount']}")
