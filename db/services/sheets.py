@@ -481,14 +481,16 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
         return int(number) if number.is_integer() and "E" not in raw.upper() and "." not in raw else number
 
     def rows():
-        from lxml import etree
-
         counter = 0
         try:
-            # lxml, only the rows' end events reach Python (ElementTree's iterparse handed over
-            # every start and end: ~2x the CPU); each row is dropped once read.
-            for _event, element in etree.iterparse(stream, events=("end",), tag=_MAIN + "row",
-                                                   resolve_entities=False, no_network=True, huge_tree=False):
+            parent = None
+            for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+                if event == "start":
+                    if element.tag == _MAIN + "sheetData":
+                        parent = element
+                    continue
+                if element.tag != _MAIN + "row":
+                    continue
                 counter = int(element.get("r") or counter + 1)
                 cells: list[Any] = []
                 for position, cell in enumerate(element.iter(_MAIN + "c")):
@@ -499,14 +501,13 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
                     if index >= len(cells):
                         cells.extend([None] * (index + 1 - len(cells)))
                     cells[index] = value(cell)
-                element.clear()
-                while element.getprevious() is not None:
-                    del element.getparent()[0]
+                if parent is not None:
+                    parent.clear()
                 yield counter, cells
         except BadFile:
             raise
-        except (ElementTree.ParseError, etree.XMLSyntaxError, zipfile.BadZipFile, ValueError, IndexError, OSError,
-                EOFError, OverflowError) as exc:
+        except (ElementTree.ParseError, zipfile.BadZipFile, ValueError, IndexError, OSError, EOFError,
+                OverflowError) as exc:
             raise BadFile(f"无法读取工作表内容（第 {counter + 1} 行附近）") from exc
         finally:
             stream.close()
