@@ -121,7 +121,8 @@ class XlsxRows:
     format) instead of openpyxl's write-only mode: 10,000 rows of bench/imports.py's 16-column
     roster took 2.2 s of CPU in openpyxl and 0.23 s here (measured interleaved, twice each), so a
     1,000,000-row roster is ~25 s of CPU rather than ~4 minutes. The files open in openpyxl
-    (the tests read them) and Excel/WPS. The first row (the header) is bold."""
+    (the tests read them); they follow the OOXML parts Excel needs, not yet opened in Excel or WPS
+    here. The first row (the header) is bold."""
 
     def __init__(self, title: str, widths: list[int] | None = None):
         handle, self.path = tempfile.mkstemp(suffix=".xlsx", prefix="dangjian-export-")
