@@ -32,6 +32,8 @@ BENCHMARKS = {
     "audit_cost": "the audit trail's cost per write: updateMember and addMemberRecords with the trail on and off",
     "registration": "实名注册: registerMember's time for an unknown ID number, a wrong name or phone, a locked number",
     "representatives": "a representative summary (党代表 representatives(query:)) over a branch of 100,000 members",
+    "imports": "POST /import/members of 100,000 rows (CSV and XLSX): rows/s of a dry run and of the import",
+    "exports": "the roster export of 1,000,000 members (CSV and XLSX): the server's peak memory",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]

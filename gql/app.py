@@ -39,6 +39,7 @@ from gql.auth.passwords import hasher_named
 from gql.auth.sign_in_limit import MAX_PASSWORD_FIELDS, most_password_checks
 from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
 from gql.cache import ResponseCache, is_query
+from gql import exports, imports
 from gql.context import Context, viewer_for_request
 from gql.dashboard import dashboard_html
 from gql.db import Db
@@ -473,20 +474,21 @@ class BodyLimit:
     """Refuse request bodies above the limit, declared (Content-Length) or streamed (chunked),
     before anything parses them: the body is read up to the limit and then handed on."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, paths: dict[str, int] | None = None):
+        self.app, self.max_bytes, self.paths = app, max_bytes, paths or {}
 
-    async def too_large(self, scope, receive, send):
-        response = JSONResponse({"errors": [{"message": f"请求体超过 {self.max_bytes} 字节",
+    async def too_large(self, scope, receive, send, limit: int):
+        response = JSONResponse({"errors": [{"message": f"请求体超过 {limit} 字节",
                                              "extensions": {"code": "QUERY_TOO_COMPLEX"}}]}, status_code=413)
         await response(scope, receive, send)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.paths.get(scope.get("path"), self.max_bytes)  # uploads (/import/members) take more
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self.too_large(scope, receive, send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await self.too_large(scope, receive, send, limit)
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -494,8 +496,8 @@ class BodyLimit:
                 return  # the client went away
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                return await self.too_large(scope, receive, send)
+            if size > limit:
+                return await self.too_large(scope, receive, send, limit)
             more = message.get("more_body", False)
         body, replayed = b"".join(chunks), False
 
@@ -550,12 +552,21 @@ def create_app(engine: AsyncEngine | None = None, settings: Settings | None = No
             Route("/", home),
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/dashboard", dashboard, methods=["GET"]),
+            # Files beside GraphQL, the same bearer token (gql.exports, gql.imports).
+            Route("/export/members.{kind}", exports.roster, methods=["GET"]),
+            Route("/export/crosstab.{kind}", exports.cross_tab, methods=["GET"]),
+            Route("/export/stat/{id}.{kind}", exports.saved_table, methods=["GET"]),
+            Route("/export/balance.{kind}", exports.member_balance, methods=["GET"]),
+            Route("/import/members", imports.import_members, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,
     )
     app.state.response_cache = view.cache
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.sessionmaker = view.sessionmaker
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       paths={"/import/members": settings.max_import_bytes})
     app.add_middleware(Hardening, timeout=settings.request_timeout_seconds)
     # aiosqlite logs every statement with its parameters at DEBUG (ID numbers among them).
     logging.getLogger("aiosqlite").setLevel(logging.INFO)

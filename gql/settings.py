@@ -24,6 +24,9 @@ class Settings:
     password_profile: str = field(default_factory=lambda: os.environ.get("DANGJIAN_PASSWORD_PROFILE", "production"))
     # Request bodies above this are refused with 413 before anything parses them (1 MiB).
     max_body_bytes: int = 1024 * 1024
+    # POST /import/members: the largest upload and the most data rows one import takes.
+    max_import_bytes: int = field(default_factory=lambda: int(os.environ.get("DANGJIAN_IMPORT_MAX_BYTES", str(64 << 20))))
+    import_max_rows: int = field(default_factory=lambda: int(os.environ.get("DANGJIAN_IMPORT_MAX_ROWS", "200000")))
     # Entries of the exact response cache per process (gql.cache); 0 switches it off.
     response_cache_entries: int = field(default_factory=lambda: int(os.environ.get("DANGJIAN_RESPONSE_CACHE", "2000")))
     # Introspection (`__schema`, `__type`) and "Did you mean ...?" suggestions in validation

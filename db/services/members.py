@@ -166,6 +166,51 @@ async def get(session: AsyncSession, branch: Branch, member_id: int | None,
     return (await branch_get(session, branch, models.Member, member_id, "党员", field))[0]
 
 
+DUPLICATE_ID_NUMBER = "该身份证号码的党员已存在"
+
+
+def validate_entry(fields: dict[str, Any], affiliation: str, since: dt.date | None = None, *,
+                   today: dt.date | None = None) -> tuple[dict[str, Any], dt.date]:
+    """The rules of an entry (录入) that need no database: the record (validate_fields), the
+    placement's start and the affiliation; (row values, since). createMember and the bulk import
+    (db.services.imports) both call this, so a row of a spreadsheet is judged exactly as the
+    mutation's input is. Every problem at once (a bad record and a bad affiliation together)."""
+    today = today or dt.date.today()
+    problems = Problems()
+    values = None
+    try:
+        values = validate_fields(fields, today=today)
+    except DomainError as exc:
+        problems.items.extend(exc.problems)
+    if affiliation not in AFFILIATIONS:
+        problems.add("INVALID", "未知的管理关系", "affiliation")
+    if values is not None:
+        since = since or values["joined_on"] or values["applied_on"] or today
+        if since > today:
+            problems.add("INVALID", "日期不能晚于今天", "since")
+        if since < values["birth_date"]:
+            problems.add("INVALID", "日期不能早于出生日期", "since")
+    problems.raise_if_any()
+    return values, since
+
+
+def check_organization_accepts(organization: models.Organization) -> None:
+    if organization.status != "ACTIVE":
+        raise DomainError("NOT_ALLOWED", "该党组织已撤销，不能新增党员", "organizationId")
+
+
+def entry_status(organization: models.Organization) -> str:
+    return "PENDING_APPROVAL" if organization.requires_approval else "ACTIVE"
+
+
+def entry_row(values: dict[str, Any], organization: models.Organization, affiliation: str,
+              now: dt.datetime) -> dict[str, Any]:
+    """The member row's columns of a validated entry (validate_entry) in `organization`."""
+    return {**values, "organization_id": organization.id, "affiliation": affiliation,
+            "status": entry_status(organization), "completeness": completeness_percent_of(values),
+            "created_at": now, "updated_at": now, "version": 1}
+
+
 async def create(session: AsyncSession, actor: Actor, *, organization_id: int, affiliation: str,
                  fields: dict[str, Any], since: dt.date | None = None) -> models.Member:
     """补录/录入. `since` is the day the placement starts: default joinedOn, else appliedOn, else today."""
@@ -175,26 +220,14 @@ async def create(session: AsyncSession, actor: Actor, *, organization_id: int, a
     # it, or commits first and this sees REVOKED. FOR SHARE would deadlock two creations that
     # both upgrade to the rollup's update.
     await organizations.lock(session, actor, organization, organizations.NO_KEY_UPDATE, "organizationId")
-    values = validate_fields(fields)
-    since = since or values["joined_on"] or values["applied_on"] or dt.date.today()
-    if since > dt.date.today():
-        raise DomainError("INVALID", "日期不能晚于今天", "since")
-    if since < values["birth_date"]:
-        raise DomainError("INVALID", "日期不能早于出生日期", "since")
-    if affiliation not in AFFILIATIONS:
-        raise DomainError("INVALID", "未知的管理关系", "affiliation")
-    if organization.status != "ACTIVE":
-        raise DomainError("NOT_ALLOWED", "该党组织已撤销，不能新增党员", "organizationId")
+    values, since = validate_entry(fields, affiliation, since)
+    check_organization_accepts(organization)
     taken = (await session.execute(
         select(models.Member.id).where(models.Member.id_number == values["id_number"]).limit(1))).first()
     if taken:
-        raise DomainError("DUPLICATE", "该身份证号码的党员已存在", ["fields", "idNumber"])
+        raise DomainError("DUPLICATE", DUPLICATE_ID_NUMBER, ["fields", "idNumber"])
     now = dt.datetime.now(dt.timezone.utc)
-    member = models.Member(
-        **values, organization_id=organization.id, affiliation=affiliation,
-        status="PENDING_APPROVAL" if organization.requires_approval else "ACTIVE",
-        completeness=completeness_percent_of(values), created_at=now, updated_at=now, version=1,
-    )
+    member = models.Member(**entry_row(values, organization, affiliation, now))
     session.add(member)
     await session.flush()
     await count_change(session, organization.id, None, member.status)
@@ -318,7 +351,7 @@ _fold_state = {"last": 0.0, "rows": 0}
 
 
 async def count_change(session: AsyncSession, organization_id: int, old_status: str | None,
-                       new_status: str | None) -> None:
+                       new_status: str | None, members: int = 1) -> None:
     """Keep the member-count rollups in step with a member write (same transaction).
 
     Every service that creates, removes, moves or re-statuses a member calls this. The direct
@@ -328,7 +361,7 @@ async def count_change(session: AsyncSession, organization_id: int, old_status: 
     get their deltas from the path that UPDATE returns: on PostgreSQL that is the row as of the
     lock, so a concurrent move of the organization (which rewrites the path under row locks and
     moves the subtree's total itself, organizations.move) is either wholly before or wholly after."""
-    delta = (new_status in DEFAULT_STATUSES) - (old_status in DEFAULT_STATUSES)
+    delta = ((new_status in DEFAULT_STATUSES) - (old_status in DEFAULT_STATUSES)) * members
     if not delta:
         touch(session, organizations=[organization_id])
     if delta:
@@ -624,6 +657,16 @@ def _in_one_subtree(branch: Branch, query: MemberQuery, anchor_id: int, *columns
     return (select(*columns)
             .join(models.Organization, models.Organization.id == models.Member.organization_id)
             .where(_one_subtree(branch, anchor_id), *conditions(query)))
+
+
+def members_of(branch: Branch, organization_id: int, query: MemberQuery, *columns):
+    """The statement of the members count_by_anchor counts for one organization (the filter's
+    scope: SELF or SUBTREE), selecting `columns`: the roster export lists exactly the rows
+    memberCount counts. Joined to the member's own organization (models.Organization)."""
+    if _one_anchor(branch, query, [organization_id]):
+        return _in_one_subtree(branch, query, organization_id, *columns)
+    stmt, anchor_id = anchored(branch, query, *columns)
+    return stmt.where(anchor_id == organization_id)
 
 
 async def count_by_anchor(session: AsyncSession, branch: Branch, anchor_ids: Sequence[int],
