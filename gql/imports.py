@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from db.services import imports
+from db.services import audit, imports
 from db.services.sheets import BadFile, read_table
 from gql.db import Db
 from gql.exports import HttpError, bad_input, handled, not_found, signed_in
@@ -29,11 +29,13 @@ from gql.ids import pk_of
 log = logging.getLogger("dangjian.imports")
 
 
-def record_import(viewer, organization_id: int, rows: int, dry_run: bool) -> None:
-    """TODO(audit helper, db/services/audit.py): record the import in the audit trail (who, into
-    which organization, how many rows). A no-op until the audit trail exists."""
-    log.info("import of %s rows into organization %s by account %s (dry run: %s)", rows, organization_id,
-             viewer.account_id, dry_run)
+async def record_import(session, request, viewer, organization_id: int, rows: int, dry_run: bool) -> None:
+    """The import in the audit trail (who, into which organization, how many rows), in the
+    import's own write transaction (a dry run: in one of its own)."""
+    client = request.client
+    await audit.record(session, actor=viewer.actor, action="importMembers", target=("Organization", organization_id),
+                       organization=organization_id, changes={"rows": rows, "dryRun": dry_run},
+                       address=client.host if client else None)
 
 
 def report(imported: int, dry_run: bool, errors: list, status: int = 200, code: str | None = None) -> JSONResponse:
@@ -89,10 +91,15 @@ async def import_members(request: Request) -> Response:
         if checked.errors:
             return report(0, dry_run, checked.errors, 422)
         if dry_run:
-            record_import(viewer, organization_id, len(checked.entries), True)
+            await db.write(lambda s: record_import(s, request, viewer, organization_id, len(checked.entries), True))
             return report(len(checked.entries), True, [])
         try:
-            written = await db.write(lambda s: imports.write(s, viewer.actor, organization_id, checked.entries))
+            async def write_and_record(s):
+                count = await imports.write(s, viewer.actor, organization_id, checked.entries)
+                await record_import(s, request, viewer, organization_id, count, False)
+                return count
+
+            written = await db.write(write_and_record)
         except imports.Refused as exc:
             raise HttpError(exc.status, exc.code, exc.message) from exc
         except IntegrityError:
@@ -107,7 +114,6 @@ async def import_members(request: Request) -> Response:
                 status = 404 if problem.code == "NOT_FOUND" else 409
                 raise HttpError(status, problem.code, problem.message) from exc
             raise
-        record_import(viewer, organization_id, written, False)
         return report(written, False, [])
     finally:
         await db.close()

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import json
 import os
 import uuid
 
@@ -339,3 +340,25 @@ async def test_two_imports_of_the_same_file_at_once(api, world):
     loser = first if first.status_code != 200 else second
     assert loser.json()["imported"] == 0
     assert await count(api, "a_admin", a2) == before + 40
+
+
+async def test_exports_and_imports_are_in_the_audit_trail(api, engine, world):
+    """Issue 12: every export and import writes an audit entry (who, what, how many rows); an
+    import's entry is written in the import's own transaction, a refused import writes none."""
+    from tests.test_audit import entries
+
+    a2 = world.orgs["a2"]
+    response = await post(api, "a_operator", csv_file([good_row("审计一"), good_row("审计二")]), a2)
+    assert response.status_code == 200, response.text
+    bad = await post(api, "a_operator", csv_file([good_row("审计三", 人员类别="不存在的类别")]), a2)
+    assert bad.status_code == 422
+    [entry] = await entries(engine, "importMembers")
+    assert entry.organization_id == a2.id and entry.actor_account_id is not None
+    assert json.loads(entry.changes) == {"rows": 2, "dryRun": False} and entry.address == "127.0.0.1"
+    exported = await get(api, "a_viewer", "/export/members.csv",
+                         {"organizationId": gid("Organization", a2), "scope": "SELF"})
+    assert exported.status_code == 200
+    [entry] = await entries(engine, "export:members.csv")
+    rows = len(exported.content.decode("utf-8-sig").strip().splitlines()) - 1
+    assert json.loads(entry.changes)["rows"] == rows
+    assert entry.organization_id == world.orgs["a"].id  # the exporting account's organization

@@ -283,7 +283,7 @@ async def test_approved_dues_become_a_dues_record_of_the_month(api, engine, worl
     assert [(e["code"], e["field"]) for e in zero["userErrors"]] == [("INVALID", ["monthlyAmount"])]
 
 
-async def test_a_transfer_request_is_stored_and_its_approval_waits_for_the_transfers_service(api, world):
+async def test_an_approved_transfer_request_becomes_a_pending_transfer(api, world):
     asked = await submit(api, "a1_member", REQUEST_TRANSFER,
                          {"toOrganizationId": gid("Organization", world.orgs["b1"]), "reason": "工作调动"})
     assert asked["userErrors"] == [], asked
@@ -292,9 +292,15 @@ async def test_a_transfer_request_is_stored_and_its_approval_waits_for_the_trans
                                                             "toOrganizationId": gid("Organization", world.orgs["b1"])})
     assert [e["code"] for e in both["userErrors"]] == ["INVALID"]
     decided = await submit(api, "a_operator", DECIDE, {"requestId": asked["request"]["id"], "approve": True})
-    assert [e["code"] for e in decided["userErrors"]] == ["NOT_ALLOWED"]
+    assert decided["userErrors"] == [], decided
+    assert decided["request"]["status"] == "APPROVED"
     pending = await api.as_("a_operator", LIST, {"s": ["PENDING"]})
-    assert [e["node"]["kind"] for e in pending["data"]["changeRequests"]["edges"]] == ["TRANSFER"]
+    assert pending["data"]["changeRequests"]["edges"] == []
+    # The receiver sees a real PENDING transfer of the member; the member is TRANSFERRING.
+    incoming = await api.as_("b_admin", """{ transfers(filter: {direction: INCOMING, scope: SUBTREE}) {
+        totalCount edges { node { status member { name status } toOrganizationRef { name } } } } }""")
+    edges = incoming["data"]["transfers"]["edges"]
+    assert [(e["node"]["status"], e["node"]["member"]["status"]) for e in edges] == [("PENDING", "TRANSFERRING")]
 
 
 async def test_who_sees_and_decides_which_requests(api, engine, world):

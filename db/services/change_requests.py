@@ -141,13 +141,14 @@ async def request_transfer(session: AsyncSession, actor: Actor, to_organization_
 
 async def apply_transfer_request(session: AsyncSession, actor: Actor, member: models.Member,
                                  payload: dict[str, Any]) -> None:
-    """An approved TRANSFER request becomes a real transfer (组织关系转接) of `member`.
+    """An approved TRANSFER request becomes a real transfer (组织关系转接) of `member`, sent by the
+    deciding account on the day of the decision, in the decision's transaction: the same rules
+    as transferMembers (an ACTIVE member, not to its own organization, no other pending transfer),
+    and a refusal leaves the request PENDING."""
+    from db.services import transfers  # transfers imports members and lifecycle: no cycle at import time
 
-    TODO(issue 11 merge): call the transfers service (db/services/transfers.py, built in
-    parallel) here: transfer `member` to payload["to_organization_id"] or to
-    payload["external_destination"] with payload["reason"], as `actor`, in this transaction.
-    Until then approval of a TRANSFER request is refused and the request stays PENDING."""
-    raise DomainError("NOT_ALLOWED", "组织关系转接尚未接入：转接申请暂不能批准（可驳回，或由经办人直接办理转接）")
+    await transfers.send(session, actor, [member.id], payload.get("to_organization_id"),
+                         payload.get("external_destination"), dt.date.today(), payload.get("reason"))
 
 
 async def _apply(session: AsyncSession, actor: Actor, request: models.ChangeRequest) -> None:
