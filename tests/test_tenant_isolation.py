@@ -32,7 +32,7 @@ entry to READS or MUTATIONS below, e.g. for the transfers helper's fields
 and, for a new kind of object, make one at each organization in `_place` (as root_admin, e.g. a
 transfer out of the position's member) and name its Node type in KINDS (node/nodes get a case each
 by themselves). `p` is the dict of ids at the position under test (org, member, account, record,
-difficulty, position, orgRecord, definition, pending, plus code, idNumber, name); `own` the caller's
+difficulty, position, orgRecord, definition, statusChange, pending, plus code, idNumber, name); `own` the caller's
 own objects, for inputs mixing an own id with the position's (moving an own member INTO a foreign
 organization must be NOT_FOUND too). Roles come from the schema's @auth, never from the table.
 Options: `visible` (positions where a read sees the object, default own and descendant), `roles`
@@ -86,7 +86,7 @@ PLACES = {  # position -> organization key (or "self" for a1_member's own object
 KINDS = {  # object key in a position's dict -> its Node type
     "org": "Organization", "member": "Member", "account": "Account", "record": "MemberRecord",
     "difficulty": "Difficulty", "position": "LeaderPosition", "orgRecord": "OrgRecord",
-    "definition": "StatDefinition", "pending": "Member",
+    "definition": "StatDefinition", "statusChange": "StatusChange", "pending": "Member",
 }
 TODAY = dt.date.today().isoformat()
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / "schema.graphql"
@@ -351,6 +351,13 @@ async def _place(api, world, key: str) -> dict:
         crossTab: {organizationId: $o, rows: GENDER}}) { definition { id } userErrors { code message } } }""",
                   {"o": o["org"], "name": f"表格{key}"}, "saveStatDefinition", as_=username)
     o["definition"] = r["definition"]["id"]
+    # A member who left (退党): its status change.
+    r = await _ok(api, """mutation($o: ID!, $n: String!) { createMember(input: {organizationId: $o, fields: {name: "已退党",
+        idNumber: $n, category: FULL, appliedOn: "2008-03-01", joinedOn: "2010-07-01", confirmedOn: "2011-07-01"}}) {
+        member { id } userErrors { code message } } }""", {"o": o["org"], "n": new_id_number()}, "createMember")
+    r = await _ok(api, """mutation($m: ID!) { recordStatusChange(input: {memberId: $m, kind: WITHDRAWAL, date: "2020-02-01"}) {
+        statusChange { id } userErrors { code message } } }""", {"m": r["member"]["id"]}, "recordStatusChange")
+    o["statusChange"] = r["statusChange"]["id"]
     # An entry waiting for approval (by the organization above `key`).
     await _ok(api, """mutation($o: ID!) { updateOrganization(input: {organizationId: $o, requiresApproval: true}) {
         organization { id } userErrors { code message } } }""", {"o": o["org"]}, "updateOrganization")
