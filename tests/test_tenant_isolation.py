@@ -22,38 +22,56 @@ Positions (world of tests/factories.py, plus one target object of each kind per 
                                                                    own=self sibling=A2 parent=A
 
 Adding a case for a new root field or mutation (the coverage test fails until you do): append one
-entry to READS or MUTATIONS below, e.g. for the transfers helper's fields
+entry to READS or MUTATIONS below, e.g.
 
-    Read("transfers", "{ transfers(first: 50) { edges { node { id } } } }",
-         seen=lambda d, p: p["transfer"] in {e["node"]["id"] for e in d["transfers"]["edges"]}),
+    Read("volunteers", "query($id: ID!) { volunteers(filter: {organizationId: $id}) { edges { node { id } } } }",
+         lambda p: {"id": p["org"]}, lambda d, p: p["volunteer"] in _ids(d["volunteers"])),
     Mutation("acceptTransfer", '''mutation($id: ID!) { acceptTransfer(input: {transferId: $id, date: "2024-02-01"}) {
         transfer { id } userErrors { code } } }''', lambda p, own: {"id": p["transfer"]}, "transfer"),
 
 and, for a new kind of object, make one at each organization in `_place` (as root_admin, e.g. a
-transfer out of the position's member) and name its Node type in KINDS (node/nodes get a case each
-by themselves). `p` is the dict of ids at the position under test (org, member, account, record,
-difficulty, position, orgRecord, definition, statusChange, pending, plus code, idNumber, name); `own` the caller's
-own objects, for inputs mixing an own id with the position's (moving an own member INTO a foreign
-organization must be NOT_FOUND too). Roles come from the schema's @auth, never from the table.
+transfer out of a member of the position's own) and name its Node type in KINDS (node/nodes get a
+case each by themselves; NODE_SKIP for a key that is only another object of a kind already there).
+`p` is the dict of ids at the position under test (org, member, account, record, difficulty,
+position, orgRecord, definition, statusChange, pending, transfer + transferMember, flow +
+flowMember, representativeTerm, volunteer, changeRequest, audit, plus code, idNumber, name); `own`
+the caller's own objects, for inputs mixing an own id with the position's (moving an own member
+INTO a foreign organization must be NOT_FOUND too; sending one a foreign member along with an own
+one as well). Roles come from the schema's @auth, never from the table.
 Options: `visible` (positions where a read sees the object, default own and descendant), `roles`
 (per-role override, e.g. a VIEWER may not look members up by ID number), `position=False` for a
-field that takes no object (viewer, codes, login, logout, changePassword, registerMember: only the
-role rule is checked). Own-position mutations really write, in table order: put deletions last.
-A case may come before its field lands (registerMember) if the contract names the field: the
+field that takes no object (viewer, codes, login, logout, changePassword, registerMember, the
+MEMBER's requestProfileChange/requestDues/requestTransfer: only the role rule is checked),
+`member_document` (what a MEMBER asks instead: of its organization it reads the id and the name
+only, gql.auth.guard MEMBER_CONTEXT_FIELDS), `foreign_ok` (an answer naming organizations anywhere
+by design: organizationDirectory). Own-position mutations really write, in table order: put
+deletions last. A case may come before its field lands if the contract names the field: the
 runners skip it until it is served.
+
+The product's documented exceptions are kept out of the generic table and tested on their own
+below: a transfer is read by both its sides (each side's organization an object only inside its
+branch, the other named by OrganizationRef), and the receiving branch reads the member while the
+transfer is PENDING (RECEIVER keeps the positions' transfers inside one side's branch, so the
+table never meets them); organizationDirectory names organizations anywhere (id, code, name, path
+of names, nothing else). The files beside GraphQL (GET /export/..., POST /import/members) get
+their own test: 404 JSON for a foreign organization or saved table, byte for byte as for a
+missing one, never a file, nothing imported; 403 for a role below; 401 signed out.
 
 Debugging: ISOLATION_DUMP_EACH=1 dumps the database around every mutation to name the writer;
 ISOLATION_SHOW_OWN=1 prints the user errors of the own-position calls (most succeed; move,
 revoke, promote and the review cases answer NOT_ALLOWED/CONFLICT/INVALID on their targets, which is
 still "found").
 
-Cost: the engine fixture is per test, so one world per role and engine and all of a role's checks in
-one test (about 330 requests and 4 dumps for ADMIN). Measured on this 2-core machine with the other
-helpers' suites running (load 4-5): 11 tests in 29-37 s wall, 20 s CPU, both engines (2.5 s world and
-placement + 1-4 s per role per engine); at load 10 it took 84 s wall for the same 25 s of CPU.
-Checked that it bites: calling A2 (a descendant) the "sibling" gives 80 failures (foreign object
-seen, foreign answer differs from a missing one, mutations not NOT_FOUND, rows written, foreign ids
-in answers).
+Cost: the engine fixture is per test, so one world per entry of WORLDS and engine (signed out runs
+in the MEMBER's world, the VIEWER in the OPERATOR's: the first caller's own-position writes leave
+the second's targets alone) and all of its callers' checks in one test. ADMIN on SQLite: 81
+requests to place the objects (1.4 s CPU), 237 reads (1.6 s), 232 mutations (2.5 s). Measured on
+this 2-core machine with the other helpers' suites running: the file's 13 tests in 45-58 s wall at
+load 3.2-3.7, 31-34 s CPU, both engines (66-70 s wall when another suite peaked).
+Checked that it bites: calling A2 (a descendant) the "sibling" fails every Query field that takes
+an organization or an object (node for all 15 kinds) and every mutation that takes one (new ones
+included: transfers, flows, seats, volunteers, change requests, auditLog), plus rows written and
+foreign ids in answers; calling A1 the "sibling" of the files test gets a CSV and an XLSX roster.
 """
 from __future__ import annotations
 
@@ -69,7 +87,8 @@ from sqlalchemy import select
 
 from db import models
 from gql.auth.directives import Auth
-from gql.ids import to_global_id
+from db.engine import make_sessionmaker
+from gql.ids import from_global_id, to_global_id
 from gql.schema import schema as app_schema
 from tests.conftest import error_codes, gid
 from tests.factories import PASSWORD, new_id_number
@@ -87,7 +106,15 @@ KINDS = {  # object key in a position's dict -> its Node type
     "org": "Organization", "member": "Member", "account": "Account", "record": "MemberRecord",
     "difficulty": "Difficulty", "position": "LeaderPosition", "orgRecord": "OrgRecord",
     "definition": "StatDefinition", "statusChange": "StatusChange", "pending": "Member",
+    "transfer": "Transfer", "transferMember": "Member", "flow": "Flow", "flowMember": "Member",
+    "representativeTerm": "RepresentativeTerm", "volunteer": "Volunteer", "changeRequest": "ChangeRequest",
+    "audit": "AuditEntry",
 }
+NODE_SKIP = {"pending", "transferMember", "flowMember"}  # Members like the "member" key's: no node case of their own
+# Where each organization's PENDING transfer goes: inside the sender's own subtree's branch (A's
+# callers see a and a1's, both sides in A) or outside A altogether (root's goes to b, not into A:
+# a receiving branch reads the transfer, and the member while PENDING).
+RECEIVER = {"root": "b", "a": "a1", "a1": "a2", "a2": "a", "b": "b1"}
 TODAY = dt.date.today().isoformat()
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / "schema.graphql"
 SERVED = set(app_schema._schema.query_type.fields) | set(app_schema._schema.mutation_type.fields)
@@ -120,6 +147,11 @@ class Read:
     visible: tuple[str, ...] = OWN_POSITIONS
     roles: dict[str, str] = dataclasses.field(default_factory=dict)
     position: bool = True
+    # A MEMBER reads of its organization the id and the name only (gql.auth.guard
+    # MEMBER_CONTEXT_FIELDS): its document asks for no more.
+    member_document: str | None = None
+    # Answers naming organizations anywhere by design (organizationDirectory's OrganizationRef).
+    foreign_ok: bool = False
 
 
 @dataclasses.dataclass
@@ -144,18 +176,22 @@ ORG_DEEP = """id parent { id } ancestors { id } children { id members(first: 5) 
 
 READS: list[Read] = [
     *[Read("node", "query($id: ID!) { node(id: $id) { id } }", lambda p, k=k: {"id": p[k]},
-           lambda d, p: d["node"] is not None, node_type=t) for k, t in KINDS.items() if k != "pending"],
+           lambda d, p: d["node"] is not None, node_type=t) for k, t in KINDS.items() if k not in NODE_SKIP],
     Read("nodes", "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
          lambda p: {"ids": [p["org"], p["member"]]}, lambda d, p: d["nodes"] != [None, None], node_type="Member"),
-    Read("viewer", "{ viewer { id organization { id parent { id } } } }", position=False),
+    Read("viewer", "{ viewer { id organization { id parent { id } } } }", position=False,
+         member_document="{ viewer { id organization { id name } } }"),
     Read("codes", "{ codes(table: EDUCATION) { code } }", position=False),
     Read("organization", "query($id: ID) { organization(id: $id) { %s } }" % ORG_DEEP,
-         lambda p: {"id": p["org"]}, lambda d, p: d["organization"] is not None),
+         lambda p: {"id": p["org"]}, lambda d, p: d["organization"] is not None,
+         member_document="query($id: ID) { organization(id: $id) { id name } }"),
     Read("organization", "query($c: String) { organization(code: $c) { id } }",
          lambda p: {"c": p["code"]}, lambda d, p: d["organization"] is not None),
     Read("member", """query($id: ID) { member(id: $id) { id organization { id parent { id } ancestors { id } }
          account { id } records(first: 20) { edges { node { id } } } difficulties { id } } }""",
-         lambda p: {"id": p["member"]}, lambda d, p: d["member"] is not None),
+         lambda p: {"id": p["member"]}, lambda d, p: d["member"] is not None,
+         member_document="""query($id: ID) { member(id: $id) { id organization { id name } account { id }
+         records(first: 20) { edges { node { id } } } difficulties { id } } }"""),
     Read("member", "query($n: String) { member(idNumber: $n) { id } }",
          lambda p: {"n": p["idNumber"]}, lambda d, p: d["member"] is not None, roles={"VIEWER": "FORBIDDEN"}),
     Read("members", "query($id: ID) { members(organizationId: $id, first: 50) { totalCount edges { node { id } } } }",
@@ -185,6 +221,32 @@ READS: list[Read] = [
          lambda p: {"id": p["org"]}, lambda d, p: d["memberBalance"] is not None and d["memberBalance"]["end"] > 0),
     Read("statDefinitions", """{ statDefinitions(first: 100) { id organization { id parent { id } } 
          result { total } } }""", seen=lambda d, p: p["definition"] in {s["id"] for s in d["statDefinitions"]}),
+    # Transfers: read by both sides; the positions' transfers stay inside one side's branch (RECEIVER).
+    Read("transfers", """query($id: ID) { transfers(filter: {organizationId: $id}, first: 50) { totalCount edges { node {
+         id member { id } fromOrganization { id } toOrganization { id } fromOrganizationRef { id }
+         toOrganizationRef { id } } } } }""", lambda p: {"id": p["org"]},
+         lambda d, p: p["transfer"] in _ids(d["transfers"])),
+    Read("transfers", "{ transfers(filter: {scope: SUBTREE}, first: 50) { totalCount edges { node { id } } } }",
+         seen=lambda d, p: p["transfer"] in _ids(d["transfers"])),
+    # Organizations anywhere, as OrganizationRef (id, code, name, path of names): by design, not a leak;
+    # test_organization_directory_names_only checks what a ref carries.
+    Read("organizationDirectory", '{ organizationDirectory(search: "中共示范市", first: 20) { id code name path } }',
+         position=False, foreign_ok=True),
+    Read("representatives", """query($id: ID!) { representatives(query: {organizationId: $id, scope: SELF}) { count total
+         members(first: 50) { totalCount edges { node { id } } } } }""", lambda p: {"id": p["org"]},
+         lambda d, p: p["member"] in _ids(d["representatives"]["members"])),
+    Read("volunteers", """query($id: ID!) { volunteers(filter: {organizationId: $id}, first: 50) { totalCount edges { node {
+         id member { id } } } } }""", lambda p: {"id": p["org"]}, lambda d, p: p["volunteer"] in _ids(d["volunteers"])),
+    Read("changeRequests", """query($id: ID) { changeRequests(organizationId: $id, first: 50) { totalCount edges { node {
+         id member { id } decidedBy { id } } } } }""", lambda p: {"id": p["org"]},
+         lambda d, p: p["changeRequest"] in _ids(d["changeRequests"])),
+    Read("changeRequests", "{ changeRequests(first: 50) { totalCount edges { node { id member { id } } } } }",
+         seen=lambda d, p: p["changeRequest"] in _ids(d["changeRequests"])),
+    Read("auditLog", """query($id: ID) { auditLog(filter: {organizationId: $id, scope: SELF}, first: 50) { totalCount
+         edges { node { id targetId organization { id } actor { id } } } } }""", lambda p: {"id": p["org"]},
+         lambda d, p: p["audit"] in _ids(d["auditLog"])),
+    Read("auditLog", "{ auditLog(first: 100) { totalCount edges { node { id } } } }",
+         seen=lambda d, p: p["audit"] in _ids(d["auditLog"])),
 ]
 
 _MEMBER_FIELDS = """name: "越界测试", idNumber: $n, category: FULL, appliedOn: "2008-03-01", joinedOn: "2010-07-01",
@@ -285,6 +347,44 @@ MUTATIONS: list[Mutation] = [
              lambda p, own: {"id": p["pending"]}, "members"),
     Mutation("deleteRejectedMembers", """mutation($id: ID!) { deleteRejectedMembers(input: {memberIds: [$id]}) { ok %s } }""" % _E,
              lambda p, own: {"id": p["pending"]}, "ok"),
+    # Flows, 党代表, volunteers: on the position's flow member (its flow open: flowOut finds it, CONFLICT)
+    # and on its member.
+    Mutation("flowOut", """mutation($id: ID!) { flowOut(input: {memberId: $id, destination: "越界流向", since: "2024-02-01"}) {
+        flow { id } %s } }""" % _E, lambda p, own: {"id": p["flowMember"]}, "flow"),
+    Mutation("updateFlow", """mutation($id: ID!) { updateFlow(input: {flowId: $id, contact: "13900000001"}) {
+        flow { id } %s } }""" % _E, lambda p, own: {"id": p["flow"]}, "flow"),
+    Mutation("returnFromFlow", """mutation($id: ID!) { returnFromFlow(input: {flowId: $id, date: "%s"}) {
+        flow { id member { id } } %s } }""" % (TODAY, _E), lambda p, own: {"id": p["flow"]}, "flow"),
+    Mutation("addRepresentativeTerm", """mutation($id: ID!) { addRepresentativeTerm(input: {memberId: $id, level: COUNTY,
+        term: 20}) { representativeTerm { id } %s } }""" % _E, lambda p, own: {"id": p["member"]}, "representativeTerm"),
+    Mutation("terminateRepresentative", """mutation($id: ID!) { terminateRepresentative(input: {termId: $id, date: "%s",
+        reason: "越界终止"}) { representativeTerm { id } %s } }""" % (TODAY, _E), lambda p, own: {"id": p["representativeTerm"]},
+             "representativeTerm"),
+    Mutation("setVolunteer", """mutation($id: ID!) { setVolunteer(input: {memberId: $id, category: "越界服务"}) {
+        volunteer { id member { id } } %s } }""" % _E, lambda p, own: {"id": p["member"]}, "volunteer"),
+    # 党员自助: the requests take no object (the caller's own member); only the role rule applies.
+    Mutation("requestProfileChange", """mutation { requestProfileChange(input: {fields: {phone: "13900000002"}}) {
+        request { id } userErrors { code } } }""", position=False),
+    Mutation("requestDues", """mutation { requestDues(input: {monthlyAmount: "12.50"}) { request { id } userErrors { code } } }""",
+             position=False),
+    Mutation("requestTransfer", """mutation { requestTransfer(input: {externalDestination: "外省某党组织"}) {
+        request { id } userErrors { code } } }""", position=False),
+    Mutation("decideChangeRequest", """mutation($id: ID!) { decideChangeRequest(input: {requestId: $id, approve: true}) {
+        request { id member { id } } %s } }""" % _E, lambda p, own: {"id": p["changeRequest"]}, "request"),
+    Mutation("decideChangeRequest", """mutation($id: ID!) { decideChangeRequest(input: {requestId: $id, approve: false,
+        reason: "越界驳回"}) { request { id } %s } }""" % _E, lambda p, own: {"id": p["changeRequest"]}, "request"),
+    # Transfers: the position's PENDING transfer (accepted once, then CONFLICT).
+    Mutation("acceptTransfer", """mutation($id: ID!) { acceptTransfer(input: {transferId: $id, date: "%s"}) {
+        transfer { id member { id } } %s } }""" % (TODAY, _E), lambda p, own: {"id": p["transfer"]}, "transfer"),
+    Mutation("rejectTransfer", """mutation($id: ID!) { rejectTransfer(input: {transferId: $id, date: "%s",
+        reason: "越界退回"}) { transfer { id } %s } }""" % (TODAY, _E), lambda p, own: {"id": p["transfer"]}, "transfer"),
+    Mutation("cancelTransfer", """mutation($id: ID!) { cancelTransfer(input: {transferId: $id, date: "%s"}) {
+        transfer { id } %s } }""" % (TODAY, _E), lambda p, own: {"id": p["transfer"]}, "transfer"),
+    # A foreign member among own ones: all or nothing (the own position sends its member out, once).
+    Mutation("transferMembers", """mutation($ids: [ID!]!) { transferMembers(input: {memberIds: $ids,
+        externalDestination: "越界去向", date: "%s"}) { transfers { id member { id } } %s } }""" % (TODAY, _E),
+             lambda p, own: {"ids": [own["member"], p["member"]] if p is not own and p["member"] != own["member"]
+                             else [p["member"]]}, "transfers"),
     Mutation("recordStatusChange", """mutation($id: ID!) { recordStatusChange(input: {memberId: $id, kind: WITHDRAWAL,
         date: "2024-01-12"}) { statusChange { id } member { id } %s } }""" % _E, lambda p, own: {"id": p["member"]},
              "statusChange"),
@@ -324,7 +424,7 @@ async def _ok(api, document: str, variables: dict, field: str, as_: str = "root_
     return payload
 
 
-async def _place(api, world, key: str) -> dict:
+async def _place(api, engine, world, key: str) -> dict:
     """One object of each kind at organization `key` (made as root_admin), with its ids."""
     org = world.orgs[key]
     o = {"org": gid("Organization", org), "code": org.code, "name": f"目标{key}", "key": key}
@@ -368,7 +468,55 @@ async def _place(api, world, key: str) -> dict:
     o["pending"] = r["member"]["id"]
     await _ok(api, """mutation($o: ID!) { updateOrganization(input: {organizationId: $o, requiresApproval: false}) {
         organization { id } userErrors { code message } } }""", {"o": o["org"]}, "updateOrganization")
+    # A PENDING transfer of a member of its own to RECEIVER[key]; an open flow of another.
+    o["transferMember"] = await _new_member(api, o, "转接中")
+    o["transfer"] = await _transfer(api, o["transferMember"], gid("Organization", world.orgs[RECEIVER[key]]))
+    o["flowMember"] = await _new_member(api, o, "流出中")
+    o["flow"] = await _flow(api, o["flowMember"])
+    await _seat_and_volunteer(api, o)
+    # A member's request (as if its MEMBER account had sent it: no account made for it).
+    async with make_sessionmaker(engine)() as session, session.begin():
+        request = models.ChangeRequest(member_id=from_global_id(o["member"])[1], kind="DUES",
+                                       payload=json.dumps({"month": "2024-01-01", "amount": "10.00"}))
+        session.add(request)
+        await session.flush()
+        o["changeRequest"] = to_global_id("ChangeRequest", request.id)
+    # Its newest audit entry (every write above left one).
+    r = await api.as_("root_admin", """query($o: ID) { auditLog(filter: {organizationId: $o, scope: SELF}, first: 1) {
+        edges { node { id } } } }""", {"o": o["org"]})
+    o["audit"] = r["data"]["auditLog"]["edges"][0]["node"]["id"]
     return o
+
+
+async def _new_member(api, o: dict, name: str) -> str:
+    r = await _ok(api, """mutation($o: ID!, $n: String!, $name: String!) { createMember(input: {organizationId: $o,
+        fields: {name: $name, idNumber: $n, category: FULL, appliedOn: "2008-03-01", joinedOn: "2010-07-01",
+        confirmedOn: "2011-07-01"}}) { member { id } userErrors { code message } } }""",
+                  {"o": o["org"], "n": new_id_number(), "name": name}, "createMember")
+    return r["member"]["id"]
+
+
+async def _transfer(api, member: str, to: str) -> str:
+    r = await _ok(api, """mutation($m: ID!, $to: ID!) { transferMembers(input: {memberIds: [$m], toOrganizationId: $to,
+        date: "2024-01-15"}) { transfers { id status } userErrors { code message } } }""", {"m": member, "to": to},
+                  "transferMembers")
+    assert r["transfers"][0]["status"] == "PENDING", r
+    return r["transfers"][0]["id"]
+
+
+async def _flow(api, member: str) -> str:
+    r = await _ok(api, """mutation($m: ID!) { flowOut(input: {memberId: $m, destination: "外出务工", since: "2024-01-20"}) {
+        flow { id } userErrors { code message } } }""", {"m": member}, "flowOut")
+    return r["flow"]["id"]
+
+
+async def _seat_and_volunteer(api, o: dict) -> None:
+    r = await _ok(api, """mutation($m: ID!) { addRepresentativeTerm(input: {memberId: $m, level: COUNTY, term: 19}) {
+        representativeTerm { id } userErrors { code message } } }""", {"m": o["member"]}, "addRepresentativeTerm")
+    o["representativeTerm"] = r["representativeTerm"]["id"]
+    r = await _ok(api, """mutation($m: ID!) { setVolunteer(input: {memberId: $m, category: "社区服务"}) {
+        volunteer { id } userErrors { code message } } }""", {"m": o["member"]}, "setVolunteer")
+    o["volunteer"] = r["volunteer"]["id"]
 
 
 async def _own_records(api, o: dict) -> None:
@@ -387,7 +535,7 @@ def _missing() -> dict:
             "name": "查无此人", "key": "missing"}
 
 
-async def build_positions(api, world, role: str) -> tuple[dict, dict]:
+async def build_positions(api, engine, world, role: str) -> tuple[dict, dict]:
     """position -> objects, and the caller's own objects (for inputs that mix the two)."""
     places = PLACES["MEMBER" if role == "MEMBER" else "A"]
     positions = {}
@@ -398,9 +546,19 @@ async def build_positions(api, world, role: str) -> tuple[dict, dict]:
                  "member": gid("Member", me), "account": gid("Account", world.accounts["a1_member"]),
                  "idNumber": me.id_number, "name": me.name}
             await _own_records(api, o)
+            # Its own transfer (sent, then cancelled: ACTIVE again), flow, seat, volunteer record
+            # and request: a MEMBER reads them (allowSelf).
+            o["transfer"] = await _transfer(api, o["member"], gid("Organization", world.orgs["a2"]))
+            await _ok(api, """mutation($t: ID!) { cancelTransfer(input: {transferId: $t, date: "2024-01-16"}) {
+                transfer { id } userErrors { code message } } }""", {"t": o["transfer"]}, "cancelTransfer")
+            o["flow"] = await _flow(api, o["member"])
+            await _seat_and_volunteer(api, o)
+            r = await _ok(api, """mutation { requestDues(input: {monthlyAmount: "10.00"}) { request { id }
+                userErrors { code message } } }""", {}, "requestDues", as_="a1_member")
+            o["changeRequest"] = r["request"]["id"]
             positions[position] = o
         else:
-            positions[position] = await _place(api, world, key)
+            positions[position] = await _place(api, engine, world, key)
     positions["missing"] = _missing()
     own = dict(positions["own"])
     own["account"] = gid("Account", world.accounts["a_viewer" if role != "MEMBER" else "a1_member"])
@@ -480,7 +638,8 @@ async def run_reads(api, role: str, positions: dict, failures: list) -> set:
             p = positions.get(position, {})
             if case.position and not _has(case.variables, p):
                 continue  # a1_member's own objects hold no leader position, org record, table or entry
-            result = await api.as_(caller, case.document, case.variables(p) if case.position else {})
+            document = case.member_document if role == "MEMBER" and case.member_document else case.document
+            result = await api.as_(caller, document, case.variables(p) if case.position else {})
             where = (case.field, role, position, json.dumps(case.variables(p) if case.position else {})[:80])
             codes = error_codes(result)
             if role == "SIGNED_OUT":
@@ -494,7 +653,8 @@ async def run_reads(api, role: str, positions: dict, failures: list) -> set:
                 if codes != ["FORBIDDEN"] or (result.get("data") or {}).get(case.field):
                     failures.append(("role below requires not FORBIDDEN", where, result))
                 continue
-            leaked |= collect_ids(result.get("data"), set()) & foreign_ids
+            if not case.foreign_ok:
+                leaked |= collect_ids(result.get("data"), set()) & foreign_ids
             if not case.position:
                 if codes:
                     failures.append(("errors", where, result))
@@ -515,7 +675,7 @@ async def run_reads(api, role: str, positions: dict, failures: list) -> set:
                     failures.append(("FOREIGN OBJECT SEEN", where, result))
                 if position != "missing":
                     if id(case) not in twins:
-                        twins[id(case)] = await api.as_(caller, case.document, case.variables(positions["missing"]))
+                        twins[id(case)] = await api.as_(caller, document, case.variables(positions["missing"]))
                     twin = twins[id(case)]
                     if _shape(twin) != _shape(result):
                         failures.append(("foreign answer differs from a missing object's", where,
@@ -618,13 +778,193 @@ async def run_mutations(api, engine, role: str, positions: dict, own: dict, fail
         assert result.get("data", {}).get("logout") == {"ok": True, "userErrors": []}, result
 
 
-@pytest.mark.parametrize("role", ["SIGNED_OUT", "MEMBER", "VIEWER", "OPERATOR", "ADMIN"])
-async def test_isolation_of_every_root_field_and_mutation(api, engine, world, role):
-    positions, own = await build_positions(api, world, role)
-    if CALLER[role]:
-        await api.login(CALLER[role])  # sign in before the first dump (last_login_at)
-    failures: list = []
-    await run_reads(api, role, positions, failures)
-    await run_mutations(api, engine, role, positions, own, failures)
+# The callers sharing a world, in order: signed out meets only the role rule and writes nothing; a
+# VIEWER's own-position writes (saved tables, refused requests) leave the OPERATOR's targets alone.
+WORLDS = {"MEMBER": ("SIGNED_OUT", "MEMBER"), "OPERATOR": ("VIEWER", "OPERATOR"), "ADMIN": ("ADMIN",)}
 
+
+@pytest.mark.parametrize("role", list(WORLDS))
+async def test_isolation_of_every_root_field_and_mutation(api, engine, world, role):
+    """One world per entry of WORLDS (the callers after the first find the objects as the first left them)."""
+    positions, own = await build_positions(api, engine, world, role)
+    failures: list = []
+    for caller in WORLDS[role]:
+        if CALLER[caller]:
+            await api.login(CALLER[caller])  # sign in before the first dump (last_login_at)
+        await run_reads(api, caller, positions, failures)
+        await run_mutations(api, engine, caller, positions, own, failures)
+
+    assert not failures, "\n".join(repr(f)[:600] for f in failures)
+
+
+# ---------------------------------------------------------------------------------------- the documented exceptions
+
+TRANSFER = """query($id: ID!) { node(id: $id) { id ... on Transfer { status member { id name }
+    fromOrganization { id } toOrganization { id } fromOrganizationRef { id code name path }
+    toOrganizationRef { id code name path } } } }"""
+MEMBER_NODE = "query($id: ID!) { node(id: $id) { id ... on Member { name } } }"
+
+
+def _ref(world, key: str) -> dict:
+    """What OrganizationRef names: id, code, name and the names from the top down to it."""
+    chain = {"root": ["root"], "a": ["root", "a"], "b": ["root", "b"], "a1": ["root", "a", "a1"],
+             "a2": ["root", "a", "a2"], "b1": ["root", "b", "b1"]}[key]
+    org = world.orgs[key]
+    return {"id": gid("Organization", org), "code": org.code, "name": org.name,
+            "path": [world.orgs[k].name for k in chain]}
+
+
+async def test_a_transfer_is_read_by_both_sides_and_its_member_by_the_receiver_while_pending(api, world):
+    """b1's member sent to a2: B and A read the transfer, each side's organization as an object
+    only inside its branch (the other named by its ref); A reads the member while PENDING, never its
+    organization at B; a1 (in A, not the receiver), a1_member and B's sibling branches read nothing,
+    exactly as for missing ids; once A has rejected it, A reads the member no more."""
+    member = gid("Member", world.members["b1_only"])
+    r = await _ok(api, """mutation($m: ID!, $to: ID!) { transferMembers(input: {memberIds: [$m], toOrganizationId: $to,
+        date: "2024-01-15"}) { transfers { id status } userErrors { code message } } }""",
+                  {"m": member, "to": gid("Organization", world.orgs["a2"])}, "transferMembers", as_="b_admin")
+    transfer = r["transfers"][0]["id"]
+    missing_transfer, missing_member = to_global_id("Transfer", 10**9), to_global_id("Member", 10**9)
+
+    seen = {}
+    for who in ("b_admin", "a_admin", "a_viewer"):
+        result = await api.as_(who, TRANSFER, {"id": transfer})
+        assert "errors" not in result, (who, result)
+        seen[who] = result["data"]["node"]
+    b_side, a_side = seen["b_admin"], seen["a_admin"]
+    assert seen["a_viewer"] == a_side and a_side["status"] == "PENDING"
+    assert (b_side["fromOrganization"], b_side["toOrganization"]) == ({"id": _ref(world, "b1")["id"]}, None)
+    assert (a_side["fromOrganization"], a_side["toOrganization"]) == (None, {"id": _ref(world, "a2")["id"]})
+    for side in (a_side, b_side):
+        assert side["fromOrganizationRef"] == _ref(world, "b1") and side["toOrganizationRef"] == _ref(world, "a2")
+        assert side["member"] == {"id": member, "name": "陈静"}
+    # The receiver reads the member coming, not where it is (the sender's organization).
+    assert (await api.as_("a_admin", MEMBER_NODE, {"id": member}))["data"]["node"] == {"id": member, "name": "陈静"}
+    at_b = await api.as_("a_admin", "query($id: ID!) { node(id: $id) { ... on Member { organization { id code } } } }",
+                         {"id": member})
+    assert error_codes(at_b) == ["FORBIDDEN"] and _ref(world, "b1")["code"] not in json.dumps(at_b, ensure_ascii=False)
+    listed = await api.as_("a_admin", """{ transfers(filter: {scope: SUBTREE, direction: INCOMING}) { totalCount edges {
+        node { id member { id } fromOrganization { id } } } } }""")
+    assert listed["data"]["transfers"]["totalCount"] == 1 and collect_ids(listed["data"], set()) == {transfer, member}
+
+    # Outside both sides: nothing, as for ids that exist nowhere.
+    for who in ("a1_admin", "a1_viewer", "a1_member"):
+        for real, absent in ((transfer, missing_transfer), (member, missing_member)):
+            answer = await api.as_(who, TRANSFER if real == transfer else MEMBER_NODE, {"id": real})
+            assert answer["data"]["node"] is None, (who, answer)
+            assert _shape(answer) == _shape(await api.as_(who, TRANSFER if real == transfer else MEMBER_NODE,
+                                                          {"id": absent})), who
+    for who in ("a1_admin", "a1_viewer"):
+        empty = await api.as_(who, "{ transfers(filter: {scope: SUBTREE}) { totalCount edges { node { id } } } }")
+        assert empty["data"]["transfers"] == {"totalCount": 0, "edges": []}, (who, empty)
+
+    # The receiver rejects it: the member is B's again and out of A's sight.
+    r = await _ok(api, """mutation($t: ID!) { rejectTransfer(input: {transferId: $t, date: "2024-02-01", reason: "不予接收"}) {
+        transfer { id status } userErrors { code message } } }""", {"t": transfer}, "rejectTransfer", as_="a_admin")
+    assert r["transfer"]["status"] == "REJECTED"
+    gone = await api.as_("a_admin", MEMBER_NODE, {"id": member})
+    assert gone["data"]["node"] is None and _shape(gone) == _shape(await api.as_("a_admin", MEMBER_NODE, {"id": missing_member}))
+    assert (await api.as_("b_admin", MEMBER_NODE, {"id": member}))["data"]["node"]["name"] == "陈静"
+
+
+async def test_organization_directory_names_only(api, world):
+    """组织目录 names organizations anywhere (the other end of a transfer) by id, code, name and the
+    names above: nothing else is on OrganizationRef, and its ids open nothing outside the branch."""
+    ref_type = app_schema._schema.type_map["OrganizationRef"]
+    assert set(ref_type.fields) == {"id", "code", "name", "path"}
+    result = await api.as_("a_operator", """{ organizationDirectory(search: "乙区", first: 20) { id code name path } }""")
+    refs = result["data"]["organizationDirectory"]
+    assert sorted(refs, key=lambda r: r["code"]) == [_ref(world, "b"), _ref(world, "b1")], refs
+    for ref in refs:
+        answer = await api.as_("a_operator", "query($id: ID!) { node(id: $id) { id } }", {"id": ref["id"]})
+        assert answer == await api.as_("a_operator", "query($id: ID!) { node(id: $id) { id } }",
+                                       {"id": to_global_id("Organization", 10**9)})
+    for who in ("a_viewer", "a1_member"):
+        assert error_codes(await api.as_(who, '{ organizationDirectory(search: "乙区") { id } }')) == ["FORBIDDEN"]
+
+
+# ---------------------------------------------------------------------------------------- files (gql/exports.py, gql/imports.py)
+
+
+async def test_exports_and_imports_of_foreign_organizations_answer_404_and_no_file(api, engine, world):
+    """GET /export/... and POST /import/members: an organization (or saved table) outside the
+    caller's branch answers 404 JSON, byte for byte as a missing one, never a file, and an import
+    writes nothing; a role below the route's answers 403; the own branch gets its file."""
+    from tests.test_imports import csv_file, good_row
+
+    table = await _ok(api, """mutation($o: ID!) { saveStatDefinition(input: {name: "乙区统计", crossTab: {organizationId: $o,
+        rows: GENDER}}) { definition { id } userErrors { code message } } }""", {"o": gid("Organization", world.orgs["b"])},
+                      "saveStatDefinition", as_="b_admin")
+    own_table = await _ok(api, """mutation($o: ID!) { saveStatDefinition(input: {name: "甲区统计", crossTab: {organizationId: $o,
+        rows: GENDER}}) { definition { id } userErrors { code message } } }""", {"o": gid("Organization", world.orgs["a"])},
+                          "saveStatDefinition", as_="a_viewer")
+    orgs = {"own": gid("Organization", world.orgs["a"]), "sibling": gid("Organization", world.orgs["b"]),
+            "parent": gid("Organization", world.orgs["root"]), "missing": to_global_id("Organization", 10**9)}
+    tables = {"own": own_table["definition"]["id"], "sibling": table["definition"]["id"], "parent": None,
+              "missing": to_global_id("StatDefinition", 10**9)}
+    routes = [
+        ("/export/members.csv", lambda o: {"organizationId": o}),
+        ("/export/members.xlsx", lambda o: {"organizationId": o}),
+        ("/export/crosstab.xlsx", lambda o: {"organizationId": o, "rows": "GENDER"}),
+        ("/export/crosstab.docx", lambda o: {"organizationId": o, "rows": "GENDER", "columns": "EDUCATION"}),
+        ("/export/balance.xlsx", lambda o: {"organizationId": o, "from": "2020-01-01", "to": TODAY}),
+        ("/export/balance.docx", lambda o: {"organizationId": o, "from": "2020-01-01", "to": TODAY}),
+    ]
+    failures = []
+
+    async def get(who, path, params):
+        headers = {"Authorization": f"Bearer {await api.login(who)}"} if who else {}
+        return await api.http.get(path, params=params, headers=headers)
+
+    def refused(response, status: int, code: str, where) -> None:
+        if (response.status_code != status or not response.headers["content-type"].startswith("application/json")
+                or "content-disposition" in response.headers
+                or [e["extensions"]["code"] for e in response.json()["errors"]] != [code]):
+            failures.append((where, response.status_code, response.headers.get("content-type"), response.text[:200]))
+
+    for path, params in routes + [(f"/export/stat/{{t}}.{kind}", None) for kind in ("xlsx", "docx")]:
+        answers = {}
+        for position in ("own", "sibling", "parent", "missing"):
+            if params is None:
+                if tables[position] is None:
+                    continue
+                url, query = path.format(t=tables[position]), {}
+            else:
+                url, query = path, params(orgs[position])
+            response = await get("a_viewer", url, query)
+            where = (url, position)
+            if position == "own":
+                if response.status_code != 200 or "content-disposition" not in response.headers:
+                    failures.append((where, response.status_code, response.text[:200]))
+                refused(await get("a1_member", url, query), 403, "FORBIDDEN", where + ("MEMBER",))
+                refused(await get(None, url, query), 401, "UNAUTHENTICATED", where + ("signed out",))
+                continue
+            refused(response, 404, "NOT_FOUND", where)
+            answers[position] = response.content
+        if len(set(answers.values())) != 1:
+            failures.append(("foreign answer differs from a missing one's", path, answers))
+
+    async def post(who, organization, content):
+        token = await api.login(who)
+        return await api.http.post("/import/members", files={"file": ("名册.csv", content)},
+                                   data={"organizationId": organization, "dryRun": "false"},
+                                   headers={"Authorization": f"Bearer {token}"})
+
+    for who in ("a_operator", "a_viewer", "a1_member"):
+        await api.login(who)  # before the dump (last_login_at, the login's audit entry)
+    before = await dump(engine)
+    answers = {}
+    for position in ("sibling", "parent", "missing"):
+        response = await post("a_operator", orgs[position], csv_file([good_row("越界导入")]))
+        refused(response, 404, "NOT_FOUND", ("/import/members", position))
+        answers[position] = response.content
+    if len(set(answers.values())) != 1:
+        failures.append(("foreign import answer differs from a missing one's", answers))
+    for who in ("a_viewer", "a1_member"):
+        refused(await post(who, orgs["own"], csv_file([good_row("越权导入")])), 403, "FORBIDDEN", ("/import/members", who))
+    if await dump(engine) != before:
+        failures.append(("A REFUSED IMPORT WROTE", json.dumps(diff(before, await dump(engine)), ensure_ascii=False)))
+    own = await post("a_operator", orgs["own"], csv_file([good_row("本级导入")]))
+    if own.status_code != 200:
+        failures.append(("own import refused", own.status_code, own.text[:300]))
     assert not failures, "\n".join(repr(f)[:600] for f in failures)
