@@ -256,6 +256,43 @@ def transfers(branch: Branch, *columns) -> Select:
     return stmt.where(or_(from_in, branch.holds(TRANSFER_TO.c.path)))
 
 
+# ------------------------------------------------------------------ the letter reach (介绍信)
+#
+# The sight rule's one limited reach: a side of a transfer that reads the transfer but no longer
+# the member (the sender after acceptance: the member is now the receiver's; the receiver after a
+# rejection or cancellation: the member stayed the sender's) still reads the member, but only as
+# the transfer's letter shows it: LETTER_FIELDS, frozen on the transfer when it was sent
+# (transfer.member_<field>), never the other branch's current record. Nothing hangs from a member
+# read this way: no records, changes, flows, account, organization of the other branch
+# (gql/auth/guard.py admits only the Member fields listed for the letter reach; everything a
+# member reached so has is answered from the transfer, or empty).
+
+# Member attributes the letter reach shows, each copied to transfer.member_<attribute> on sending.
+LETTER_FIELDS = ("name", "gender", "birth_date", "ethnicity_code", "id_number", "category", "affiliation",
+                 "joined_on")
+
+
+def letter_snapshot(member: models.Member) -> dict:
+    """transfer.member_<field> values for a transfer of `member` being sent now."""
+    return {f"member_{name}": getattr(member, name) for name in LETTER_FIELDS}
+
+
+def member_sight(branch: Branch):
+    """SQL over transfers(branch) (joined to the transfer's member and that member's organization,
+    see transfers_with_member_sight): 1 when the branch reads the member itself (in_sight), 0 when
+    it reads it only through the letter reach."""
+    condition, _path = in_sight(branch)
+    return case((condition, 1), else_=0).label("member_in_sight")
+
+
+def transfers_with_member_sight(branch: Branch, *columns) -> Select:
+    """transfers(branch, *columns, member_sight(branch)): each transfer says which reach its
+    member is read through."""
+    return (transfers(branch, *columns, member_sight(branch))
+            .join(models.Member, models.Member.id == models.Transfer.member_id)
+            .join(models.Organization, models.Organization.id == models.Member.organization_id))
+
+
 def directory():
     """组织目录: the one read of organizations outside the caller's branch, and only of what
     names them (id, code, name, path), only of active ones: to pick and name the other end of a
