@@ -10,6 +10,10 @@
   date), ACTIVE there; its leader positions end on that date; its MEMBER account moves along.
 - rejectTransfer (the receiver, with a reason) and cancelTransfer (the sender): ACTIVE again at
   the sender, dated; the receiver loses sight of the member (db.branch.in_sight).
+- The side that no longer reads the member (the sender after acceptance, the receiver after a
+  rejection or cancellation) reads the transfer's member as the letter shows it: the copy of
+  the letter's fields taken when sending (transfer.member_*, db.branch.letter_snapshot), which is
+  also what the letter text prints, so a letter never changes after it is sent.
 
 Concurrency: every decision locks the member row first (FOR UPDATE, the order of every member
 write), then the transfer row (FOR UPDATE) and re-reads it: two accepts, or a cancel against an

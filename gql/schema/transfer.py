@@ -3,7 +3,9 @@
 A transfer is read by each side (db.branch.transfers); its scope_path is the path of the side in
 the caller's branch, so the @auth guard admits exactly those. The other side's organization is
 null (`fromOrganization`/`toOrganization` load through the caller's branch) and only named by
-its ref."""
+its ref. `member` answers for both sides in every state: the member's record while the caller's
+branch reads it, else the member as the letter shows it (db.branch, the letter reach;
+Member.from_letter), so a list selecting `member` is never nulled by a side that lost sight."""
 from __future__ import annotations
 
 import datetime as dt
