@@ -34,6 +34,7 @@ BENCHMARKS = {
     "representatives": "a representative summary (党代表 representatives(query:)) over a branch of 100,000 members",
     "imports": "POST /import/members of 100,000 rows (CSV and XLSX): rows/s of a dry run and of the import",
     "exports": "the roster export of 1,000,000 members (CSV and XLSX): the server's peak memory",
+    "transfer_sight": "a page of 50 transfers with and without the letter reach's member_in_sight column (SQLite)",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]

@@ -422,6 +422,17 @@ class Transfer(Base):
     letter_number: Mapped[str] = mapped_column(String(40), unique=True)
     valid_until: Mapped[dt.date] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+    # What the letter (介绍信) prints of the member, copied when it is sent and never changed: the
+    # side that no longer has sight of the member reads it through these (db.branch, the letter
+    # reach), so the old branch never sees the new branch's later edits, nor the new the old's.
+    member_name: Mapped[str] = mapped_column(String(100))
+    member_gender: Mapped[str] = mapped_column(String(6))
+    member_birth_date: Mapped[dt.date] = mapped_column(Date)
+    member_ethnicity_code: Mapped[str | None] = mapped_column(String(8))
+    member_id_number: Mapped[str] = mapped_column(String(18))
+    member_category: Mapped[str] = mapped_column(String(20))
+    member_affiliation: Mapped[str] = mapped_column(String(10))
+    member_joined_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class TransferLetterCounter(Base):

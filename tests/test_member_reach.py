@@ -211,7 +211,8 @@ async def flows_seats_and_volunteers(engine, world) -> set[str]:
         me, colleague = world.members["a1_first"], world.members["a1_second"]
         own = set()
         for member in (me, colleague):
-            flow, _ = await flows.flow_out(session, SYSTEM_ACTOR, member.id, "外地", dt.date(2023, 5, 1), None, None)
+            flow, _ = await flows.flow_out(session, SYSTEM_ACTOR, member.id, "外地", dt.date(2023, 2, 10), None, None)
+            await flows.return_from_flow(session, SYSTEM_ACTOR, flow.id, dt.date(2023, 2, 20))
             seat, _ = await representatives.add_term(session, SYSTEM_ACTOR, member.id, "CITY", 12, None, None)
             volunteer, _ = await representatives.set_volunteer(session, SYSTEM_ACTOR, member.id, "社区服务", None, None)
             if member is me:
@@ -223,8 +224,10 @@ async def test_a_member_account_reads_counts_and_pages_only_what_is_its_own(api,
     own_difficulty = await crowded_world(engine, world)
     own_ids = {gid("Member", world.members["a1_first"]), gid("Organization", world.orgs["a1"]),
                gid("Account", world.accounts["a1_member"]), gid("Difficulty", own_difficulty)}
-    own_ids |= await records_and_status_changes(engine, world)
+    # Flows first (and back from them): a flow needs an ACTIVE member, and the transfers sent
+    # below leave it TRANSFERRING (its colleague TRANSFERRED_OUT).
     own_ids |= await flows_seats_and_volunteers(engine, world)
+    own_ids |= await records_and_status_changes(engine, world)
     guarded, allowed = guarded_types(), allow_self_types()
     own_ids |= await change_requests_of_both(engine, world)
     assert allowed == {"Organization", "Member", "Account", "Difficulty", "MemberRecord", "StatusChange",

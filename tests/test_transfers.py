@@ -66,6 +66,41 @@ RECORD = """mutation($m: ID!) { addMemberRecords(input: {memberIds: [$m], kind: 
   fields: {title: "主题党日", date: "2024-03-01"}}) { records { id } userErrors { code } } }"""
 UPDATE = """mutation($m: ID!) { updateMember(input: {memberId: $m, fields: {phone: "13800000000"}}) {
   member { id } userErrors { code field } } }"""
+RENAME = """mutation($m: ID!, $name: String!) { updateMember(input: {memberId: $m, fields: {name: $name, phone: "13900000000"}}) { member { id name } userErrors { code field } } }"""
+# A transfer's member, every field of it: what a side reads through the letter (db.branch, the letter reach).
+THROUGH = """query($f: TransferFilter) { transfers(filter: $f, first: 100) { edges { node { status letter member {
+  id name gender birthDate idNumber category affiliation joinedOn status nativePlace phone appliedOn confirmedOn
+  reviewNote activistOn candidateOn rejectionReason ethnicity { code } education { code } degree { code }
+  jobPosition { code } technicalTitle { code } createdAt updatedAt version
+  completeness { percent missing warnings } organization { id } difficulties { id } records(first: 5) { totalCount }
+  statusChanges { kind } transfers { id } flows { id } representativeTerms { id } volunteer { id } account { id }
+} } } } }"""
+
+
+async def through(api, who, organization=True, **filter_) -> list[dict]:
+    """The members of the transfers `who` lists, every field (no error, whatever the state; but
+    `organization`, FORBIDDEN to the receiver while PENDING, only when asked)."""
+    query = THROUGH if organization else THROUGH.replace(" organization { id }", "")
+    result = await api.as_(who, query, {"f": filter_ or {"scope": "SUBTREE"}})
+    assert "errors" not in result, result
+    return [edge["node"]["member"] for edge in result["data"]["transfers"]["edges"]]
+
+
+def assert_letter_view(seen: dict, member, organization, id_number: str, name: str | None = None) -> None:
+    """`seen` is `member` as the letter shows it: the copy frozen when sent, nothing else of it."""
+    assert seen["id"] == gid("Member", member)
+    assert (seen["name"], seen["idNumber"]) == (name or member.name, id_number)
+    assert (seen["gender"], seen["birthDate"], seen["category"]) == (member.gender, member.birth_date.isoformat(), member.category)
+    assert seen["status"] == "TRANSFERRING" and seen["version"] == 0
+    if "organization" in seen:
+        assert seen["organization"] == {"id": gid("Organization", organization)}  # the caller's end
+    assert seen["completeness"]["percent"] == 0 and seen["completeness"]["missing"] == []
+    for field in ("nativePlace", "phone", "appliedOn", "activistOn", "candidateOn", "confirmedOn", "reviewNote",
+                  "rejectionReason", "education", "degree", "jobPosition", "technicalTitle", "volunteer", "account"):
+        assert seen[field] is None, field
+    for field in ("difficulties", "statusChanges", "transfers", "flows", "representativeTerms"):
+        assert seen[field] == [], field
+    assert seen["records"] == {"totalCount": 0}
 
 
 async def send(api, who, members, to=None, external=None, date=None, reason="工作调动"):
@@ -196,7 +231,24 @@ async def test_a_transfer_across_branches_before_during_and_after(api, world, en
     assert outgoing["data"]["transfers"]["edges"] == [{"node": {
         "status": "ACCEPTED", "toOrganization": None, "toOrganizationRef": {"name": world.orgs["b1"].name},
         "letterNumber": t["letterNumber"]}}]
-    assert error_codes(await api.as_("a_admin", """{ transfers(filter: {scope: SUBTREE}) { edges { node { member { name } } } } }""")) == ["FORBIDDEN"]
+    # ... but the transfer's member, as the letter shows it (ID number masked as for the role).
+    [frozen] = await through(api, "a_admin")
+    assert_letter_view(frozen, moving, world.orgs["a1"], moving.id_number)
+    [frozen] = await through(api, "a_viewer")
+    assert_letter_view(frozen, moving, world.orgs["a1"], idnumber.mask(moving.id_number))
+    # The receiver's later edits are its own: the sender's letter does not follow them.
+    renamed = ok(await api.as_("b_admin", RENAME, {"m": gid("Member", moving), "name": "改名后"}), "updateMember")
+    assert renamed["member"]["name"] == "改名后"
+    [frozen] = await through(api, "a_admin")
+    assert_letter_view(frozen, moving, world.orgs["a1"], moving.id_number)
+    assert "改名后" not in str(frozen) and "13900000000" not in str(frozen)
+    letter = (await api.as_("a_admin", """{ transfers(filter: {scope: SUBTREE}) { edges { node { letter } } } }"""))
+    assert moving.name in letter["data"]["transfers"]["edges"][0]["node"]["letter"]
+    assert "改名后" not in letter["data"]["transfers"]["edges"][0]["node"]["letter"]
+    [own] = await through(api, "b_admin")
+    assert (own["name"], own["phone"], own["status"], own["category"]) == ("改名后", "13900000000", "ACTIVE", "FULL")
+    # Nothing else of the member through the letter: not by id, not in a list.
+    assert await member_of(api, "a_admin", moving) is None
 
     # The history: at the sender until the day before the decision, at the receiver from it.
     pk = moving.id
@@ -241,9 +293,16 @@ async def test_rejected_and_cancelled_transfers_give_the_member_back(api, world)
     assert await member_of(api, "b_admin", moving) is None
     assert [n["node"]["status"] for n in (await listed(api, "b_admin", scope="SUBTREE", direction="INCOMING"))["edges"]] \
         == ["REJECTED"]
-    gone = await api.as_("b_admin", """query($id: ID!) { node(id: $id) { ... on Transfer { member { name } } } }""",
+    gone = await api.as_("b_admin", """query($id: ID!) { node(id: $id) { ... on Transfer { member { name idNumber } } } }""",
                          {"id": t["id"]})
-    assert error_codes(gone) == ["FORBIDDEN"]
+    assert gone == {"data": {"node": {"member": {"name": moving.name, "idNumber": moving.id_number}}}}
+    [frozen] = await through(api, "b_admin", scope="SUBTREE", direction="INCOMING")
+    assert_letter_view(frozen, moving, world.orgs["b1"], moving.id_number)
+    # The sender's later edits stay the sender's.
+    ok(await api.as_("a_admin", RENAME, {"m": gid("Member", moving), "name": "改名后"}), "updateMember")
+    [frozen] = await through(api, "b_viewer", scope="SUBTREE", direction="INCOMING")
+    assert_letter_view(frozen, moving, world.orgs["b1"], idnumber.mask(moving.id_number))
+    assert "改名后" not in str(frozen)
     # Deciding again: CONFLICT.
     assert problems(await decide(api, "b_admin", "acceptTransfer", t["id"]), "acceptTransfer")[0][0] == "CONFLICT"
     assert problems(await decide(api, "a_admin", "cancelTransfer", t["id"]), "cancelTransfer")[0][0] == "CONFLICT"
@@ -253,6 +312,9 @@ async def test_rejected_and_cancelled_transfers_give_the_member_back(api, world)
     cancelled = ok(await decide(api, "a_admin", "cancelTransfer", again["id"]), "cancelTransfer")["transfer"]
     assert cancelled["status"] == "CANCELLED"
     assert await member_of(api, "b_admin", moving) is None
+    # Each letter as it was sent: the second after the sender's rename, the first before it.
+    assert [(m["name"], m["category"], m["status"]) for m in await through(api, "b_admin")] == [
+        ("改名后", "FULL", "TRANSFERRING"), (moving.name, "FULL", "TRANSFERRING")]
     assert (await member_of(api, "a_admin", moving))["status"] == "ACTIVE"
     assert problems(await decide(api, "b_admin", "acceptTransfer", again["id"]), "acceptTransfer")[0][0] == "CONFLICT"
     # A transfer outside both branches does not exist for the caller.
@@ -301,6 +363,10 @@ async def test_a_batch_gets_consecutive_letter_numbers_and_external_transfers_co
     assert out["toOrganizationRef"] is None and out["externalDestination"] == "中共某省某市某支部委员会"
     assert out["letterNumber"] == f"转〔{year}〕000004号" and "中共某省某市某支部委员会" in out["letter"]
     assert (await member_of(api, "a_admin", world.members["a2_only"]))["status"] == "TRANSFERRED_OUT"
+    # Out of the system: the sender keeps the member (TRANSFERRED_OUT), read in full through the transfer.
+    [whole] = [m for m in await through(api, "a_viewer", statuses=["COMPLETED"], scope="SUBTREE")]
+    assert whole["status"] == "TRANSFERRED_OUT" and whole["version"] > 0
+    assert whole["idNumber"] == idnumber.mask(world.members["a2_only"].id_number)
     # TRANSFERRED_OUT leaves the counts; the three TRANSFERRING still count here.
     assert await counts(api, world.orgs["a2"]) == (before[0] - 1, before[1] - 1)
 
@@ -464,38 +530,60 @@ async def test_what_each_side_sees_before_during_and_after(api, world, direction
     bystander = "a1_viewer"  # A1's own viewer: neither end in the second direction, the sender in the first
 
     async def sight(who):
+        """(reads the member by id, reads its record by id, transfers listed, how the listed
+        transfer's member is read: "record", "letter" or None without a transfer)."""
         seen = await member_of(api, who, member)
         by_id = (await api.as_(who, RECORD_NODE, {"id": record["id"]}))["data"]["node"]
         transfers = (await listed(api, who, scope="SUBTREE"))["totalCount"]
-        return seen is not None, by_id is not None, transfers
+        through_transfer = await through(api, who, organization=False)
+        how = None
+        if through_transfer:
+            [m] = through_transfer
+            assert m["idNumber"] == idnumber.mask(member.id_number)  # the viewers: masked either way
+            if m["version"] == 0:
+                [m] = await through(api, who)
+                end = sender if who == sender_viewer else receiver
+                assert_letter_view(m, member, end, idnumber.mask(member.id_number))
+                how = "letter"
+            else:
+                assert m["records"]["totalCount"] == 1
+                how = "record"
+        return seen is not None, by_id is not None, transfers, how
 
     start = [await total(api, "root_admin", o) for o in (sender_top, receiver_top)]
-    assert await sight(sender_viewer) == (True, True, 0)
-    assert await sight(receiver_viewer) == (False, False, 0)
+    assert await sight(sender_viewer) == (True, True, 0, None)
+    assert await sight(receiver_viewer) == (False, False, 0, None)
 
     [t] = ok(await send(api, send_as, [member], to=receiver, date=day(-4)), "transferMembers")["transfers"]
-    assert await sight(sender_viewer) == (True, True, 1)
-    assert await sight(receiver_viewer) == (True, True, 1)
+    assert await sight(sender_viewer) == (True, True, 1, "record")
+    assert await sight(receiver_viewer) == (True, True, 1, "record")
     if direction == "b1_to_a2":
-        assert await sight(bystander) == (False, False, 0)
+        assert await sight(bystander) == (False, False, 0, None)
     assert [await total(api, "root_admin", o) for o in (sender_top, receiver_top)] == start
 
     reason = "材料不全" if outcome == "rejectTransfer" else None
     who = send_as if outcome == "cancelTransfer" else receive_as
     ok(await decide(api, who, outcome, t["id"], date=day(-2), reason=reason), outcome)
     if outcome == "acceptTransfer":
-        assert await sight(sender_viewer) == (False, False, 1)
-        assert await sight(receiver_viewer) == (True, True, 1)
+        assert await sight(sender_viewer) == (False, False, 1, "letter")
+        assert await sight(receiver_viewer) == (True, True, 1, "record")
         moved = [start[0] - 1, start[1] + 1]
         assert [await total(api, "root_admin", o) for o in (sender_top, receiver_top)] == moved
         assert [await total(api, "root_admin", o, day(-3)) for o in (sender_top, receiver_top)] == start
         assert [await total(api, "root_admin", o, day(-2)) for o in (sender_top, receiver_top)] == moved
     else:
-        assert await sight(sender_viewer) == (True, True, 1)
-        assert await sight(receiver_viewer) == (False, False, 1)
+        assert await sight(sender_viewer) == (True, True, 1, "record")
+        assert await sight(receiver_viewer) == (False, False, 1, "letter")
         assert [await total(api, "root_admin", o) for o in (sender_top, receiver_top)] == start
     if direction == "b1_to_a2":
-        assert await sight(bystander) == (False, False, 0)
+        assert await sight(bystander) == (False, False, 0, None)
+    # The side that holds the member edits it; the other side's letter does not follow.
+    holder, holder_viewer, other = ((receive_as, receiver_viewer, sender_viewer) if outcome == "acceptTransfer"
+                                    else (send_as, sender_viewer, receiver_viewer))
+    ok(await api.as_(holder, RENAME, {"m": gid("Member", member), "name": "改名后"}), "updateMember")
+    assert [m["name"] for m in await through(api, holder_viewer)] == ["改名后"]
+    [frozen] = await through(api, other)
+    assert frozen["name"] == member.name and frozen["phone"] is None and frozen["version"] == 0
 
 
 # ------------------------------------------------------------------ statements per request
@@ -525,3 +613,34 @@ async def test_a_transfer_list_costs_the_same_statements_for_2_or_12_transfers(a
     few, many = await cost(2), await cost(10)
     assert (few[0], many[0]) == (2, 12)
     assert few[1] == many[1], (few, many)
+
+
+# ------------------------------------------------------------------ the letter reach and the guard
+
+
+def test_every_member_field_has_an_answer_through_the_letter():
+    """The guard lists what a Member read through a transfer's letter answers (deny by default):
+    today every field, each from the frozen copy or null / empty / documented (Member.from_letter).
+    A new Member field fails here until it gets an answer that holds nothing of the current record
+    (and a line in THROUGH above)."""
+    from gql.auth.guard import LETTER_MEMBER_FIELDS
+    from gql.schema import schema
+
+    fields = set(schema._schema.type_map["Member"].fields)
+    assert LETTER_MEMBER_FIELDS == fields
+    asked = {word.split("(")[0] for word in THROUGH.split("member {", 1)[1].split()}
+    assert fields <= asked
+
+
+async def test_the_guard_denies_a_member_field_not_listed_for_the_letter(api, world, monkeypatch):
+    from gql.auth import guard
+
+    moving = world.members["a1_first"]
+    [t] = ok(await send(api, "a_admin", [moving], to=world.orgs["b1"]), "transferMembers")["transfers"]
+    ok(await decide(api, "b_admin", "acceptTransfer", t["id"]), "acceptTransfer")
+    query = """query($id: ID!) { node(id: $id) { ... on Transfer { member { name phone } } } }"""
+    assert (await api.as_("a_admin", query, {"id": t["id"]}))["data"]["node"]["member"] == {"name": moving.name, "phone": None}
+    monkeypatch.setattr(guard, "LETTER_MEMBER_FIELDS", guard.LETTER_MEMBER_FIELDS - {"phone"})
+    assert error_codes(await api.as_("a_admin", query, {"id": t["id"]})) == ["FORBIDDEN"]
+    # The receiver reads its member in full: the list does not apply to it.
+    assert (await api.as_("b_admin", query, {"id": t["id"]}))["data"]["node"]["member"]["name"] == moving.name

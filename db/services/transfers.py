@@ -10,6 +10,10 @@
   date), ACTIVE there; its leader positions end on that date; its MEMBER account moves along.
 - rejectTransfer (the receiver, with a reason) and cancelTransfer (the sender): ACTIVE again at
   the sender, dated; the receiver loses sight of the member (db.branch.in_sight).
+- The side that no longer reads the member (the sender after acceptance, the receiver after a
+  rejection or cancellation) reads the transfer's member as the letter shows it: the copy of
+  the letter's fields taken when sending (transfer.member_*, db.branch.letter_snapshot), which is
+  also what the letter text prints, so a letter never changes after it is sent.
 
 Concurrency: every decision locks the member row first (FOR UPDATE, the order of every member
 write), then the transfer row (FOR UPDATE) and re-reads it: two accepts, or a cancel against an
@@ -36,8 +40,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from db import idnumber, models
 from db.branch import (
-    TRANSFER_FROM, TRANSFER_TO, Actor, Branch, directory, directory_organization, transfer_sight_path,
-    transfers as transfers_in,
+    TRANSFER_FROM, TRANSFER_TO, Actor, Branch, directory, directory_organization, letter_snapshot,
+    transfer_sight_path, transfers as transfers_in, transfers_with_member_sight,
 )
 from db.changes import UNTRACKED, touch
 from db.errors import DomainError, Problems
@@ -112,15 +116,28 @@ async def search_directory(session: AsyncSession, search: str, first: int | None
 
 @dataclass
 class TransferView:
-    """A transfer as a reader of `sight_path`'s branch gets it, with what names its two ends and
-    what the letter prints of the member."""
+    """A transfer as a reader of `sight_path`'s branch gets it, with what names its two ends. What
+    the letter prints of the member is the transfer's own copy (transfer.member_*, frozen when
+    sent). `member_in_sight`: whether the reader reads the member itself, or only as the letter
+    shows it (db.branch, the letter reach); `sight_organization_id`: the reader's end of it."""
     transfer: models.Transfer
     sight_path: str
     from_ref: Ref
     to_ref: Ref | None
-    member_name: str
-    member_id_number: str
-    member_category: str
+    member_in_sight: bool
+    sight_organization_id: int
+
+    @property
+    def member_name(self) -> str:
+        return self.transfer.member_name
+
+    @property
+    def member_id_number(self) -> str:
+        return self.transfer.member_id_number
+
+    @property
+    def member_category(self) -> str:
+        return self.transfer.member_category
 
 
 def letter_text(view: TransferView, id_number: str) -> str:
@@ -147,31 +164,32 @@ def letter_text(view: TransferView, id_number: str) -> str:
     return "\n".join(lines)
 
 
-def _view_columns():
-    m = models.Member
-    return (models.Transfer, m.name, m.id_number, m.category)
-
-
 async def _views(session: AsyncSession, rows: Sequence) -> list[TransferView]:
-    """Rows of (transfer, sight_path, name, id_number, category) → views, the ends' refs in one
-    statement (plus one for their ancestors' names)."""
+    """Rows of (transfer, sight_path, member_in_sight) → views, the ends' refs in one statement
+    (plus one for their ancestors' names)."""
     org_ids = {i for row in rows for i in (row[0].from_organization_id, row[0].to_organization_id) if i is not None}
     found: dict[int, Ref] = {}
+    paths: dict[int, str] = {}
     if org_ids:
         o = models.Organization.__table__.c
-        found = await refs(session, (await session.execute(
-            select(o.id, o.code, o.name, o.path).where(o.id.in_(sorted(org_ids))))).all())
-    return [TransferView(transfer=row[0], sight_path=row[1], from_ref=found[row[0].from_organization_id],
-                         to_ref=found.get(row[0].to_organization_id) if row[0].to_organization_id else None,
-                         member_name=row[2], member_id_number=row[3], member_category=row[4])
-            for row in rows]
+        org_rows = (await session.execute(select(o.id, o.code, o.name, o.path).where(o.id.in_(sorted(org_ids))))).all()
+        found = await refs(session, org_rows)
+        paths = {r.id: r.path for r in org_rows}
+    views = []
+    for transfer, sight_path, in_sight in rows:
+        own_end = transfer.from_organization_id
+        if paths.get(own_end) != sight_path and transfer.to_organization_id is not None:
+            own_end = transfer.to_organization_id
+        views.append(TransferView(
+            transfer=transfer, sight_path=sight_path, from_ref=found[transfer.from_organization_id],
+            to_ref=found.get(transfer.to_organization_id) if transfer.to_organization_id else None,
+            member_in_sight=bool(in_sight), sight_organization_id=own_end))
+    return views
 
 
 def _visible(branch: Branch):
     """transfers(branch) with the columns of a view."""
-    m = models.Member
-    return (transfers_in(branch, models.Transfer, transfer_sight_path(branch), m.name, m.id_number, m.category)
-            .join(m, m.id == models.Transfer.member_id))
+    return transfers_with_member_sight(branch, models.Transfer, transfer_sight_path(branch))
 
 
 async def views_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, TransferView]:
@@ -323,7 +341,8 @@ async def send(session: AsyncSession, actor: Actor, member_ids: Sequence[int | N
             to_organization_id=destination.id if destination is not None else None,
             external_destination=external, status=status, requested_on=date,
             decided_on=None if destination is not None else date, reason=reason, letter_year=date.year,
-            letter_seq=seq, letter_number=number, valid_until=date + dt.timedelta(days=valid_days))
+            letter_seq=seq, letter_number=number, valid_until=date + dt.timedelta(days=valid_days),
+            **letter_snapshot(member))
         session.add(transfer)
         await member_service.set_status(session, member, "TRANSFERRING" if destination is not None else "TRANSFERRED_OUT",
                                         effective_on=date, field=["memberIds", str(index)])

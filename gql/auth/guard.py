@@ -128,6 +128,25 @@ def _who_am_i(source: Any, viewer, type_name: str, field_name: str) -> bool:
 MEMBER_CONTEXT_FIELDS = {"Organization": frozenset({"id", "name"})}
 
 
+# What a Member read through a transfer's letter (db.branch, the letter reach: the side of a
+# transfer that no longer reads the member itself) answers, each from the transfer's frozen copy
+# or as null / empty / the caller's end (gql/schema/member.py, Member.from_letter). Deny by
+# default: a Member field added later is FORBIDDEN through the letter until it is listed here
+# with an answer that holds nothing of the member's current record.
+LETTER_MEMBER_FIELDS = frozenset({
+    # from the copy frozen on the transfer
+    "id", "name", "gender", "birthDate", "ethnicity", "idNumber", "category", "affiliation", "joinedOn",
+    # null
+    "nativePlace", "phone", "appliedOn", "activistOn", "candidateOn", "confirmedOn", "reviewNote",
+    "rejectionReason", "education", "degree", "jobPosition", "technicalTitle", "volunteer", "account",
+    # empty
+    "difficulties", "records", "statusChanges", "transfers", "flows", "representativeTerms",
+    # non-null, documented answers: TRANSFERRING, when the letter was made (twice), 0, not
+    # assessed, the caller's end of the transfer
+    "status", "createdAt", "updatedAt", "version", "completeness", "organization",
+})
+
+
 def check(rule: Rule, source: Any, info) -> None:
     viewer = info.context.viewer
     name = f"{info.parent_type.name}.{info.field_name}"
@@ -148,6 +167,8 @@ def check(rule: Rule, source: Any, info) -> None:
     scope_path = getattr(source, "scope_path", None)
     if scope_path is None:
         raise ScopeViolation(f"{name}: object without scope_path")
+    if getattr(source, "letter_reach", False) and info.field_name not in LETTER_MEMBER_FIELDS:
+        raise Forbidden("该党员已不在本账户的管辖范围内，只能读取转接介绍信所载的信息")
     if viewer.has_role(rule.requires):
         if scope_path.startswith(viewer.organization_path):
             return

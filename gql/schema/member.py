@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from types import SimpleNamespace
 from typing import Annotated
 
 import strawberry
 from strawberry import Private
 
 from db import idnumber, models
+from db.branch import LETTER_FIELDS
 from db.services import members as member_service
 from gql.auth.directives import Role, auth
 from gql.auth.errors import Forbidden
@@ -89,6 +91,9 @@ class MemberFilter:
     completeness_below: int | None = strawberry.field(default=None, description="Only members whose completeness is below this percent.")
 
 
+LETTER_COMPLETENESS = "只读到转接介绍信所载的信息（该党员不在本账户的管辖范围内），不评估完整度"
+
+
 @strawberry.type(description="How complete the record is (信息完整度) and what a maintainer should fix.")
 class Completeness:
     percent: int = strawberry.field(description="0 to 100.")
@@ -96,7 +101,17 @@ class Completeness:
     warnings: list[str] = strawberry.field(description="Rule findings, e.g. probation longer than allowed, admitted under 18 without a review note.")
 
 
-@strawberry.type(directives=[auth(Role.VIEWER, allow_self=True)])
+LETTER_NOTE = "Read through a transfer's letter (see Member): "
+
+
+@strawberry.type(directives=[auth(Role.VIEWER, allow_self=True)], description=(
+    "党员. Read as the caller's branch reads it, or, as a transfer's member for the side that no longer\n"
+    "reads the member itself (the sender after acceptance, the receiver after a rejection or a\n"
+    "cancellation), as the letter (介绍信) shows it: id, name, gender, birthDate, ethnicity, idNumber\n"
+    "(masked as for the caller's role), category, affiliation and joinedOn as they were when the\n"
+    "transfer was sent, never the member's current record; every other nullable field is null and\n"
+    "every list empty; status, createdAt, updatedAt, version, completeness and organization say so\n"
+    "in their descriptions."))
 class Member(Node):
     id: strawberry.ID
     name: str
@@ -106,7 +121,7 @@ class Member(Node):
     phone: str | None
     category: MemberCategory
     affiliation: Affiliation
-    status: MemberStatus
+    status: MemberStatus = strawberry.field(description=LETTER_NOTE + "TRANSFERRING, the status the letter was sent in.")
     applied_on: dt.date | None
     activist_on: dt.date | None
     candidate_on: dt.date | None
@@ -114,14 +129,16 @@ class Member(Node):
     confirmed_on: dt.date | None = strawberry.field(description="转正日期.")
     review_note: str | None = strawberry.field(description="人工审核 note, required when the member was admitted at 18 (younger than 19); younger than 18 cannot be admitted.")
     rejection_reason: str | None = strawberry.field(description="Why an entry was rejected by the approver.")
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    version: int
+    created_at: dt.datetime = strawberry.field(description=LETTER_NOTE + "when the letter was made.")
+    updated_at: dt.datetime = strawberry.field(description=LETTER_NOTE + "when the letter was made.")
+    version: int = strawberry.field(description=LETTER_NOTE + "0: a letter is no version of the record, and no write accepts it.")
     pk: Private[int]
     organization_pk: Private[int]
     scope_path: Private[str]
     owner_member_id: Private[int]
     row: Private[models.Member]
+    # Read through the letter reach (db.branch): only what the transfer's letter holds.
+    letter_reach: Private[bool] = False
 
     @classmethod
     def from_row(cls, row: tuple[models.Member, str] | None) -> "Member | None":
@@ -138,6 +155,27 @@ class Member(Node):
             review_note=m.review_note, rejection_reason=m.rejection_reason, created_at=m.created_at,
             updated_at=m.updated_at, version=m.version, pk=m.id, organization_pk=m.organization_id,
             scope_path=path, owner_member_id=m.id, row=m,
+        )
+
+    @classmethod
+    def from_letter(cls, view) -> "Member":
+        """The member of a transfer (db.services.transfers.TransferView) as its letter shows it,
+        for the side that no longer reads the member itself (db.branch, the letter reach): the
+        copy frozen on the transfer when it was sent; nothing of the member's current record. Its
+        scope is the caller's end of the transfer (so the guard admits it, and only the Member
+        fields it lists for the letter reach); its organization is that end."""
+        t = view.transfer
+        copy = SimpleNamespace(**{name: getattr(t, f"member_{name}") for name in LETTER_FIELDS},
+                               native_place=None, phone=None, education_code=None, degree_code=None,
+                               job_position_code=None, technical_title_code=None)
+        return cls(
+            id=strawberry.ID(to_global_id("Member", t.member_id)), name=copy.name, gender=Gender(copy.gender),
+            birth_date=copy.birth_date, native_place=None, phone=None, category=MemberCategory(copy.category),
+            affiliation=Affiliation(copy.affiliation), status=MemberStatus.TRANSFERRING, applied_on=None,
+            activist_on=None, candidate_on=None, joined_on=copy.joined_on, confirmed_on=None, review_note=None,
+            rejection_reason=None, created_at=t.created_at, updated_at=t.created_at, version=0, pk=t.member_id,
+            organization_pk=view.sight_organization_id, scope_path=view.sight_path, owner_member_id=t.member_id,
+            row=copy, letter_reach=True,
         )
 
     @strawberry.field(description="居民身份证号码, GB 11643 with a valid check digit. VIEWER accounts see the first 3 and the last 2 digits, the rest as * (birthDate is readable, so the sequence digits must stay hidden).")
@@ -167,8 +205,10 @@ class Member(Node):
     def technical_title(self) -> Code | None:
         return Code.of("technical_title", self.row.technical_title_code)
 
-    @strawberry.field(description="信息完整度.")
+    @strawberry.field(description="信息完整度. " + LETTER_NOTE + "not assessed: percent 0, nothing missing, one warning that says so.")
     async def completeness(self, info: strawberry.Info) -> Completeness:
+        if self.letter_reach:
+            return Completeness(percent=0, missing=[], warnings=[LETTER_COMPLETENESS])
         extended = False
         if member_service.probation_overdue(self.row):  # only then do its status changes matter (batched)
             changes = await info.context.loaders.member_status_changes.load(self.pk)
@@ -176,7 +216,7 @@ class Member(Node):
         percent, missing, warnings = member_service.completeness(self.row, probation_extended=extended)
         return Completeness(percent=percent, missing=missing, warnings=warnings)
 
-    @strawberry.field(description="The organization that manages the member now.")
+    @strawberry.field(description="The organization that manages the member now. " + LETTER_NOTE + "the caller's end of that transfer (the sender's for the sender, the addressee for the receiver), never the other branch's.")
     def organization(self, info: strawberry.Info) -> OrganizationType:
         # Sync when the request has read the organization already (a page of members brings its
         # members' organizations): graphql-core then completes the list without a task per
@@ -193,6 +233,8 @@ class Member(Node):
     async def difficulties(self, info: strawberry.Info) -> list[DifficultyType]:
         from gql.schema.difficulty import Difficulty
 
+        if self.letter_reach:
+            return []
         return [Difficulty.from_row(r) for r in await info.context.loaders.member_difficulties.load(self.pk)]
 
     @strawberry.field(description="子信息集, newest first.")
@@ -201,6 +243,8 @@ class Member(Node):
         from gql.resolvers import lifecycle
         from gql.schema.lifecycle import MemberRecord
 
+        if self.letter_reach:
+            return connection([], [], False, _no_count)
         page, count = await lifecycle.records_of_member(info, self.pk, kind.value if kind else None, first, after)
         return connection([MemberRecord.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
 
@@ -208,24 +252,32 @@ class Member(Node):
     async def status_changes(self, info: strawberry.Info) -> list[StatusChangeType]:
         from gql.schema.lifecycle import StatusChange
 
+        if self.letter_reach:
+            return []
         return [StatusChange.from_row(r) for r in await info.context.loaders.member_status_changes.load(self.pk)]
 
     @strawberry.field(description="组织关系转接 of the member the caller's branch reads (sent from it or to it), oldest first.")
     async def transfers(self, info: strawberry.Info) -> list[TransferType]:
         from gql.schema.transfer import Transfer
 
+        if self.letter_reach:
+            return []
         return [Transfer.of(view) for view in await info.context.loaders.member_transfers.load(self.pk)]
 
     @strawberry.field(description="流动, oldest first.")
     async def flows(self, info: strawberry.Info) -> list[FlowType]:
         from gql.schema.flow import Flow
 
+        if self.letter_reach:
+            return []
         return [Flow.from_row(r) for r in await info.context.loaders.member_flows.load(self.pk)]
 
     @strawberry.field(description="党代表 seats, by level (national first), then term.")
     async def representative_terms(self, info: strawberry.Info) -> list[RepresentativeTermType]:
         from gql.schema.representative import RepresentativeTerm
 
+        if self.letter_reach:
+            return []
         return [RepresentativeTerm.from_row(r)
                 for r in await info.context.loaders.member_representative_terms.load(self.pk)]
 
@@ -233,13 +285,21 @@ class Member(Node):
     async def volunteer(self, info: strawberry.Info) -> VolunteerType | None:
         from gql.schema.representative import Volunteer
 
+        if self.letter_reach:
+            return None
         return Volunteer.from_row(await info.context.loaders.member_volunteer.load(self.pk))
 
     @strawberry.field
     async def account(self, info: strawberry.Info) -> AccountType | None:
         from gql.schema.account import Account
 
+        if self.letter_reach:
+            return None
         return Account.from_row(await info.context.loaders.account_by_member.load(self.pk))
+
+
+async def _no_count() -> int:
+    return 0
 
 
 async def _load_organization(info, organization_pk: int):

@@ -3,7 +3,9 @@
 A transfer is read by each side (db.branch.transfers); its scope_path is the path of the side in
 the caller's branch, so the @auth guard admits exactly those. The other side's organization is
 null (`fromOrganization`/`toOrganization` load through the caller's branch) and only named by
-its ref."""
+its ref. `member` answers for both sides in every state: the member's record while the caller's
+branch reads it, else the member as the letter shows it (db.branch, the letter reach;
+Member.from_letter), so a list selecting `member` is never nulled by a side that lost sight."""
 from __future__ import annotations
 
 import datetime as dt
@@ -85,18 +87,20 @@ class Transfer(Node):
 
     from_row = of  # node/nodes make objects with from_row
 
-    @strawberry.field
+    @strawberry.field(description=(
+        "The member transferred. Each side reads it in every state: the member's record while the\n"
+        "caller's branch reads it (the sender until acceptance, the receiver while PENDING and after\n"
+        "acceptance); otherwise (the sender after acceptance, the receiver after a rejection or a\n"
+        "cancellation) as the letter (介绍信) shows it, frozen when the transfer was sent: see Member."))
     async def member(self, info: strawberry.Info) -> MemberType:
         from gql.schema.member import Member
 
-        row = await info.context.loaders.member.load(self.view.transfer.member_id)
-        if row is None:
-            # The member has left the caller's sight (accepted elsewhere, or no longer coming
-            # here): the transfer's own fields and its letter still say who it was.
-            from gql.auth.errors import Forbidden
-
-            raise Forbidden("该党员已不在本账户的管辖范围内（转接的介绍信载有其姓名）")
-        return Member.from_row(row)
+        if self.view.member_in_sight:
+            row = await info.context.loaders.member.load(self.view.transfer.member_id)
+            if row is not None:
+                return Member.from_row(row)
+            # Decided between the two reads: the letter reach is what is left.
+        return Member.from_letter(self.view)
 
     @strawberry.field(description="Null when the sending organization is outside the caller's branch; see fromOrganizationRef.")
     async def from_organization(self, info: strawberry.Info) -> OrganizationType | None:
