@@ -23,12 +23,14 @@ import sys
 
 # name → what it measures
 BENCHMARKS = {
-    "compare": "dangjian vs PostGraphile v4 vs bare SQL: W1, W2, W1-root at 16 and 1 connections (the default)",
+    "compare": "dangjian vs PostGraphile v4 vs bare SQL: W1, W2, W1-root at 16 and 1 connections (the default); "
+               "W3/W4 cross-tabs at 100 to 1m members with --workloads W3-100 ... W4-1m",
     "dashboard": "dashboard reads over 50,000 organizations and 1,000,000 members",
     "move_organization": "moving an organization with 10,000 descendants and 200,000 members",
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
     "count_writes": "8 concurrent member writers in different branches: subtree-count designs, and the data-version marks on or off",
     "member_records": "批量录入: one addMemberRecords call for 1,000 members through the GraphQL endpoint",
+    "statistics": "crossTab as of a past date vs today (W3, W4 at 100 to 1m members) and a year's memberBalance over 1m members",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]
