@@ -93,6 +93,7 @@ class GraphQLView(GraphQL):
         result = await super().execute_operation(request, request_adapter, request_data, context, root_value,
                                                  sub_response)
         if (isinstance(result, ExecutionResult) and not result.errors and result.data is not None
+                and not getattr(context, "reads_past", False)
                 and is_query(request_data.query, request_data.operation_name)):
             request.state.cache_store = (key, version, result)
         return result

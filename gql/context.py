@@ -25,6 +25,10 @@ class Context:
 
     def __post_init__(self):
         self._make_loaders()
+        # Set by a field whose answer depends on the dated history of a past day (a past-date
+        # crossTab, a memberBalance): the response is then not kept by the response cache
+        # (gql.cache: the branch's data version does not cover such answers).
+        self.reads_past = False
 
     def _make_loaders(self):
         viewer = self.viewer
