@@ -14,8 +14,8 @@ milliseconds to both sides of a ratio) over the demo data of bench.compare / ben
 
 For each subtree size of bench.compare's W3/W4 (about 100, 10k, 100k members and the root's 1m):
 W3 (EDUCATION × GENDER) and W4 (CHILD_ORGANIZATION × AGE_BAND) today and as of --as-of, each
-repeated for --seconds (at least once), the median; then memberBalance over the root for the
-calendar year before --as-of's year end (from 01-01 to 12-31), the median of a few runs. Prints the
+repeated for --seconds (at least once), the median; then memberBalance over the same subtrees for
+the calendar year of --as-of (01-01 to 12-31), each repeated likewise. Prints the
 load average with every line (the machine is shared: prefer the ratios).
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ async def run(args) -> int:
         print(f"\ncrossTab today vs as of {as_of} (median of {args.seconds:g} s of repeats, in process)")
         print("| workload | subtree | today ms | as of ms | as of ÷ today | total today / then | load |")
         print("|---|---|---|---|---|---|---|")
-        for size in SIZES:
+        for size in args.sizes:
             for kind, (rows, columns) in WORKLOADS.items():
                 workload = f"{kind}-{size}"
                 org_id = ids[codes[workload]]
@@ -88,17 +88,20 @@ async def run(args) -> int:
         start, end = dt.date(as_of.year, 1, 1), dt.date(as_of.year, 12, 31)
         if end > dt.date.today():
             start, end = dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31)
-        root_id = ids[codes["W3-1m"]]
+        print(f"\nmemberBalance {start} – {end} (SUBTREE; median of {args.seconds:g} s of repeats, at least once)")
+        print("| subtree | seconds | start | + | − | end | load |")
+        print("|---|---|---|---|---|---|---|")
+        for size in args.balance_sizes:
+            org_id = ids[codes[f"W3-{size}"]]
 
-        async def member_balance(subtree: bool = True):
-            async with sessionmaker() as session:
-                return await balance.balance(session, branch, root_id, subtree, start, end)
+            async def member_balance():
+                async with sessionmaker() as session:
+                    return await balance.balance(session, branch, org_id, True, start, end)
 
-        seconds, n, (_, first, kinds, last) = await timed(member_balance, args.seconds, at_least=3)
-        print(f"\nmemberBalance over the root ({shape['W3-1m']}), {start} – {end}: "
-              f"{seconds:.3f} s (median of {n}); start {first}, end {last}, "
-              f"+{sum(v for k, v in kinds.items() if k in balance.INCREASES)} "
-              f"−{sum(v for k, v in kinds.items() if k in balance.DECREASES)}; {load()}", flush=True)
+            seconds, n, (_, first, kinds, last) = await timed(member_balance, args.seconds)
+            print(f"| {shape[f'W3-{size}']} | {seconds:.3f} ({n}×) | {first} "
+                  f"| {sum(v for k, v in kinds.items() if k in balance.INCREASES)} "
+                  f"| {sum(v for k, v in kinds.items() if k in balance.DECREASES)} | {last} | {load()} |", flush=True)
     finally:
         await engine.dispose()
     return 0
@@ -113,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", type=dt.date.fromisoformat,
                         default=dt.date(dt.date.today().year - 1, 12, 31),
                         help="the past date (default: last year's 12-31, the annual report's date)")
+    parser.add_argument("--sizes", nargs="*", choices=list(SIZES), default=list(SIZES),
+                        help="the W3/W4 subtree sizes of the cross-tab part")
+    parser.add_argument("--balance-sizes", nargs="*", choices=list(SIZES), default=list(SIZES),
+                        help="the subtree sizes of the memberBalance part")
     args = parser.parse_args(argv)
     return asyncio.run(run(args))
 

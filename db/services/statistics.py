@@ -481,7 +481,10 @@ def _scoped(spec: CrossTabSpec, ctx: Context, *columns):
         where = member_service.conditions(spec.query or MemberQuery(), as_of, status=cols.status,
                                           category=cols.category)
         if cols.state is None:
-            stmt = members(Branch(path=organization.path), *columns).where(*where)
+            # From the member explicitly: the selected columns may name no member column (a count(*)
+            # by CHILD_ORGANIZATION), and members() joins the organization to the member.
+            stmt = (select(*columns).select_from(m).join(o, o.id == m.organization_id)
+                    .where(within(o.path, organization.path), *where))
             if not spec.subtree:
                 stmt = stmt.where(m.organization_id == organization.id)
             return stmt
