@@ -17,7 +17,8 @@ What it does, every step bounded in time and every socket on 127.0.0.1:
    passes URL query options to asyncpg as keyword arguments, so `?search_path=` cannot be used).
    An ADMIN account at the root (`bench_cmp_admin`) hashed with the production argon2 profile.
    Building the default size took 223 s (PostgreSQL, with VACUUM ANALYZE) and 123 s (SQLite) here.
-2. PostGraphile: npm `postgraphile@4` + `postgraphile-plugin-connection-filter@2`, installed at
+2. PostGraphile: npm `postgraphile@4` + `postgraphile-plugin-connection-filter@2` +
+   `@graphile/pg-aggregates@0.1` (W3, W4), installed at
    run time into var/bench/node/ (ignored, never committed), served by bench/postgraphile_server.js
    over the same schema, with three SQL functions over the materialized path (the subtree is the
    range [path, path minus its last '/' plus '0'), db/tree.py) so that it answers the same
@@ -47,10 +48,17 @@ Workloads:
 - W1-root: W1 at the root (134 children, 1,000,000 members at the default size).
 - W3: crossTab EDUCATION × GENDER over the county's subtree; W3-root at the root.
 - W4: crossTab CHILD_ORGANIZATION × AGE_BAND over the county's subtree; W4-root at the root.
-  W3 and W4 run for dangjian and bare SQL only (PostGraphile would need the pg-aggregates plugin's
-  groupedAggregates, not installed yet): not in the default list, ask for them with
-  `--workloads W3 W4 W3-root W4-root`. Bare SQL computes the same table as a hand-written endpoint
-  would: one GROUP BY over the subtree range, ages from the same date bounds (db.services.statistics).
+- W3-100, W3-10k, W3-100k, W3-1m (and W4-...): the same over the organization (with children) whose
+  subtree holds the nearest number of members to 100, 10,000 and 100,000, and the root (at the
+  default size: 100, 10,043, 30,229 -- the largest subtree below the root of the flat demo tree --
+  and 1,000,000). Not in the default list: `--workloads W3-100 W3-10k ...`.
+  PostGraphile answers W3/W4 with @graphile/pg-aggregates 0.1 (`groupedAggregates`, counted with
+  `distinctCount`, its only count) over two SQL functions returning a view-typed set of the
+  subtree's members (education and gender; child organization and age band), what a developer adds
+  to a generated layer for these questions. Bare SQL computes the same table as a hand-written
+  endpoint would: one GROUP BY over the subtree range, ages from the same date bounds
+  (db.services.statistics). The summary adds "time ÷ SQL" (SQL's req/s over the contender's).
+  A request over 1,000,000 members takes seconds: give those a longer --duration (8 s or more).
 """
 from __future__ import annotations
 
