@@ -162,8 +162,10 @@ def _named(type_):
 
 
 class _Counter:
-    def __init__(self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], variables: dict):
+    def __init__(self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], variables: dict,
+                 signed_in: bool = True):
         self.schema, self.fragments, self.variables = schema, fragments, variables
+        self.signed_in = signed_in
         self.sizes = list_sizes(schema) if schema is not None else {}
 
     def _type(self, name: str | None):
@@ -237,7 +239,8 @@ class _Counter:
         definition = self._definition(parent, name)
         returns = _named(definition.type) if definition is not None else None
         parent_name = getattr(parent, "name", None)
-        if (parent_name, name) in STAT_FIELDS:
+        # Signed out, statistics are refused by @auth before any work (UNAUTHENTICATED, not a cost).
+        if (parent_name, name) in STAT_FIELDS and self.signed_in:
             # The table once per enclosing page; what it holds (its drill-through page, the
             # balance's lines) at the same multiplier: one page per table, not per cell.
             return multiplier * self.stat_cost(field, parent_name, name) + \
@@ -275,7 +278,8 @@ def chosen_operation(document, operation_name: str | None) -> OperationDefinitio
     return next((o for o in operations if o.name and o.name.value == operation_name), None)
 
 
-def node_cost(document, operation_name: str | None, variables: dict | None, schema: GraphQLSchema | None = None) -> int:
+def node_cost(document, operation_name: str | None, variables: dict | None, schema: GraphQLSchema | None = None,
+              signed_in: bool = True) -> int:
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operation = chosen_operation(document, operation_name)
     if operation is None:
@@ -286,7 +290,7 @@ def node_cost(document, operation_name: str | None, variables: dict | None, sche
         root = {"query": schema.query_type, "mutation": schema.mutation_type,
                 "subscription": schema.subscription_type}[operation.operation.value]
         variables = coerced_variables(schema, operation, variables)
-    return _Counter(schema, fragments, variables).selection_cost(operation.selection_set, 1, root)
+    return _Counter(schema, fragments, variables, signed_in).selection_cost(operation.selection_set, 1, root)
 
 
 def coerced_variables(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict) -> dict:
@@ -317,7 +321,7 @@ class NodeCostLimit(SchemaExtension):
                 return
             signed_in = getattr(context.context, "viewer", None) is not None
             self.limit = MAX_NODES if signed_in else MAX_NODES_ANONYMOUS
-            self.cost = node_cost(document, provided, context.variables, context.schema._schema)
+            self.cost = node_cost(document, provided, context.variables, context.schema._schema, signed_in)
             if self.cost > self.limit:
                 who = "" if signed_in else "未登录时"
                 context.result = ExecutionResult(data=None, errors=[QueryTooComplex(
