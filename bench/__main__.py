@@ -23,7 +23,8 @@ import sys
 
 # name → what it measures
 BENCHMARKS = {
-    "compare": "dangjian vs PostGraphile v4 vs bare SQL: W1, W2, W1-root at 16 and 1 connections (the default)",
+    "compare": "dangjian vs PostGraphile v4 vs bare SQL: W1, W2, W1-root at 16 and 1 connections (the default); "
+               "W3/W4 cross-tabs at 100 to 1m members with --workloads W3-100 ... W4-1m",
     "dashboard": "dashboard reads over 50,000 organizations and 1,000,000 members",
     "move_organization": "moving an organization with 10,000 descendants and 200,000 members",
     "sign_in_flood": "an operator's write latency with and without a flood of wrong-password sign-ins",
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "imports": "POST /import/members of 100,000 rows (CSV and XLSX): rows/s of a dry run and of the import",
     "exports": "the roster export of 1,000,000 members (CSV and XLSX): the server's peak memory",
     "transfer_sight": "a page of 50 transfers with and without the letter reach's member_in_sight column (SQLite)",
+    "statistics": "crossTab as of a past date vs today (W3, W4 at 100 to 1m members) and a year's memberBalance over 1m members",
 }
 # Run by `all`: one engine at a time (compare runs its own contenders on both engines).
 PER_ENGINE = [name for name in BENCHMARKS if name != "compare"]

@@ -17,7 +17,8 @@ What it does, every step bounded in time and every socket on 127.0.0.1:
    passes URL query options to asyncpg as keyword arguments, so `?search_path=` cannot be used).
    An ADMIN account at the root (`bench_cmp_admin`) hashed with the production argon2 profile.
    Building the default size took 223 s (PostgreSQL, with VACUUM ANALYZE) and 123 s (SQLite) here.
-2. PostGraphile: npm `postgraphile@4` + `postgraphile-plugin-connection-filter@2`, installed at
+2. PostGraphile: npm `postgraphile@4` + `postgraphile-plugin-connection-filter@2` +
+   `@graphile/pg-aggregates@0.1` (W3, W4), installed at
    run time into var/bench/node/ (ignored, never committed), served by bench/postgraphile_server.js
    over the same schema, with three SQL functions over the materialized path (the subtree is the
    range [path, path minus its last '/' plus '0'), db/tree.py) so that it answers the same
@@ -47,10 +48,17 @@ Workloads:
 - W1-root: W1 at the root (134 children, 1,000,000 members at the default size).
 - W3: crossTab EDUCATION × GENDER over the county's subtree; W3-root at the root.
 - W4: crossTab CHILD_ORGANIZATION × AGE_BAND over the county's subtree; W4-root at the root.
-  W3 and W4 run for dangjian and bare SQL only (PostGraphile would need the pg-aggregates plugin's
-  groupedAggregates, not installed yet): not in the default list, ask for them with
-  `--workloads W3 W4 W3-root W4-root`. Bare SQL computes the same table as a hand-written endpoint
-  would: one GROUP BY over the subtree range, ages from the same date bounds (db.services.statistics).
+- W3-100, W3-10k, W3-100k, W3-1m (and W4-...): the same over the organization (with children) whose
+  subtree holds the nearest number of members to 100, 10,000 and 100,000, and the root (at the
+  default size: 100, 10,043, 30,229 -- the largest subtree below the root of the flat demo tree --
+  and 1,000,000). Not in the default list: `--workloads W3-100 W3-10k ...`.
+  PostGraphile answers W3/W4 with @graphile/pg-aggregates 0.1 (`groupedAggregates`, counted with
+  `distinctCount`, its only count) over two SQL functions returning a view-typed set of the
+  subtree's members (education and gender; child organization and age band), what a developer adds
+  to a generated layer for these questions. Bare SQL computes the same table as a hand-written
+  endpoint would: one GROUP BY over the subtree range, ages from the same date bounds
+  (db.services.statistics). The summary adds "time ÷ SQL" (SQL's req/s over the contender's).
+  A request over 1,000,000 members takes seconds: give those a longer --duration (8 s or more).
 """
 from __future__ import annotations
 
@@ -59,6 +67,7 @@ import asyncio
 import atexit
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -92,23 +101,30 @@ BENCH_DIR = PROJECT_ROOT / "var" / "bench"
 NODE_DIR = BENCH_DIR / "node"
 RESULTS_DIR = BENCH_DIR / "results"
 LOG_DIR = BENCH_DIR / "logs"
-NPM_PACKAGES = ["postgraphile@4", "postgraphile-plugin-connection-filter@2"]
+NPM_PACKAGES = ["postgraphile@4", "postgraphile-plugin-connection-filter@2", "@graphile/pg-aggregates@0.1"]
 ADMIN, PASSWORD = "bench_cmp_admin", "Bench2024compare"
 DEFAULT_STATUSES = ("ACTIVE", "FLOWING_OUT", "TRANSFERRING")  # db.services.members.DEFAULT_STATUSES
 W2_GENDERS, W2_EDUCATION = ["FEMALE"], ["21", "31"]
 W2_FIRST = 50
+# The subtree sizes W3 and W4 run at (members, about): the organization whose subtree holds the
+# nearest number of members (and has children), the root for 1m (pick_organizations).
+SIZES = {"100": 100, "10k": 10_000, "100k": 100_000, "1m": None}
 WORKLOADS = {
     "W1": "organization + children + subtree memberCount (county level)",
     "W2": f"first {W2_FIRST} members of a subtree, gender + education filter, with organization name",
     "W1-root": "W1 at the root",
-    "W3": "crossTab EDUCATION × GENDER over the county (dangjian and bare SQL only)",
-    "W4": "crossTab CHILD_ORGANIZATION × AGE_BAND over the county (dangjian and bare SQL only)",
+    "W3": "crossTab EDUCATION × GENDER over the county",
+    "W4": "crossTab CHILD_ORGANIZATION × AGE_BAND over the county",
     "W3-root": "W3 at the root",
     "W4-root": "W4 at the root",
+    **{f"W3-{size}": f"W3 over a subtree of about {size} members" for size in SIZES},
+    **{f"W4-{size}": f"W4 over a subtree of about {size} members" for size in SIZES},
 }
 DEFAULT_WORKLOADS = ["W1", "W2", "W1-root"]
-# Workload kinds each contender can answer (PostGraphile: no grouped aggregates without a plugin).
-POSTGRAPHILE_KINDS = ("W1", "W2")
+STAT_WORKLOADS = [f"{kind}-{size}" for kind in ("W3", "W4") for size in SIZES]
+# Workload kinds each contender can answer (PostGraphile: W3/W4 with the pg-aggregates plugin's
+# groupedAggregates).
+POSTGRAPHILE_KINDS = ("W1", "W2", "W3", "W4")
 
 
 def supports(contender: str, workload: str) -> bool:
@@ -144,6 +160,11 @@ POSTGRAPHILE_QUERY = {
     "W2": "query($code: String!, $genders: [String!], $education: [String!]) { organizationByCode(code: $code) { "
           f"subtreeMembers(first: {W2_FIRST}, filter: {{gender: {{in: $genders}}, educationCode: {{in: $education}}}}) "
           "{ nodes { name organizationByOrganizationId { name } } } } }",
+    # pg-aggregates counts with count(distinct ...) only (no count(*) in 0.1): distinctCount of the key.
+    "W3": "query($code: String!) { organizationByCode(code: $code) { subtreeMemberRows { "
+          "groupedAggregates(groupBy: [EDUCATION, GENDER]) { keys distinctCount { memberId } } } } }",
+    "W4": "query($code: String!) { organizationByCode(code: $code) { subtreeMemberCells { "
+          "groupedAggregates(groupBy: [CHILD_ORGANIZATION, AGE_BAND]) { keys distinctCount { memberId } } } } }",
 }
 # The subtree range is db/tree.py's: [path, path without its last '/' + '0'); the path column compares
 # bytewise (COLLATE "C").
@@ -171,6 +192,41 @@ LANGUAGE sql STABLE AS $$
 $$""",
         f"""COMMENT ON FUNCTION {s}.organization_subtree_members({s}.organization) IS
   'Members of the organization and its descendants in tree order (the statuses listed by default).'""",
+        # W3 and W4: the members of the subtree as a view-typed set that groupedAggregates can group
+        # (what a developer adds to a generated layer for these questions). W3: education (NONE for
+        # an empty one: pg-aggregates 0.1 fails on a null key, "Cannot return null for non-nullable
+        # field keys") and gender. W4: the direct child of o holding the member (o itself for its
+        # own members) and the age band today.
+        f"""DROP FUNCTION IF EXISTS {s}.organization_subtree_member_rows({s}.organization)""",
+        f"""DROP VIEW IF EXISTS {s}.member_cell CASCADE""",
+        f"""CREATE VIEW {s}.member_cell AS
+  SELECT m.id AS member_id, ''::text AS education, ''::text AS gender, ''::text AS child_organization,
+    ''::text AS age_band FROM {s}.member m WHERE false""",
+        f"""COMMENT ON VIEW {s}.member_cell IS E'@omit all,many'""",
+        f"""CREATE OR REPLACE FUNCTION {s}.organization_subtree_member_rows(o {s}.organization) RETURNS SETOF {s}.member_cell
+LANGUAGE sql STABLE AS $$
+  SELECT m.id, coalesce(m.education_code, 'NONE')::text, m.gender::text, NULL::text, NULL::text
+  FROM {s}.member m JOIN {s}.organization d ON d.id = m.organization_id
+  WHERE d.path >= o.path AND d.path < left(o.path, -1) || '0' AND m.status IN ({statuses})
+$$""",
+        f"""CREATE OR REPLACE FUNCTION {s}.organization_subtree_member_cells(o {s}.organization) RETURNS SETOF {s}.member_cell
+LANGUAGE sql STABLE AS $$
+  SELECT m.id, NULL::text, NULL::text,
+    CASE WHEN d.path = o.path THEN o.id::text
+         ELSE split_part(substr(d.path, length(o.path) + 1), '/', 1) END,
+    CASE WHEN m.birth_date IS NULL THEN 'NONE'
+         WHEN m.birth_date > current_date - interval '31 years' THEN '0-30'
+         WHEN m.birth_date > current_date - interval '36 years' THEN '31-35'
+         WHEN m.birth_date > current_date - interval '41 years' THEN '36-40'
+         WHEN m.birth_date > current_date - interval '46 years' THEN '41-45'
+         WHEN m.birth_date > current_date - interval '51 years' THEN '46-50'
+         WHEN m.birth_date > current_date - interval '56 years' THEN '51-55'
+         WHEN m.birth_date > current_date - interval '61 years' THEN '56-60'
+         WHEN m.birth_date > current_date - interval '71 years' THEN '61-70'
+         ELSE '71-' END
+  FROM {s}.member m JOIN {s}.organization d ON d.id = m.organization_id
+  WHERE d.path >= o.path AND d.path < left(o.path, -1) || '0' AND m.status IN ({statuses})
+$$""",
     ]
 
 
@@ -211,7 +267,8 @@ def age_bounds(today: dt.date | None = None) -> list[dt.date]:
 def variables(workload: str, code: str, ids: dict[str, int] | None = None) -> dict:
     if workload in ("W3", "W4"):
         from gql.ids import to_global_id
-        return {"org": to_global_id("Organization", (ids or {})[code])}
+        # $org for the product, $code for PostGraphile (each ignores the variable it does not declare).
+        return {"org": to_global_id("Organization", (ids or {})[code]), "code": code}
     if workload == "W2":
         return {"code": code, "genders": W2_GENDERS, "education": W2_EDUCATION}
     return {"code": code}
@@ -225,6 +282,13 @@ def normalize(contender: str, workload: str, data: dict):
         if kind == "W1":
             return (org["name"], org["subtreeMemberCount"],
                     [(c["name"], c["subtreeMemberCount"]) for c in org["organizationsByParentId"]["nodes"]])
+        if kind == "W3":
+            groups = org["subtreeMemberRows"]["groupedAggregates"]
+            return sorted((k[0], k[1], int(g["distinctCount"]["memberId"]))
+                          for g in groups for k in [g["keys"]])
+        if kind == "W4":
+            groups = org["subtreeMemberCells"]["groupedAggregates"]
+            return sorted((k[0], k[1], int(g["distinctCount"]["memberId"])) for g in groups for k in [g["keys"]])
         return [(n["name"], n["organizationByOrganizationId"]["name"]) for n in org["subtreeMembers"]["nodes"]]
     if kind in ("W3", "W4"):
         from gql.ids import from_global_id
@@ -370,10 +434,35 @@ async def pick_organizations(engine, county: str | None) -> tuple[dict[str, str]
             n_members = await session.scalar(select(func.sum(o.direct_member_count)).where(
                 o.path >= org.path, o.path < org.path[:-1] + "0"))
             shape[workload] = f"{org.name} ({code}): {n_children} children, {n_members} members"
+        # W3/W4 at each size: subtree member counts from the direct counts, summed up the paths.
+        rows = (await session.execute(select(o.id, o.code, o.name, o.path, o.direct_member_count)
+                                      .where(o.status == "ACTIVE"))).all()
+        by_id = {str(r.id): r for r in rows}
+        subtree = {r.id: 0 for r in rows}
+        children_of: dict[int, int] = {}
+        for r in rows:
+            ancestors = [int(i) for i in r.path.strip("/").split("/") if i in by_id]
+            for a in ancestors:
+                subtree[a] += r.direct_member_count or 0
+            if len(ancestors) > 1:
+                children_of[ancestors[-2]] = children_of.get(ancestors[-2], 0) + 1
+        sized = {}
+        for size, target in SIZES.items():
+            if target is None:
+                pick = by_id[str((await session.execute(select(o.id).where(o.code == root.code))).scalar_one())]
+            else:
+                pick = min((r for r in rows if children_of.get(r.id, 0) >= 2),
+                           key=lambda r: (abs(math.log(max(subtree[r.id], 1) / target)), r.code))
+            sized[size] = pick.code
+            ids[pick.code] = pick.id
+            text_ = f"{pick.name} ({pick.code}): {children_of.get(pick.id, 0)} children, {subtree[pick.id]} members"
+            for kind in ("W3", "W4"):
+                shape[f"{kind}-{size}"] = text_
     shape["W2"] = shape["W3"] = shape["W4"] = shape["W1"]
     shape["W3-root"] = shape["W4-root"] = shape["W1-root"]
     codes = {"W1": county, "W2": county, "W3": county, "W4": county,
-             "W1-root": root.code, "W3-root": root.code, "W4-root": root.code}
+             "W1-root": root.code, "W3-root": root.code, "W4-root": root.code,
+             **{f"{kind}-{size}": code for size, code in sized.items() for kind in ("W3", "W4")}}
     return codes, shape, ids
 
 
@@ -465,7 +554,7 @@ def start_dangjian(name: str, database_url: str, workers: int, root: Path = PROJ
 
 def install_postgraphile() -> Path:
     modules = NODE_DIR / "node_modules"
-    if not ((modules / "postgraphile").is_dir() and (modules / "postgraphile-plugin-connection-filter").is_dir()):
+    if not all((modules / name.rsplit("@", 1)[0]).is_dir() for name in NPM_PACKAGES):
         npm = shutil.which("npm")
         if npm is None:
             raise SystemExit("npm is missing (Debian: apt-get install -y nodejs npm)")
@@ -765,7 +854,11 @@ def summarize(measured, args, contenders: list[str]) -> dict:
     """Two tables: req/s with the ratios to PostGraphile, and p50 / p99 latency (medians over rounds)."""
     ours = [c for c in contenders if c.startswith("dangjian")]
     ratios = ours if "postgraphile" in contenders else []
-    head = ["workload", "c", *contenders, *(f"{c} ÷ PostGraphile" for c in ratios)]
+    # Time ÷ bare-SQL time: in a closed loop at a fixed connection count, time per request is
+    # 1 / throughput, so the ratio is SQL's req/s over the contender's.
+    floors = [c for c in contenders if c != "sql"] if "sql" in contenders else []
+    head = ["workload", "c", *contenders, *(f"{c} ÷ PostGraphile" for c in ratios),
+            *(f"{c} time ÷ SQL" for c in floors)]
     throughput = ["req/s (median of rounds)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     head = ["workload", "c", *(f"{c} p50 / p99 ms" for c in contenders)]
     if "postgraphile" in contenders and "dangjian" in contenders:
@@ -790,6 +883,10 @@ def summarize(measured, args, contenders: list[str]) -> dict:
                 ratio = med[name][0] / med["postgraphile"][0] if med["postgraphile"][0] else float("nan")
                 row[f"{name}/postgraphile"] = round(ratio, 3)
                 cells.append(f"{ratio:.2f}" if ratio == ratio else "—")
+            for name in floors:
+                slower = med["sql"][0] / med[name][0] if med[name][0] else float("nan")
+                row[f"{name}_time/sql"] = round(slower, 3) if slower == slower else None
+                cells.append(f"{slower:.2f}" if slower == slower else "—")
             throughput.append(f"| {workload} | {connections} | " + " | ".join(cells) + " |")
             cells = [f"{med[name][1]:.1f} / {med[name][2]:.1f}" if med[name][1] == med[name][1] else "—"
                      for name in contenders]

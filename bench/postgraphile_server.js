@@ -3,13 +3,15 @@
 //     node bench/postgraphile_server.js DATABASE_URL SCHEMA PORT
 //
 // Run with NODE_PATH pointing at the packages installed at run time (var/bench/node/node_modules:
-// postgraphile@4 and postgraphile-plugin-connection-filter@2, never committed). Production-style
-// options: no GraphiQL, no query log, no schema watching; the connection-filter plugin with
-// filters on set-returning functions (the subtree member list is one). Listens on 127.0.0.1 only.
+// postgraphile@4, postgraphile-plugin-connection-filter@2 and @graphile/pg-aggregates@0.1, never
+// committed). Production-style options: no GraphiQL, no query log, no schema watching; the
+// connection-filter plugin with filters on set-returning functions (the subtree member list is
+// one); pg-aggregates for groupedAggregates (W3, W4). Listens on 127.0.0.1 only.
 "use strict";
 const http = require("http");
 const { postgraphile } = require("postgraphile");
 const ConnectionFilterPlugin = require("postgraphile-plugin-connection-filter");
+const PgAggregatesPlugin = require("@graphile/pg-aggregates").default;
 
 const [, , databaseUrl, schema, port] = process.argv;
 if (!databaseUrl || !schema || !port) {
@@ -18,7 +20,7 @@ if (!databaseUrl || !schema || !port) {
 }
 
 const middleware = postgraphile(databaseUrl, schema, {
-  appendPlugins: [ConnectionFilterPlugin],
+  appendPlugins: [ConnectionFilterPlugin, PgAggregatesPlugin],
   graphileBuildOptions: { connectionFilterSetofFunctions: true },
   disableDefaultMutations: true,
   setofFunctionsContainNulls: false,

@@ -27,8 +27,10 @@ class Context:
     exhausted: dict = field(default_factory=dict)
     address_locks: tuple = field(default_factory=lambda: (asyncio.Lock(),))
     loaders: Loaders = field(init=False)
-    # Set by a resolver whose answer must never come from the response cache (auditLog: failed
-    # sign-ins write entries but move no data version, see db.services.accounts.claim_attempt).
+    # Set by a resolver whose answer must never come from the response cache: auditLog (failed
+    # sign-ins write entries but move no data version, see db.services.accounts.claim_attempt), a
+    # past-date crossTab and memberBalance (gql.resolvers.statistics.reads_past: no branch version
+    # covers members that were in the scope then and are elsewhere now).
     uncacheable: bool = False
 
     def __post_init__(self):

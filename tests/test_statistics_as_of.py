@@ -212,21 +212,72 @@ async def test_every_dimension_at_a_past_date_adds_up_and_drills(api, tree):  # 
             assert count == t["rowTotals"][i], (rows, value)
 
 
-async def test_drill_through_lists_only_members_still_in_the_callers_branch(api, engine, dated):
+DRILL_ORGS = """query($input: CrossTabInput!, $row: String!) { crossTab(input: $input) {
+  members(row: $row, first: 100) { totalCount edges { node { name organization { name } } } } } }"""
+
+
+async def test_drill_through_lists_every_member_of_the_cell_as_of_a_past_date(api, engine, dated):
     """转移 placed in B1 from 2024-01-01 (a transfer out of A's branch): counted in A1's cell as of
-    2022-06-30 for everyone; listed to the root's ADMIN, not to A's viewer, for whom it no longer
-    exists; totalCount is then the listed count."""
-    from tests.test_statistics_as_of import move_placement
+    2022-06-30, and listed there to A's viewer as to the root's ADMIN (totalCount equals the cell,
+    always), with its organization of that day (A1, inside A's branch), not B1."""
     b1 = dated.orgs["b1"]
     await move_placement(engine, "转移", b1.id, dt.date(2024, 1, 1))
     input_ = {"organizationId": gid("Organization", dated.orgs["a"]), "rows": "CHILD_ORGANIZATION",
               "asOf": "2022-06-30"}
     a1 = gid("Organization", dated.orgs["a1"])
-    for who, listed in (("root_admin", {"李明", "王芳", "逝者", "补录", "转移"}), ("a_viewer", {"李明", "王芳", "逝者", "补录"})):
+    everyone = {"李明", "王芳", "逝者", "补录", "转移"}
+    for who in ("root_admin", "a_viewer"):
         t = await table(api, who, **input_)
         assert by_row(t)[a1] == 5
         count, names = await drill(api, who, a1, None, **input_)
-        assert names == listed and count == len(listed), who
+        assert names == everyone and count == 5, who
+        await assert_drills_match(api, who, t, **input_)
+        result = await api.as_(who, DRILL_ORGS, {"input": input_, "row": a1})
+        assert "errors" not in result, result
+        places = {e["node"]["name"]: e["node"]["organization"]["name"]
+                  for e in result["data"]["crossTab"]["members"]["edges"]}
+        assert places["转移"] == dated.orgs["a1"].name, who
+    # Today 转移 is B1's: not in A's table, not listed.
+    t = await table(api, "a_viewer", organizationId=input_["organizationId"], rows="CHILD_ORGANIZATION")
+    assert by_row(t)[a1] == 3
+
+
+MOVE = """mutation($input: MoveOrganizationInput!) { moveOrganization(input: $input) {
+  organization { id } userErrors { field message code } } }"""
+
+
+async def test_a_past_date_counts_over_the_tree_of_that_day(api, dated):
+    """A2 (赵刚, 发展, 转移) moved from A to B on 2024-03-01 (moveOrganization, dated): as of a day before
+    the move A2 counts under A (a row of A's CHILD_ORGANIZATION) and not under B; from the move on
+    under B and not A. The totals agree with memberBalance's ends (the same tree of that day), and
+    every drill-through equals its cell."""
+    a, a1, a2, b = (dated.orgs[n] for n in ("a", "a1", "a2", "b"))
+    moved = await api.as_("root_admin", MOVE, {"input": {"organizationId": gid("Organization", a2),
+                                                         "newParentId": gid("Organization", b), "date": "2024-03-01"}})
+    assert "errors" not in moved and moved["data"]["moveOrganization"]["userErrors"] == [], moved
+    ga, ga1, ga2, gb = (gid("Organization", o) for o in (a, a1, a2, b))
+    before = await table(api, "root_admin", organizationId=ga, rows="CHILD_ORGANIZATION", asOf="2024-02-29")
+    assert by_row(before) == {ga1: 4, ga2: 3}
+    await assert_drills_match(api, "root_admin", before, organizationId=ga, rows="CHILD_ORGANIZATION",
+                              asOf="2024-02-29")
+    after = await table(api, "root_admin", organizationId=ga, rows="CHILD_ORGANIZATION", asOf="2024-03-01")
+    assert by_row(after) == {ga1: 4}
+    at_b = {day: by_row(await table(api, "root_admin", organizationId=gb, rows="CHILD_ORGANIZATION", asOf=day))
+            for day in ("2024-02-29", "2024-03-01")}
+    assert ga2 not in at_b["2024-02-29"] and at_b["2024-03-01"][ga2] == 3
+    await assert_drills_match(api, "root_admin", await table(api, "root_admin", organizationId=gb,
+                                                             rows="CHILD_ORGANIZATION", asOf="2024-03-01"),
+                              organizationId=gb, rows="CHILD_ORGANIZATION", asOf="2024-03-01")
+    # The same tree as memberBalance's: its end of 2024-02-29 is the cross-tab's party members that day.
+    BALANCE = """query($o: ID!) { memberBalance(organizationId: $o, from: "2024-02-29", to: "2024-02-29") { end } }"""
+    for org in (ga, gb):
+        end = (await api.as_("root_admin", BALANCE, {"o": org}))["data"]["memberBalance"]["end"]
+        t = await table(api, "root_admin", organizationId=org, rows="GENDER", asOf="2024-02-29",
+                        filter={"categories": ["PROBATIONARY", "FULL"]})
+        assert t["total"] == end, org
+    # The A viewer's past tables still count A2 before the move (A's branch then), never after.
+    t = await table(api, "a_viewer", organizationId=ga, rows="CHILD_ORGANIZATION", asOf="2024-02-29")
+    assert by_row(t) == {ga1: 4, ga2: 3}
 
 
 async def move_placement(engine, name: str, organization_id: int, day: dt.date) -> None:

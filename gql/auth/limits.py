@@ -24,6 +24,18 @@ Plain lists of objects are charged too, each at a bound of its own, and multiply
   while nested introspection (`__schema { types { fields { type { fields { type { fields … } } } }
   } } }`: 3,360) multiplies and is refused when signed out.
 
+Statistics are charged by the work they ask for, which no page size shows: a cross-tab
+(`crossTab`, `StatDefinition.result`) is one GROUP BY over its whole scope (up to every member of
+the tree: 0.1-0.8 s over 1,000,000 members on PostgreSQL, bench.compare W3-1m) and returns
+rows × columns cells. Each costs STAT_SCAN (2,000) plus its cells, estimated from its dimensions
+(DIMENSION_SIZES: the values a dimension can take; CHILD_ORGANIZATION at CHILDREN_FANOUT + 1; a
+saved table's dimensions are not known before it runs: UNKNOWN_CELLS), times the pages around it;
+its drill-through page (`members(first:)`) is charged as every connection, once per table.
+`memberBalance` (two states of the history over the scope) costs STAT_SCAN too. So one request
+holds at most 24 cross-tabs or balances, whatever the aliases (30) allow, and
+`statDefinitions(first: 100) { result { ... } }` (100 GROUP BYs) is refused where the default page
+of 20 runs.
+
 Signed-out requests get a ceiling far below the signed-in one (MAX_NODES_ANONYMOUS = 2,000 against
 50,000): they can only sign in, read code tables and introspect, and nothing a signed-out client
 does should cost the server much more than GraphiQL's own introspection (1,104) does.
@@ -54,6 +66,8 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    NullValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     VariableNode,
     is_composite_type,
@@ -70,6 +84,16 @@ MAX_NODES = 50_000
 MAX_NODES_ANONYMOUS = 2_000
 CHILDREN_FANOUT = 20
 LIST_ESTIMATE = 10
+STAT_SCAN = 2_000
+UNKNOWN_CELLS = CHILDREN_FANOUT * LIST_ESTIMATE
+# The number of values (rows or columns) each statistics dimension can have, 未填 included.
+DIMENSION_SIZES = {
+    "CHILD_ORGANIZATION": CHILDREN_FANOUT + 1, "ORG_TYPE": 7, "LEVEL": LIST_ESTIMATE, "GENDER": 3,
+    "ETHNICITY": "ethnicity", "EDUCATION": "education", "AGE_BAND": 10, "PARTY_AGE_BAND": 8, "JOIN_YEAR": 80,
+    "CATEGORY": 6, "AFFILIATION": 3, "STATUS": 8, "JOB_POSITION": "job_position",
+    "TECHNICAL_TITLE": "technical_title", "HAS_ACCOUNT": 2,
+}
+STAT_FIELDS = {("Query", "crossTab"), ("StatDefinition", "result"), ("Query", "memberBalance")}
 # Fields that return a connection (they take `first`).
 CONNECTIONS = frozenset({"members", "descendants", "difficulties", "orgRecords", "accounts"})
 
@@ -111,6 +135,15 @@ def list_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
     return sizes
 
 
+def dimension_size(value) -> int:
+    """The values a dimension (a name, an enum, or unknown) can have; the largest when unknown."""
+    name = getattr(value, "value", getattr(value, "name", value))
+    if not isinstance(name, str) or name not in DIMENSION_SIZES:
+        return max(dimension_size(d) for d in DIMENSION_SIZES)
+    size = DIMENSION_SIZES[name]
+    return len(codes.entries(size)) + 1 if isinstance(size, str) else size
+
+
 def code_table_size(table: str) -> int:
     name = table.lower()
     return len(codes.entries(name)) if name in codes.TABLES else 1
@@ -129,8 +162,10 @@ def _named(type_):
 
 
 class _Counter:
-    def __init__(self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], variables: dict):
+    def __init__(self, schema: GraphQLSchema | None, fragments: dict[str, FragmentDefinitionNode], variables: dict,
+                 signed_in: bool = True):
         self.schema, self.fragments, self.variables = schema, fragments, variables
+        self.signed_in = signed_in
         self.sizes = list_sizes(schema) if schema is not None else {}
 
     def _type(self, name: str | None):
@@ -163,12 +198,53 @@ class _Counter:
         fields = getattr(parent, "fields", None)
         return fields.get(name) if fields else None
 
+    def _input_fields(self, field: FieldNode, argument: str) -> dict:
+        """An input-object argument's fields as values: from a literal (enum values as their names,
+        variables looked up) or from a variable's coerced value."""
+        for a in field.arguments or ():
+            if a.name.value != argument:
+                continue
+            if isinstance(a.value, VariableNode):
+                value = self.variables.get(a.value.name.value)
+                if isinstance(value, dict):
+                    return value
+                return {k: getattr(value, k) for k in ("rows", "columns") if hasattr(value, k)}
+            if isinstance(a.value, ObjectValueNode):
+                out = {}
+                for f in a.value.fields:
+                    if isinstance(f.value, EnumValueNode):
+                        out[f.name.value] = f.value.value
+                    elif isinstance(f.value, VariableNode):
+                        out[f.name.value] = self.variables.get(f.value.name.value)
+                    elif isinstance(f.value, NullValueNode):
+                        out[f.name.value] = None
+                    else:
+                        out[f.name.value] = ...
+                return out
+        return {}
+
+    def stat_cost(self, field: FieldNode, parent_name: str, name: str) -> int:
+        """STAT_SCAN plus the table's cells (rows × columns) for a cross-tab."""
+        if name == "memberBalance":
+            return STAT_SCAN
+        if name == "result":
+            return STAT_SCAN + UNKNOWN_CELLS
+        spec = self._input_fields(field, "input")
+        columns = spec.get("columns")
+        return STAT_SCAN + dimension_size(spec.get("rows")) * (1 if columns is None else dimension_size(columns))
+
     def field_cost(self, field: FieldNode, multiplier: int, parent, seen: frozenset) -> int:
         arguments = {a.name.value: _value(a.value, self.variables) for a in field.arguments or ()}
         name = field.name.value
         definition = self._definition(parent, name)
         returns = _named(definition.type) if definition is not None else None
         parent_name = getattr(parent, "name", None)
+        # Signed out, statistics are refused by @auth before any work (UNAUTHENTICATED, not a cost).
+        if (parent_name, name) in STAT_FIELDS and self.signed_in:
+            # The table once per enclosing page; what it holds (its drill-through page, the
+            # balance's lines) at the same multiplier: one page per table, not per cell.
+            return multiplier * self.stat_cost(field, parent_name, name) + \
+                self.selection_cost(field.selection_set, multiplier, returns, seen)
         size = None
         if name in CONNECTIONS or "first" in arguments:
             first = arguments.get("first")
@@ -202,7 +278,8 @@ def chosen_operation(document, operation_name: str | None) -> OperationDefinitio
     return next((o for o in operations if o.name and o.name.value == operation_name), None)
 
 
-def node_cost(document, operation_name: str | None, variables: dict | None, schema: GraphQLSchema | None = None) -> int:
+def node_cost(document, operation_name: str | None, variables: dict | None, schema: GraphQLSchema | None = None,
+              signed_in: bool = True) -> int:
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operation = chosen_operation(document, operation_name)
     if operation is None:
@@ -213,7 +290,7 @@ def node_cost(document, operation_name: str | None, variables: dict | None, sche
         root = {"query": schema.query_type, "mutation": schema.mutation_type,
                 "subscription": schema.subscription_type}[operation.operation.value]
         variables = coerced_variables(schema, operation, variables)
-    return _Counter(schema, fragments, variables).selection_cost(operation.selection_set, 1, root)
+    return _Counter(schema, fragments, variables, signed_in).selection_cost(operation.selection_set, 1, root)
 
 
 def coerced_variables(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict) -> dict:
@@ -244,7 +321,7 @@ class NodeCostLimit(SchemaExtension):
                 return
             signed_in = getattr(context.context, "viewer", None) is not None
             self.limit = MAX_NODES if signed_in else MAX_NODES_ANONYMOUS
-            self.cost = node_cost(document, provided, context.variables, context.schema._schema)
+            self.cost = node_cost(document, provided, context.variables, context.schema._schema, signed_in)
             if self.cost > self.limit:
                 who = "" if signed_in else "未登录时"
                 context.result = ExecutionResult(data=None, errors=[QueryTooComplex(

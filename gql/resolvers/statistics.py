@@ -31,8 +31,19 @@ def _not_found() -> NotFound:
     return NotFound("党组织不存在或不在本账户的管辖范围内")
 
 
+def reads_past(info) -> None:
+    """The answer depends on the dated history of a past day: not kept by the response cache. The
+    cache keys a response on the data version of the caller's branch, which a write moves for the
+    branches holding the written member or organization now; a past day's answer also counts
+    members and organizations that were in the scope then and are elsewhere now (moved away, their
+    back-dated facts touch their branch of today), so no branch version covers it."""
+    info.context.uncacheable = True
+
+
 async def compute(info, spec: CrossTabSpec) -> Table:
     viewer = viewer_of(info)
+    if spec.as_of is not None:
+        reads_past(info)
     try:
         return await info.context.db.read(lambda s: statistics.cross_tab(s, viewer.branch, spec))
     except StatInputError as exc:
@@ -127,6 +138,7 @@ async def member_balance(info, organization_id, scope, start, end):
     from db.services import balance
 
     viewer = viewer_of(info)
+    reads_past(info)
     try:
         balance.check(start, end)
     except DomainError as exc:

@@ -68,10 +68,14 @@ class CrossTabInput:
     as_of: dt.date | None = strawberry.field(default=None, description=(
         "Count the scope as it stood at the end of this date (e.g. 12-31 for the annual report): each\n"
         "member's organization, category and status from the dated history, ages and 党龄 at that date.\n"
-        "Default today. MEMBERS: the members placed that day in an organization of the scope (the tree\n"
-        "as it is now), with their category and status of that day; 党龄 and JOIN_YEAR count joinedOn\n"
-        "only once reached; other attributes are today's. ORGANIZATIONS: as they are today. A date\n"
-        "after today is BAD_USER_INPUT."))
+        "Default today. MEMBERS: the members placed that day in an organization of the scope, with their\n"
+        "category and status of that day. The tree is the one of that day too, from the organizations'\n"
+        "dated parents (organization moves): SUBTREE is the organization and its descendants at the end of\n"
+        "that day, CHILD_ORGANIZATION the direct child that held the member's organization that day (labels\n"
+        "are today's names); an organization moved into the scope since counts from its move on, one moved\n"
+        "out counts until it. 党龄 and JOIN_YEAR count joinedOn only once reached; LEVEL (an organization's\n"
+        "depth) and the other attributes (gender, education, ...) are today's. ORGANIZATIONS: as they are\n"
+        "today. A date after today is BAD_USER_INPUT."))
 
 
 @strawberry.type
@@ -111,8 +115,8 @@ class CrossTab:
         "Drill-through (穿透查询): the members counted in one cell, or in a whole row when `column` is\n"
         "omitted; keys are those of `rows` and `columns`. totalCount equals that cell. MEMBERS only.\n"
         "In tree order, keyset-paged like every member list; a key that is not a row or column of this\n"
-        "table is BAD_USER_INPUT. As of a past date, a member counted then but since placed outside the\n"
-        "caller's branch is counted in the cell and not listed (it does not exist for the caller)."))
+        "table is BAD_USER_INPUT. As of a past date every member counted is listed, one since transferred\n"
+        "out of the caller's branch included, with `organization` the one of that day (in the scope)."))
     async def members(self, info: strawberry.Info, row: str, column: str | None = None, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         row_key = self.keys.get(row) if row in {v.key for v in self.rows} else None
@@ -124,7 +128,12 @@ class CrossTab:
         if row_key is None:
             raise BadUserInput(f"行 {row!r} 不是这张表的行")
         page, count = await resolvers.drill_through(info, self.table, row_key, column_key, first, after)
-        return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+        nodes = []
+        for member, path, organization_id in page.rows:
+            node = Member.from_row((member, path))
+            node.organization_pk = organization_id  # the organization of the table's date
+            nodes.append(node)
+        return connection(nodes, page.cursors, page.has_next_page, count)
 
 
 @strawberry.type(description="A saved statistics table (统计表格), rerun on demand and exported.",

@@ -1,0 +1,128 @@
+"""Benchmark: crossTab as of a past date against today, and a year's memberBalance (issue 9).
+
+    .venv/bin/python -m bench.statistics [--engine postgresql|sqlite] [--orgs 50000 --members 1000000]
+        [--seconds 3] [--as-of 2025-12-31]
+
+Why: the annual report (党内统计年报) counts as of 12-31 from the dated history, not from the member
+rows' cached columns; the issue's targets are "as of a past date at most 2× today's cross-tab" and
+"a year's member balance over 1,000,000 members under 2 s on PostgreSQL". The side-by-side with
+PostGraphile and bare SQL is `python -m bench compare --workloads W3-100 ... W4-1m` (bench.compare);
+this module times the service calls themselves (db.services.statistics.cross_tab,
+db.services.balance.balance: the SQL and the ORM, no HTTP and no JSON, which add the same few
+milliseconds to both sides of a ratio) over the demo data of bench.compare / bench.dashboard
+(built on first use: ~4 min at the default size on PostgreSQL).
+
+For each subtree size of bench.compare's W3/W4 (about 100, 10k, 100k members and the root's 1m):
+W3 (EDUCATION × GENDER) and W4 (CHILD_ORGANIZATION × AGE_BAND) today and as of --as-of, each
+repeated for --seconds (at least once), the median; then memberBalance over the same subtrees for
+the calendar year of --as-of (01-01 to 12-31), each repeated likewise. Prints the
+load average with every line (the machine is shared: prefer the ratios).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import statistics as stats
+import sys
+import time
+
+from bench import dashboard
+from bench.compare import SIZES, pick_organizations
+from db.branch import Branch
+from db.engine import make_sessionmaker
+from db.services import balance, statistics
+from db.services.statistics import CrossTabSpec
+
+WORKLOADS = {"W3": ("EDUCATION", "GENDER"), "W4": ("CHILD_ORGANIZATION", "AGE_BAND")}
+
+
+def load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
+async def timed(call, seconds: float, at_least: int = 1) -> tuple[float, int, object]:
+    """Median seconds of `call()` repeated for `seconds` (at least `at_least` times)."""
+    times: list[float] = []
+    result = None
+    deadline = time.perf_counter() + seconds
+    while len(times) < at_least or time.perf_counter() < deadline:
+        started = time.perf_counter()
+        result = await call()
+        times.append(time.perf_counter() - started)
+    return stats.median(times), len(times), result
+
+
+async def run(args) -> int:
+    engine, where = await dashboard.open_engine(args.engine, args.orgs, args.members)
+    try:
+        info = await dashboard.prepare(engine, args.orgs, args.members)
+        print(f"{args.engine} ({where}): {info['orgs']} organizations, {info['members']} members; {load()}",
+              flush=True)
+        codes, shape, ids = await pick_organizations(engine, None)
+        sessionmaker = make_sessionmaker(engine)
+        as_of = args.as_of
+        async with sessionmaker() as session:
+            root_path = (await session.execute(statistics.select(statistics.models.Organization.path)
+                                               .where(statistics.models.Organization.parent_id.is_(None)))).scalar_one()
+        branch = Branch(path=root_path)
+
+        async def cross_tab(org_id: int, rows: str, columns: str, day: dt.date | None):
+            async with sessionmaker() as session:
+                return await statistics.cross_tab(session, branch, CrossTabSpec(
+                    organization_id=org_id, rows=rows, columns=columns, as_of=day))
+
+        print(f"\ncrossTab today vs as of {as_of} (median of {args.seconds:g} s of repeats, in process)")
+        print("| workload | subtree | today ms | as of ms | as of ÷ today | total today / then | load |")
+        print("|---|---|---|---|---|---|---|")
+        for size in args.sizes:
+            for kind, (rows, columns) in WORKLOADS.items():
+                workload = f"{kind}-{size}"
+                org_id = ids[codes[workload]]
+                now_s, n1, now_t = await timed(lambda: cross_tab(org_id, rows, columns, None), args.seconds)
+                then_s, n2, then_t = await timed(lambda: cross_tab(org_id, rows, columns, as_of), args.seconds)
+                print(f"| {workload} | {shape[workload]} | {now_s * 1000:.1f} ({n1}×) | {then_s * 1000:.1f} ({n2}×) "
+                      f"| {then_s / now_s:.2f} | {now_t.total} / {then_t.total} | {load()} |", flush=True)
+
+        start, end = dt.date(as_of.year, 1, 1), dt.date(as_of.year, 12, 31)
+        if end > dt.date.today():
+            start, end = dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31)
+        print(f"\nmemberBalance {start} – {end} (SUBTREE; median of {args.seconds:g} s of repeats, at least once)")
+        print("| subtree | seconds | start | + | − | end | load |")
+        print("|---|---|---|---|---|---|---|")
+        for size in args.balance_sizes:
+            org_id = ids[codes[f"W3-{size}"]]
+
+            async def member_balance():
+                async with sessionmaker() as session:
+                    return await balance.balance(session, branch, org_id, True, start, end)
+
+            seconds, n, (_, first, kinds, last) = await timed(member_balance, args.seconds)
+            print(f"| {shape[f'W3-{size}']} | {seconds:.3f} ({n}×) | {first} "
+                  f"| {sum(v for k, v in kinds.items() if k in balance.INCREASES)} "
+                  f"| {sum(v for k, v in kinds.items() if k in balance.DECREASES)} | {last} | {load()} |", flush=True)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.statistics", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--orgs", type=int, default=50_000)
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds of repeats per measurement")
+    parser.add_argument("--as-of", type=dt.date.fromisoformat,
+                        default=dt.date(dt.date.today().year - 1, 12, 31),
+                        help="the past date (default: last year's 12-31, the annual report's date)")
+    parser.add_argument("--sizes", nargs="*", choices=list(SIZES), default=list(SIZES),
+                        help="the W3/W4 subtree sizes of the cross-tab part")
+    parser.add_argument("--balance-sizes", nargs="*", choices=list(SIZES), default=list(SIZES),
+                        help="the subtree sizes of the memberBalance part")
+    args = parser.parse_args(argv)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
