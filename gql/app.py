@@ -41,7 +41,7 @@ from gql.auth.text import MAX_VARIABLE_DEPTH, json_problem
 from gql.cache import ResponseCache, is_query
 from gql import exports, imports
 from gql.context import Context, viewer_for_request
-from gql.dashboard import dashboard_html
+from gql.dashboard import CSP as DASHBOARD_CSP, dashboard_html
 from gql.db import Db
 from gql.graphiql import STATIC_DIR, graphiql_html
 from gql.schema import MAX_BATCH, schema
@@ -545,7 +545,7 @@ def create_app(engine: AsyncEngine | None = None, settings: Settings | None = No
         return RedirectResponse("/graphql")
 
     async def dashboard(_request):
-        return HTMLResponse(dashboard_html(static_prefix="/static"))
+        return HTMLResponse(dashboard_html(static_prefix="/static"), headers={"Content-Security-Policy": DASHBOARD_CSP})
 
     app = Starlette(
         routes=[

@@ -25,6 +25,14 @@ import html
 __all__ = ["dashboard_html"]
 
 
+# The page's own Content-Security-Policy (gql.app's default, default-src 'none', would block its
+# scripts): scripts, styles, images and fonts from this server only, requests to this server only
+# (the GraphQL endpoint and the export routes), no frames, no form posts anywhere. ECharts sets
+# element styles from script (CSSOM, not governed by style-src) and draws on canvas.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
 def dashboard_html(static_prefix: str = "/static") -> str:
     static = html.escape(static_prefix.rstrip("/"), quote=True)
     return f"""<!DOCTYPE html>

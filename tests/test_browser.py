@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import json
+import re
 import os
 import shutil
 import signal
@@ -185,16 +186,21 @@ class Tab:
     """A page whose requests are watched: everything outside 127.0.0.1 is blocked and recorded,
     GraphQL POSTs are counted."""
 
-    def __init__(self, browser, srv: Server):
+    def __init__(self, browser, srv: Server, bypass_csp: bool = True):
         self.srv = srv
+        # The tests read the page's state with page.evaluate / wait_for_function, which Playwright
+        # runs through eval in the page: the pages' own Content-Security-Policy (no 'unsafe-eval')
+        # would refuse it. test_dashboard_works_under_its_own_csp runs the page with the policy on.
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN",
-                                           accept_downloads=False)
+                                           accept_downloads=False, bypass_csp=bypass_csp)
         self.outside: list[str] = []
         self.graphql: list[dict] = []
         self.errors: list[str] = []
+        self.console: list[str] = []
         self.context.route("**/*", self._guard)
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda message: self.console.append(message.text) if message.type == "error" else None)
         self.page.on("request", self._count)
 
     def _guard(self, route):
@@ -263,6 +269,22 @@ def wait_ready(page) -> None:
 
 
 # ------------------------------------------------------------------ dashboard
+
+def test_dashboard_works_under_its_own_csp(browser, server):
+    """With the page's Content-Security-Policy enforced (no bypass), signing in draws the first
+    view, and the browser reports no violation."""
+    tab = Tab(browser, server, bypass_csp=False)
+    try:
+        response = tab.page.goto(tab.srv.base + "/dashboard")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        tab.page.fill("input[name=username]", COUNTY_VIEWER)
+        tab.page.fill("input[name=password]", COUNTY_PASSWORD)
+        tab.page.click("#login-form button[type=submit]")
+        tab.page.locator("#kpi-count").filter(has_text=re.compile(r"\d")).wait_for(timeout=30_000)
+        assert [m for m in tab.console if "Content Security Policy" in m] == []
+    finally:
+        tab.close()
+
 
 def test_dashboard_first_view(tab, server):
     sign_in(tab)

@@ -31,7 +31,7 @@ async def sign_in(url: str, username: str, password: str) -> dict:
         app = create_app(engine, Settings(password_profile="cheapest"))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
             response = await http.post("/graphql", json={"query": """mutation($u: String!, $p: String!) {
-                login(input: {username: $u, password: $p}) { token account { role organization { name code } } userErrors { message } } }""",
+                login(input: {username: $u, password: $p}) { token account { role organization { name } } userErrors { message } } }""",
                 "variables": {"u": username, "p": password}})
             return response.json()["data"]["login"]
     finally:
@@ -45,7 +45,7 @@ async def test_bootstrap_creates_root_and_admin_then_refuses(tmp_path):
     assert first.returncode == 0, first.stderr
     login = await sign_in(url, "chief", "Chief2024pass")
     assert login["token"] and login["account"]["role"] == "ADMIN"
-    assert login["account"]["organization"] == {"name": "中共测试省委员会", "code": "001"}
+    assert login["account"]["organization"] == {"name": "中共测试省委员会"}
     again = cli(url, "bootstrap", "--root-name", "中共另一省委员会", "--root-code", "002", "--admin", "other",
                 password="Other2024pass")
     assert again.returncode == 1 and "根党组织已存在" in again.stderr

@@ -219,7 +219,7 @@ READS: list[Read] = [
     Read("memberBalance", f"""query($id: ID!) {{ memberBalance(organizationId: $id, from: "2000-01-01", to: "{TODAY}",
          scope: SELF) {{ start end }} }}""",
          lambda p: {"id": p["org"]}, lambda d, p: d["memberBalance"] is not None and d["memberBalance"]["end"] > 0),
-    Read("statDefinitions", """{ statDefinitions(first: 100) { id organization { id parent { id } } 
+    Read("statDefinitions", """{ statDefinitions(first: 20) { id organization { id parent { id } } 
          result { total } } }""", seen=lambda d, p: p["definition"] in {s["id"] for s in d["statDefinitions"]}),
     # Transfers: read by both sides; the positions' transfers stay inside one side's branch (RECEIVER).
     Read("transfers", """query($id: ID) { transfers(filter: {organizationId: $id}, first: 50) { totalCount edges { node {
