@@ -135,7 +135,7 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
         state1 = history.state_as_of(end, name="s1").offset(literal_column("0")).subquery("state1")
     else:
         base = (select(p.member_id.label("member_id"))
-                .where(or_(p.organization_id.in_(scope0), p.organization_id.in_(scope1)),
+                .where(p.organization_id.in_(scope0.union(scope1)),
                        p.valid_from <= end, or_(p.valid_to.is_(None), p.valid_to > before))
                 .distinct().cte("touched"))
         ids = select(base.c.member_id)
