@@ -111,7 +111,7 @@ def subtree_as_of(organization_id: int, day: dt.date, name: str):
 def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date):
     """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
     end (kind NULL for those counted at both)."""
-    m, p, s = models.Member, models.MemberPlacement, models.StatusChange
+    m, p = models.Member, models.MemberPlacement
     before = start - dt.timedelta(days=1)
     if subtree:
         scope0 = select(subtree_as_of(organization.id, before, "scope_before").c.id)
