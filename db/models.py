@@ -218,7 +218,8 @@ class OrganizationParentPeriod(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    # index: the tree of a day walks down the periods by parent (db.services.statistics.tree_as_of).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
 
@@ -311,7 +312,11 @@ class MemberCategoryStep(Base):
     (ties: the later row). db.services.history reads and writes them."""
 
     __tablename__ = "member_category_step"
-    __table_args__ = (Index("ix_member_category_step_member_id_effective_on", "member_id", "effective_on", "id"),)
+    __table_args__ = (
+        Index("ix_member_category_step_member_id_effective_on", "member_id", "effective_on", "id"),
+        # The category of a day, set-based (db.services.history._categories): read index-only.
+        Index("ix_member_category_step_member_effective_category", "member_id", "effective_on", "category"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))

@@ -23,7 +23,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Sequence
 
-from sqlalchemy import Select, case, or_, select, text
+from sqlalchemy import Select, and_, case, exists, func, or_, select, text
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -104,32 +105,99 @@ def _category_as_of(day, member_id_column):
 
 def state_columns(day: dt.date, member_id_column=None):
     """(organization_id, category, status) of the member `member_id_column` at the end of `day`,
-    as three correlated scalar subqueries (each an index seek: (member_id, date, id))."""
+    as three correlated scalar subqueries (each an index seek: (member_id, date, id)). For one
+    member or a check; a statement over many members uses the set-based state_as_of /
+    state_of_members instead (PostgreSQL repeats each correlated seek per reference)."""
     member_id_column = models.Member.id if member_id_column is None else member_id_column
     return (_placement_as_of(day, member_id_column).label("organization_id"),
             _category_as_of(day, member_id_column).label("category"),
             _status_as_of(day, member_id_column).label("status"))
 
 
-def state_as_of(day: dt.date, *where) -> Select:
+# Set-based: one pass per history table over the members concerned, no per-member subquery.
+
+
+def in_force(p, day):
+    """The placement (or any valid_from/valid_to period) `p` is in force at the end of `day`."""
+    return and_(p.valid_from <= day, or_(p.valid_to.is_(None), p.valid_to > day))
+
+
+def _placements(day: dt.date, *where) -> Select:
+    """(member_id, organization_id) of the placement in force at the end of `day` of each member
+    (two in force: the later valid_from, then the higher id, as _placement_as_of orders them),
+    among the placements matching `where`."""
+    p, later = models.MemberPlacement, aliased(models.MemberPlacement)
+    newer = or_(later.valid_from > p.valid_from, and_(later.valid_from == p.valid_from, later.id > p.id))
+    return (select(p.member_id.label("member_id"), p.organization_id.label("organization_id"))
+            .where(in_force(p, day), *where,
+                   ~exists().where(later.member_id == p.member_id, in_force(later, day), newer)))
+
+
+def _categories(day: dt.date, member_ids=None) -> Select:
+    """(member_id, category) at the end of `day` (of the members `member_ids`, a select of ids, or
+    of all): the highest category among the steps on or before the day, one GROUP BY."""
+    c = models.MemberCategoryStep
+    rank = func.max(category_rank(c.category))
+    category = case({rank_: category for rank_, category in enumerate(CATEGORIES)}, value=rank, else_=None)
+    where = [] if member_ids is None else [c.member_id.in_(member_ids)]
+    return (select(c.member_id.label("member_id"), category.label("category"))
+            .where(c.effective_on <= day, *where).group_by(c.member_id))
+
+
+def _statuses(day: dt.date, member_ids=None) -> Select:
+    """(member_id, status) at the end of `day` (of the members `member_ids`, or of all): the latest
+    step on or before the day (a tie: the higher id), an anti-join on a later step."""
+    s, later = models.MemberStatusStep, aliased(models.MemberStatusStep)
+    newer = or_(later.effective_on > s.effective_on, and_(later.effective_on == s.effective_on, later.id > s.id))
+    where = [] if member_ids is None else [s.member_id.in_(member_ids)]
+    return (select(s.member_id.label("member_id"), s.status.label("status"))
+            .where(s.effective_on <= day, *where,
+                   ~exists().where(later.member_id == s.member_id, later.effective_on <= day, newer)))
+
+
+def state_of(day: dt.date, placed, name: str, narrow: bool = True):
+    """Subquery (member_id, organization_id, category, status) at the end of `day` of the members
+    of `placed` ((member_id, organization_id) of placements in force that day, see _placements):
+    their category and status steps read in one pass each. `narrow`: `placed` is a CTE of a few
+    members and the steps are read for those only (index seeks); otherwise (many members) the
+    steps of every member are read and hash-joined (PostgreSQL estimates a CTE's rows badly, and
+    then seeks per member: 11 s instead of ~1 s over 927,199 members)."""
+    ids = select(placed.c.member_id) if narrow else None
+    cat = _categories(day, ids).subquery(f"{name}_category")
+    st = _statuses(day, ids).subquery(f"{name}_status")
+    return (select(placed.c.member_id, placed.c.organization_id, cat.c.category, st.c.status)
+            .select_from(placed)
+            .outerjoin(cat, cat.c.member_id == placed.c.member_id)
+            .outerjoin(st, st.c.member_id == placed.c.member_id))
+
+
+def state_as_of(day: dt.date, organization_condition=None, name: str = "state") -> Select:
     """Member state as of the end of day D: (member_id, organization_id, category, status) for every
     member placed in an organization that day, from the facts alone (never the member row's
     cached columns). Counted as members that day: status in db.services.members.DEFAULT_STATUSES.
-    `where`: conditions on the member narrowing the members considered (e.g. placed that day in
-    some organizations: see placed_in), so that the per-member subqueries run for those only."""
-    m = models.Member
-    organization_id, category, status = state_columns(day)
-    inner = select(m.id.label("member_id"), organization_id, category, status).where(*where).subquery("state")
-    return select(inner).where(inner.c.organization_id.is_not(None))
+    `organization_condition` (over models.Organization): only the members whose placement of
+    that day is in a matching organization (a scope), read through the placements' organization
+    index, so that the category and status steps are read for those only; None: every member,
+    each history table read in one pass and hash-joined (a wide scope: scope it by a join).
+
+    Set-based: the placements in force that day (a range condition), the highest category step on
+    or before it (GROUP BY member), the latest status step on or before it (an anti-join on a
+    later one), joined on the member, where the former per-member correlated subqueries
+    (PostgreSQL seeked the placement three times per member) took minutes over 1,000,000 members
+    (figures: README, statistics section)."""
+    p, o = models.MemberPlacement, models.Organization
+    if organization_condition is None:
+        return state_of(day, _placements(day).subquery(f"{name}_placed"), name, narrow=False)
+    placed = _placements(day, p.organization_id.in_(select(o.id).where(organization_condition))).cte(f"{name}_placed")
+    return state_of(day, placed, name)
 
 
 def placed_in(day: dt.date, organization_condition):
     """A condition on the member: one of its placements in force at the end of `day` is in an
-    organization matching `organization_condition` (over models.Organization): a semi-join
-    through the placements' organization index, to narrow state_as_of to a scope."""
+    organization matching `organization_condition` (over models.Organization)."""
     m, p, o = models.Member, models.MemberPlacement, models.Organization
     return m.id.in_(select(p.member_id).join(o, o.id == p.organization_id)
-                    .where(organization_condition, p.valid_from <= day, or_(p.valid_to.is_(None), p.valid_to > day)))
+                    .where(organization_condition, in_force(p, day)))
 
 
 def differs_from_history(day: dt.date | None = None) -> Select:

@@ -51,7 +51,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, false, func, literal, or_, select, text
+from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, false, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
@@ -437,6 +437,14 @@ def tree_as_of(organization: models.Organization, day: dt.date):
     return base.union_all(select(pp.organization_id, child).join(base, pp.parent_id == base.c.id).where(live))
 
 
+# A scope of at least this many members (today's count) reads the state of every member and scopes
+# it by the join to the tree of that day, not by the tree inside the state: PostgreSQL estimates a
+# recursive tree at a few hundred rows whatever its size and then seeks per member (nested loops
+# over 927,199 members: 31 s at the root); without it, table statistics size every step and it
+# hash-joins. The answer is the same either way (the tree join scopes it).
+WIDE_SCOPE = 100_000
+
+
 def member_columns(as_of: dt.date, historical: bool, organization: models.Organization | None = None,
                    subtree: bool = True) -> MemberColumns:
     """The member row's columns, or (historical) the state as of `as_of` of the members placed that
@@ -445,15 +453,21 @@ def member_columns(as_of: dt.date, historical: bool, organization: models.Organi
     if not historical:
         return MemberColumns()
     o = models.Organization
-    where = []
+    condition = None
     tree = None
     if organization is not None:
         if subtree:
             tree = tree_as_of(organization, as_of)
-            where.append(history.placed_in(as_of, o.id.in_(select(tree.c.id))))
+            if (organization.subtree_member_count or 0) < WIDE_SCOPE:
+                condition = o.id.in_(select(tree.c.id))
         else:
-            where.append(history.placed_in(as_of, o.id == organization.id))
-    state = history.state_as_of(as_of, *where).subquery("state")
+            condition = o.id == organization.id
+    if condition is None:
+        # Computed on its own (a fence): the join to the tree of that day, which PostgreSQL sizes
+        # at a few hundred rows, must not drive the plan into per-member seeks.
+        state = history.state_as_of(as_of).offset(literal_column("0")).subquery("state")
+    else:
+        state = history.state_as_of(as_of, condition).subquery("state")
     m = models.Member
     joined_on = case((m.joined_on <= as_of, m.joined_on), else_=None)
     return MemberColumns(organization_id=state.c.organization_id, category=state.c.category,
