@@ -1,7 +1,7 @@
 """indexes for the set-based as-of reads (issue 9, speed)
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-30
 
 db.services.history now reads the state of a past day set-based (one pass per history table, no
@@ -14,15 +14,14 @@ per-member subquery). Two indexes pay for it, measured on the 1,000,000-member b
   periods; without it each level was a scan of all 50,000 periods (the tree of a 10,043-member
   subtree: 33 ms -> 0.7 ms).
 
-down_revision "0016": main's newest migration after the day's merges (this branch's base ends at
-0011; the coordinator re-chains).
+Follows 0017 (the transfer letter snapshot); the two were written side by side.
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
