@@ -179,6 +179,13 @@ def via_member(branch: Branch, entity, *columns) -> Select:
             .where(branch.organization_condition(), branch.reaches(entity)))
 
 
+async def via_member_by_id(session, branch: Branch, entity, ids) -> dict[int, tuple]:
+    """{id: (row, its member's organization path)} of the rows of `entity` with these ids that
+    the branch reaches through their member (the loaders of flows, seats, volunteer records)."""
+    stmt = via_member(branch, entity, entity, models.Organization.path).where(entity.id.in_(ids))
+    return {row.id: (row, path) for row, path in await session.execute(stmt)}
+
+
 # ------------------------------------------------------------------ sight across branches (转接)
 #
 # THE one rule by which a member outside the branch is read (issue 11): a staff branch also sees a

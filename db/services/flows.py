@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from db import models
-from db.branch import Actor, Branch, via_member
+from db.branch import Actor, Branch, via_member, via_member_by_id
 from db.branch import get as branch_get
 from db.changes import touch
 from db.errors import DomainError, Problems
@@ -162,6 +162,4 @@ async def flows_of_members(session: AsyncSession, branch: Branch, member_ids) ->
 
 
 async def flows_by_id(session: AsyncSession, branch: Branch, ids) -> dict[int, tuple]:
-    f = models.Flow
-    stmt = via_member(branch, f, f, models.Organization.path).where(f.id.in_(ids))
-    return {flow.id: (flow, path) for flow, path in await session.execute(stmt)}
+    return await via_member_by_id(session, branch, models.Flow, ids)

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from db import models
-from db.branch import Actor, Branch, via_member
+from db.branch import Actor, Branch, via_member, via_member_by_id
 from db.branch import members as members_in
 from db.branch import get as branch_get
 from db.changes import touch
@@ -142,9 +142,7 @@ async def terms_of_members(session: AsyncSession, branch: Branch, member_ids: Se
 
 
 async def terms_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
-    r = models.RepresentativeTerm
-    stmt = via_member(branch, r, r, models.Organization.path).where(r.id.in_(ids))
-    return {seat.id: (seat, path) for seat, path in await session.execute(stmt)}
+    return await via_member_by_id(session, branch, models.RepresentativeTerm, ids)
 
 
 @dataclass(frozen=True)
@@ -280,9 +278,7 @@ async def volunteer_of_members(session: AsyncSession, branch: Branch, member_ids
 
 
 async def volunteers_by_id(session: AsyncSession, branch: Branch, ids: Sequence[int]) -> dict[int, tuple]:
-    v = models.Volunteer
-    stmt = via_member(branch, v, v, models.Organization.path).where(v.id.in_(ids))
-    return {volunteer.id: (volunteer, path) for volunteer, path in await session.execute(stmt)}
+    return await via_member_by_id(session, branch, models.Volunteer, ids)
 
 
 @dataclass(frozen=True)
