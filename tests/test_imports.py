@@ -362,3 +362,24 @@ async def test_exports_and_imports_are_in_the_audit_trail(api, engine, world):
     rows = len(exported.content.decode("utf-8-sig").strip().splitlines()) - 1
     assert json.loads(entry.changes)["rows"] == rows
     assert entry.organization_id == world.orgs["a"].id  # the exporting account's organization
+
+
+async def test_file_routes_are_not_cut_by_the_request_timeout(engine, world):
+    """The request timeout (DANGJIAN_REQUEST_TIMEOUT) guards GraphQL requests; an import or an
+    export runs as long as its file takes (100,000 rows on PostgreSQL took over the 30 s)."""
+    api = Api(None)
+    token_app = create_app(engine, Settings(password_profile="cheapest"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=token_app), base_url="http://test") as http:
+        api.http = http
+        token = await api.login("a_operator")
+    app = create_app(engine, Settings(password_profile="cheapest", request_timeout_seconds=1e-6))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        headers = {"Authorization": f"Bearer {token}"}
+        imported = await http.post("/import/members", files={"file": ("m.csv", csv_file([good_row("慢导入")]))},
+                                   data={"organizationId": gid("Organization", world.orgs["a2"])}, headers=headers)
+        assert imported.status_code == 200, imported.text
+        exported = await http.get("/export/members.csv", params={"organizationId": gid("Organization", world.orgs["a2"])},
+                                  headers=headers)
+        assert exported.status_code == 200 and "慢导入" in exported.content.decode("utf-8-sig")
+        query = await http.post("/graphql", json={"query": "{ viewer { username } }"}, headers=headers)
+        assert query.status_code == 503
