@@ -38,6 +38,7 @@ from bench.data import ensure_demo
 from db.engine import PROJECT_ROOT, make_engine, make_sessionmaker
 from db.services import accounts
 from db.services.members import subtree_recount_statements
+from db.services.history import refresh_last_fact
 from gql.app import create_app
 from gql.auth.passwords import CHEAPEST, Argon2Hasher
 from gql.settings import Settings
@@ -106,6 +107,28 @@ async def catch_up(engine) -> None:
             for statement in subtree_recount_statements():
                 await connection.execute(statement)
             print(f"added organization.subtree_member_count in {time.perf_counter() - started:.1f} s")
+        member_columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("member")})
+        if "last_fact_on" not in member_columns:  # migration 0019
+            started = time.perf_counter()
+            await connection.execute(text("ALTER TABLE member ADD COLUMN last_fact_on DATE"))
+            await connection.execute(refresh_last_fact())
+            await connection.execute(text("DROP INDEX ix_member_org_stats"))
+            print(f"added member.last_fact_on in {time.perf_counter() - started:.1f} s")
+        # Indexes added by later migrations (0019's on the history's dates, ...): created when missing.
+        for table in models.Base.metadata.sorted_tables:
+            for index in table.indexes:
+                started = time.perf_counter()
+                created = await connection.run_sync(lambda sync, index=index: _create_missing(sync, index))
+                if created:
+                    print(f"created index {index.name} in {time.perf_counter() - started:.1f} s")
+
+
+def _create_missing(sync, index) -> bool:
+    if index.name in {i["name"] for i in inspect(sync).get_indexes(index.table.name)}:
+        return False
+    index.create(sync)
+    return True
 
 
 async def open_engine(engine_name: str, orgs: int, members: int, sqlite_file: str | None = None):

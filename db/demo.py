@@ -814,6 +814,7 @@ async def generate(engine: AsyncEngine, orgs: int, members: int, seed: int = 1, 
             await conn.execute(update(models.Member.__table__).values(completeness=completeness_percent()))
             # The dated history (category and status steps) from the members' columns.
             await history.backfill(conn)
+            await conn.execute(history.refresh_last_fact())
             await recount(conn)
             if engine.dialect.name == "postgresql":
                 for table in ("organization", "member", "member_placement", "organization_parent_period",

@@ -216,6 +216,11 @@ class OrganizationParentPeriod(Base):
 
     __tablename__ = "organization_parent_period"
 
+    __table_args__ = (
+        # Periods that ended after a day (db.services.statistics.tree_unchanged).
+        Index("ix_organization_parent_period_valid_to", "valid_to"),
+    )
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     # index: the tree of a day walks down the periods by parent (db.services.statistics.tree_as_of).
@@ -251,7 +256,11 @@ class Member(Base):
         # Each index ends in id so that keyset pages seek on (key, id); the first one also
         # carries the usual statistics columns so that counts over an organization read the index.
         Index("ix_member_org_id_id", "organization_id", "id"),
-        Index("ix_member_org_stats", "organization_id", "status", "gender", "education_code", "birth_date"),
+        # last_fact_on last: a past day's cross-tab reads the members unchanged since from it too.
+        Index("ix_member_org_stats", "organization_id", "status", "gender", "education_code", "birth_date",
+              "last_fact_on"),
+        # The members changed since a day, with their organization (history.changed_members): index-only.
+        Index("ix_member_last_fact_on_org_id", "last_fact_on", "organization_id", "id"),
         Index("ix_member_name_id", "name", "id"),
         Index("ix_member_birth_date_id", "birth_date", "id"),
         Index("ix_member_joined_on_id", "joined_on", "id"),
@@ -289,6 +298,11 @@ class Member(Base):
     # 信息完整度 in whole percent (0..100, rounded down), stored so that "completeness below N" reads
     # an index. INTEGER: SQLite kept 83.333 here (REAL, from a true division), PostgreSQL rounded it.
     completeness: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The date of the member's latest dated fact (placement start or end, category or status step,
+    # 党籍异动 record): kept by db.services.history at every flush that writes one. A member whose
+    # last fact is on or before a day stood that day as its row stands today: a past day's
+    # statistics read the history only for the others (db.services.history.unchanged_since).
+    last_fact_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -298,6 +312,10 @@ class MemberPlacement(Base):
     """Which organization managed a member from `valid_from` until `valid_to` (open when null)."""
 
     __tablename__ = "member_placement"
+    __table_args__ = (
+        # The placements that ended after a day (history.changed_members).
+        Index("ix_member_placement_valid_to_member", "valid_to", "member_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)

@@ -41,12 +41,15 @@ organizations' parent periods (subtree_as_of): an organization moved into the sc
 period carries its members in (TRANSFERRED_IN), one moved out carries them out (TRANSFERRED_OUT).
 (crossTab as of a past date still reads today's tree: after an organization's move, the two can
 differ for days before the move; documented there.)
-All in one SQL statement per answer (the summary; each line's member page and count)."""
+All in one SQL statement per answer (the summary; each line's member page and count), with one
+more for the summary when the scope's tree has not changed since the day before `from`: the count
+of the party members with no fact since (db.services.history.unchanged_since), the same at both
+ends and on no line, from their member rows; the history is read for the others only."""
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, case, exists, func, literal, literal_column, or_, select
+from sqlalchemy import Date, String, and_, case, cast, exists, func, literal, literal_column, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -58,11 +61,13 @@ from db.services import history
 from db.services import members as member_service
 from db.services.members import ADMITTED as PARTY_CATEGORIES
 from db.services.members import DEFAULT_STATUSES, MemberOrder
-from db.services.statistics import WIDE_SCOPE, scope_organization
+from db.services.statistics import WIDE_SCOPE, scope_organization, tree_unchanged
+from db.tree import within
 
 INCREASES = {"ADMITTED": "发展党员", "RECORDED": "首次录入", "TRANSFERRED_IN": "转入", "RESTORED": "恢复党籍"}
 DECREASES = {"DIED": "死亡", "LEFT_PARTY": "出党", "SUSPENDED": "停止党籍", "TRANSFERRED_OUT": "转出"}
 LEAVING_KINDS = ("DEATH", "WITHDRAWAL", "REMOVAL", "EXPULSION", "PROBATION_CANCELLED")
+SUSPENSION_KINDS = ("SUSPENDED", "RESTORED")
 
 
 class BalanceInputError(DomainError):
@@ -108,61 +113,79 @@ def subtree_as_of(organization_id: int, day: dt.date, name: str):
     return base.union_all(select(pp.organization_id).join(base, pp.parent_id == base.c.id).where(live))
 
 
-def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date):
+def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date,
+               same_tree: bool = False):
     """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
-    end (kind NULL for those counted at both)."""
-    m, p = models.Member, models.MemberPlacement
+    end (kind NULL for those counted at both). `same_tree`: the scope's tree has not changed since
+    the day before `from` (statistics.tree_unchanged): both ends' trees are today's, by path."""
+    m, p, o = models.Member, models.MemberPlacement, models.Organization
     before = start - dt.timedelta(days=1)
-    if subtree:
+    if subtree and same_tree:
+        # Well estimated (a range of the path index), where PostgreSQL sizes a recursive tree at a
+        # few hundred rows and then scanned all 1,000,000 members for 100 (285 ms).
+        scope0 = scope1 = select(o.id).where(within(o.path, organization.path))
+    elif subtree:
         scope0 = select(subtree_as_of(organization.id, before, "scope_before").c.id)
         scope1 = select(subtree_as_of(organization.id, end, "scope_after").c.id)
     else:
         scope0 = scope1 = select(literal(organization.id))
 
+    # A member with no fact after the day before `from` (history.unchanged_since) stood at both
+    # ends as its row stands today: it is read from the row (no line unless its organization
+    # entered or left the scope with a move of the tree). The history is read for the others only,
+    # the members changed since (at the bench root a year's balance: 15.2 s → README's figure).
     # Only members placed in the scope (of either end) at some time between the two ends can be
     # counted at either: a semi-join through the placements' organization index, not a scan of
     # every member. Their two states, suspensions, leaving and first placement are then read
     # set-based (one pass per history table over these members, see history.state_of): the
     # former correlated per-member subqueries took 213 s over 1,000,000 members.
+    # A category only rises (db.services.history): a member not PROBATIONARY or FULL today was
+    # neither at either end, so counts at neither (at the bench root a third of those changed).
+    changed_since = and_(history.changed_since(before), m.category.in_(PARTY_CATEGORIES))
     if subtree and (organization.subtree_member_count or 0) >= WIDE_SCOPE:
-        # A wide scope (the root's 1,000,000 members): every member's two states, each history
-        # table read in one pass and hash-joined (fenced by OFFSET 0 so that the scope's recursive
-        # tree, which PostgreSQL sizes at a few hundred rows, does not turn them into per-member
-        # seeks); the members counted at neither end drop out below.
-        base = None
-        ids = None
-        state0 = history.state_as_of(before, name="s0").offset(literal_column("0")).subquery("state0")
-        state1 = history.state_as_of(end, name="s1").offset(literal_column("0")).subquery("state1")
+        # A wide scope (the root's 1,000,000 members): every changed member (the scope's
+        # recursive tree, which PostgreSQL sizes at a few hundred rows, must not drive the plan).
+        base = select(m.id.label("member_id")).where(changed_since).cte("touched")
     else:
-        base = (select(p.member_id.label("member_id"))
-                .where(p.organization_id.in_(scope0.union(scope1)),
-                       p.valid_from <= end, or_(p.valid_to.is_(None), p.valid_to > before))
+        base = (select(p.member_id.label("member_id")).join(m, m.id == p.member_id)
+                .where(p.organization_id.in_(scope0 if scope0 is scope1 else scope0.union(scope1)),
+                       p.valid_from <= end, or_(p.valid_to.is_(None), p.valid_to > before), changed_since)
                 .distinct().cte("touched"))
-        ids = select(base.c.member_id)
-        state0 = history.state_of(before, history._placements(before, p.member_id.in_(ids)).cte("placed0"),
-                                  "s0").subquery("state0")
-        state1 = history.state_of(end, history._placements(end, p.member_id.in_(ids)).cte("placed1"),
-                                  "s1").subquery("state1")
-    key = m.id if base is None else base.c.member_id
-    susp0 = _latest_kind(before, ("SUSPENDED", "RESTORED"), ids, "susp0")
-    susp1 = _latest_kind(end, ("SUSPENDED", "RESTORED"), ids, "susp1")
+    ids = select(base.c.member_id)
+    state0 = history.state_of_members(before, ids, "s0").subquery("state0")
+    state1 = history.state_of_members(end, ids, "s1").subquery("state1")
+    key = base.c.member_id
+    susp0 = _latest_kind(before, SUSPENSION_KINDS, ids, "susp0")
+    susp1 = _latest_kind(end, SUSPENSION_KINDS, ids, "susp1")
     leaving = _latest_kind(end, LEAVING_KINDS, ids, "leaving")
     first = (select(p.member_id.label("member_id"), func.min(p.valid_from).label("first_from"))
-             .where(*([] if ids is None else [p.member_id.in_(ids)])).group_by(p.member_id).subquery("first_placement"))
-    a = (select(key.label("member_id"), m.joined_on.label("joined_on"),
-                state0.c.organization_id.label("org0"), state0.c.category.label("cat0"),
-                state0.c.status.label("st0"), func.coalesce(susp0.c.kind, "").label("susp0"),
-                state1.c.organization_id.label("org1"), state1.c.category.label("cat1"),
-                state1.c.status.label("st1"), func.coalesce(susp1.c.kind, "").label("susp1"),
-                leaving.c.kind.label("leaving"), first.c.first_from.label("first_from"))
-         .select_from(m if base is None else base.join(m, m.id == key))
-         .outerjoin(state0, state0.c.member_id == key)
-         .outerjoin(state1, state1.c.member_id == key)
-         .outerjoin(susp0, susp0.c.member_id == key)
-         .outerjoin(susp1, susp1.c.member_id == key)
-         .outerjoin(leaving, leaving.c.member_id == key)
-         .outerjoin(first, first.c.member_id == key)
-         .subquery("a"))
+             .where(p.member_id.in_(ids)).group_by(p.member_id).subquery("first_placement"))
+    changed = (select(key.label("member_id"), m.joined_on.label("joined_on"),
+                      state0.c.organization_id.label("org0"), state0.c.category.label("cat0"),
+                      state0.c.status.label("st0"), func.coalesce(susp0.c.kind, "").label("susp0"),
+                      state1.c.organization_id.label("org1"), state1.c.category.label("cat1"),
+                      state1.c.status.label("st1"), func.coalesce(susp1.c.kind, "").label("susp1"),
+                      leaving.c.kind.label("leaving"), first.c.first_from.label("first_from"))
+               .select_from(base.join(m, m.id == key))
+               .outerjoin(state0, state0.c.member_id == key)
+               .outerjoin(state1, state1.c.member_id == key)
+               .outerjoin(susp0, susp0.c.member_id == key)
+               .outerjoin(susp1, susp1.c.member_id == key)
+               .outerjoin(leaving, leaving.c.member_id == key)
+               .outerjoin(first, first.c.member_id == key))
+    # The unchanged: the same row at both ends; suspended or not as its latest such record says.
+    # With the tree unchanged too they move no line: summary() counts them apart (unchanged_count).
+    if same_tree:
+        a = changed.subquery("a")
+    else:
+        suspension = _latest_kind(end, SUSPENSION_KINDS, None, "suspension")
+        kept = func.coalesce(suspension.c.kind, "")
+        unchanged = (select(m.id, m.joined_on, m.organization_id, m.category, m.status, kept,
+                            m.organization_id, m.category, m.status, kept,
+                            cast(null(), String), cast(null(), Date))
+                     .select_from(m).outerjoin(suspension, suspension.c.member_id == m.id)
+                     .where(history.unchanged_since(before), m.organization_id.in_(scope0.union(scope1))))
+        a = changed.union_all(unchanged).subquery("a")
 
     def counted(org, scope, cat, st, susp):
         return case((and_(org.in_(scope), cat.in_(PARTY_CATEGORIES), st.in_(DEFAULT_STATUSES),
@@ -191,12 +214,35 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
             .where(or_(b.c.c0 == 1, b.c.c1 == 1)).subquery("balance"))
 
 
+async def same_tree(session: AsyncSession, organization: models.Organization, subtree: bool,
+                    start: dt.date) -> bool:
+    return not subtree or await tree_unchanged(session, organization, start - dt.timedelta(days=1))
+
+
+def unchanged_count(organization: models.Organization, subtree: bool, before: dt.date):
+    """SELECT count of the party members of the scope with no fact after `before`, counted at both
+    ends alike when the tree has not changed either (classified leaves them out then): one
+    aggregate over the member rows, where classifying each of them took seconds at the bench root."""
+    m, o = models.Member, models.Organization
+    suspension = _latest_kind(before, SUSPENSION_KINDS, None, "suspension")
+    scope = (m.organization_id.in_(select(o.id).where(within(o.path, organization.path))) if subtree
+             else m.organization_id == organization.id)
+    return (select(func.count()).select_from(m).outerjoin(suspension, suspension.c.member_id == m.id)
+            .where(history.unchanged_since(before), scope, m.category.in_(PARTY_CATEGORIES),
+                   m.status.in_(DEFAULT_STATUSES), func.coalesce(suspension.c.kind, "") != "SUSPENDED"))
+
+
 async def summary(session: AsyncSession, organization: models.Organization, subtree: bool, start: dt.date,
                   end: dt.date) -> tuple[int, dict[str, int], int]:
-    """(start count, {kind: count}, end count): one GROUP BY statement."""
-    c = classified(organization, subtree, start, end)
+    """(start count, {kind: count}, end count): one GROUP BY statement (and, the tree unchanged since
+    the day before `from`, one count of the members unchanged since: in both ends, no line)."""
+    unchanged_tree = await same_tree(session, organization, subtree, start)
+    c = classified(organization, subtree, start, end, unchanged_tree)
     stmt = select(c.c.kind, func.count(), func.sum(c.c.counted_before), func.sum(c.c.counted_after)).group_by(c.c.kind)
     first = last = 0
+    if unchanged_tree:
+        first = last = int((await session.execute(
+            unchanged_count(organization, subtree, start - dt.timedelta(days=1)))).scalar_one())
     kinds: dict[str, int] = {}
     for kind, n, before, after in await session.execute(stmt):
         first += int(before or 0)
@@ -206,11 +252,11 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
     return first, kinds, last
 
 
-def _line(branch, organization, subtree, start, end, kind, *columns):
+def _line(branch, organization, subtree, start, end, kind, *columns, unchanged_tree: bool = False):
     """The members of one line still in the caller's branch: one counted then but since placed
     outside it (transferred away, its organization moved away) does not exist for the caller: in
     the line's count (the history), not in its list."""
-    c = classified(organization, subtree, start, end)
+    c = classified(organization, subtree, start, end, unchanged_tree)
     m, o = models.Member, models.Organization
     return (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
             .join(o, o.id == m.organization_id)
@@ -221,14 +267,16 @@ async def line_page(session: AsyncSession, branch: Branch, organization, subtree
                     end: dt.date, kind: str, first: int, after: str | None) -> Page:
     """A page of (member, its current organization's path) of one line, in tree order."""
     order = MemberOrder()
-    stmt = _line(branch, organization, subtree, start, end, kind, models.Member, models.Organization.path)
+    stmt = _line(branch, organization, subtree, start, end, kind, models.Member, models.Organization.path,
+                 unchanged_tree=await same_tree(session, organization, subtree, start))
     return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(r, order))
 
 
 async def line_count(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
                      end: dt.date, kind: str) -> int:
-    stmt = _line(branch, organization, subtree, start, end, kind, func.count(models.Member.id))
+    stmt = _line(branch, organization, subtree, start, end, kind, func.count(models.Member.id),
+                 unchanged_tree=await same_tree(session, organization, subtree, start))
     return int((await session.execute(stmt)).scalar_one())
 
 

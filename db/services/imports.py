@@ -311,6 +311,11 @@ async def write(session: AsyncSession, actor: Actor, organization_id: int, entri
     for start in range(0, len(entries), BATCH):
         batch = entries[start:start + BATCH]
         rows = [member_service.entry_row(e.values, organization, e.affiliation, now) for e in batch]
+        for row, entry in zip(rows, batch):
+            # member.last_fact_on (db.services.history: a bulk insert outside the ORM sets it itself):
+            # the latest of the facts written below, the placement's start and the category steps.
+            row["last_fact_on"] = max([entry.since] + [d for _, d in history.initial_category_steps(entry.values,
+                                                                                                   entry.since)])
         if session.bind.dialect.name == "sqlite":
             # The transaction holds SQLite's one write lock (BEGIN IMMEDIATE): the ids after the
             # largest are ours. INSERT ... RETURNING in parameter order ran one row per statement

@@ -36,7 +36,11 @@ years at D; 党龄 and JOIN_YEAR read joinedOn only when it is on or before D (a
 未填 on D). One GROUP BY over the history's state subquery joined to the member (for the other
 attributes), to the organization and to the tree of D (for the scope), the same statement on both
 engines. Not dated (today's values, documented gaps): LEVEL (an organization's depth today), the
-member's other attributes (gender, education, job, affiliation, ...) and HAS_ACCOUNT. ORGANIZATIONS
+member's other attributes (gender, education, job, affiliation, ...) and HAS_ACCOUNT. Read in two parts summed in
+SQL: the members with no fact after D from their member rows (their state that day is today's:
+db.services.history.unchanged_since; the covering index carries member.last_fact_on), the others
+from the history; and when no parent period in the scope ended after D (tree_unchanged), the tree
+of that day is today's paths. ORGANIZATIONS
 are counted as they are today whatever the date (the organizations' own history is not read there).
 Drill-through as of a past day lists exactly the members counted in the cell, totalCount equal to
 the cell: one counted then but since transferred out of the caller's branch is listed too, with its
@@ -51,7 +55,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, String, and_, case, cast, delete, exists, extract, false, func, literal, literal_column, or_, select, text
+from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, extract, false, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
@@ -66,7 +70,7 @@ from db.pagination import Page, keyset_page
 from db.services import history
 from db.services import members as member_service
 from db.services.members import MemberOrder, MemberQuery
-from db.tree import within
+from db.tree import upper_bound, within
 
 MEMBERS, ORGANIZATIONS = "MEMBERS", "ORGANIZATIONS"
 NONE = "NONE"
@@ -150,6 +154,8 @@ class Table:
     historical: bool = False
     # The caller's branch: a past date's drill-through lists only members still in it.
     branch: Branch | None = None
+    # Historical SUBTREE: the scope's tree of that day is today's (tree_unchanged).
+    same_tree: bool = False
 
 
 def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str] = ()) -> dt.date:
@@ -419,7 +425,9 @@ class MemberColumns:
         self.status = m.status if status is None else status
         self.joined_on = m.joined_on if joined_on is None else joined_on
         self.state = state  # the state subquery (history.state_as_of) when historical
-        self.tree = tree  # SUBTREE when historical: the scope's tree of that day (tree_as_of)
+        # SUBTREE of a past day whose tree differs from today's: the scope's tree of that day
+        # (tree_as_of); None: today's paths (today, SELF, or a tree unchanged since that day).
+        self.tree = tree
 
 
 def tree_as_of(organization: models.Organization, day: dt.date):
@@ -437,6 +445,41 @@ def tree_as_of(organization: models.Organization, day: dt.date):
     return base.union_all(select(pp.organization_id, child).join(base, pp.parent_id == base.c.id).where(live))
 
 
+async def tree_unchanged(session: AsyncSession, organization: models.Organization, day: dt.date) -> bool:
+    """The subtree of `organization` at the end of `day` (tree_as_of) is today's subtree (by path),
+    and each organization in it has today's direct child of `organization` above it: no parent
+    period that ended after `day` belongs to an organization inside the subtree today or had its
+    parent inside it. (An edge of the tree of that day that is gone today ended after the day; the
+    topmost such edge on a path from `organization` hangs from an organization that is inside
+    today's subtree. An edge of today that was not there then began after the day, so the period
+    before it ended after the day, and its organization is inside today's subtree.) One indexed
+    probe (organization_parent_period.valid_to, migration 0019), so that a past day's cross-tab
+    scopes by the paths as today's does, without walking the tree of that day (50,000
+    organizations at the bench root)."""
+    if not READ_TODAYS_TREE:
+        return False
+    bounds = {"day": day, "low": organization.path, "high": upper_bound(organization.path)}
+    return (await session.execute(_MOVED_SINCE, bounds)).first() is None
+
+
+def _moved_since():
+    """tree_unchanged's probe, built once (Core tables with bound values: SQLAlchemy's ORM aliases
+    cost ~4 ms of Python per request to adapt here)."""
+    pp = models.OrganizationParentPeriod.__table__
+    x, parent = models.Organization.__table__.alias("moved"), models.Organization.__table__.alias("moved_parent")
+    low, high = bindparam("low"), bindparam("high")
+    return (select(pp.c.id)
+            .select_from(pp.join(x, x.c.id == pp.c.organization_id).outerjoin(parent, parent.c.id == pp.c.parent_id))
+            .where(pp.c.valid_to > bindparam("day"),
+                   or_(and_(x.c.path >= low, x.c.path < high), and_(parent.c.path >= low, parent.c.path < high)))
+            .limit(1))
+
+
+_MOVED_SINCE = _moved_since()
+# Off only in tests (tests/test_as_of_history_only.py): every past day's tree walked (tree_as_of).
+READ_TODAYS_TREE = True
+
+
 # A scope of at least this many members (today's count) reads the state of every member and scopes
 # it by the join to the tree of that day, not by the tree inside the state: PostgreSQL estimates a
 # recursive tree at a few hundred rows whatever its size and then seeks per member (nested loops
@@ -445,33 +488,42 @@ def tree_as_of(organization: models.Organization, day: dt.date):
 WIDE_SCOPE = 100_000
 
 
+def past_joined_on(as_of: dt.date):
+    m = models.Member
+    return case((m.joined_on <= as_of, m.joined_on), else_=None)
+
+
 def member_columns(as_of: dt.date, historical: bool, organization: models.Organization | None = None,
-                   subtree: bool = True) -> MemberColumns:
+                   subtree: bool = True, same_tree: bool = False, changed_only: bool = False,
+                   tree=None) -> MemberColumns:
     """The member row's columns, or (historical) the state as of `as_of` of the members placed that
     day in the scope (narrowed by a semi-join on the placements; the state's own organization is
-    what the scope condition then reads)."""
+    what the scope condition then reads; `tree`: tree_as_of already in the statement).
+    `same_tree`: the scope's tree of that day is today's (tree_unchanged), scoped by the paths.
+    `changed_only`: the state of the members changed since that day only, from the history (the
+    cross-tab's second part); otherwise of every member, from the member row for those unchanged
+    since (history.state_by_rows)."""
     if not historical:
         return MemberColumns()
     o = models.Organization
     condition = None
-    tree = None
     if organization is not None:
-        if subtree:
-            tree = tree_as_of(organization, as_of)
+        if subtree and same_tree:
+            tree = None
+            condition = within(o.path, organization.path)
+        elif subtree:
+            tree = tree if tree is not None else tree_as_of(organization, as_of)
             if (organization.subtree_member_count or 0) < WIDE_SCOPE:
                 condition = o.id.in_(select(tree.c.id))
         else:
             condition = o.id == organization.id
-    if condition is None:
-        # Computed on its own (a fence): the join to the tree of that day, which PostgreSQL sizes
-        # at a few hundred rows, must not drive the plan into per-member seeks.
-        state = history.state_as_of(as_of).offset(literal_column("0")).subquery("state")
+    if changed_only:
+        state = history.state_of_members(as_of, history.changed_members(as_of, condition), "state",
+                                         condition).subquery("state")
     else:
-        state = history.state_as_of(as_of, condition).subquery("state")
-    m = models.Member
-    joined_on = case((m.joined_on <= as_of, m.joined_on), else_=None)
+        state = history.state_by_rows(as_of, condition).subquery("state")
     return MemberColumns(organization_id=state.c.organization_id, category=state.c.category,
-                         status=state.c.status, joined_on=joined_on, state=state, tree=tree)
+                         status=state.c.status, joined_on=past_joined_on(as_of), state=state, tree=tree)
 
 
 @dataclass
@@ -497,20 +549,22 @@ def _scoped(spec: CrossTabSpec, ctx: Context, *columns):
         if cols.state is None:
             # From the member explicitly: the selected columns may name no member column (a count(*)
             # by CHILD_ORGANIZATION), and members() joins the organization to the member.
-            stmt = (select(*columns).select_from(m).join(o, o.id == m.organization_id)
-                    .where(within(o.path, organization.path), *where))
+            stmt = select(*columns).select_from(m).join(o, o.id == m.organization_id).where(*where)
             if not spec.subtree:
-                stmt = stmt.where(m.organization_id == organization.id)
-            return stmt
+                return stmt.where(m.organization_id == organization.id)
+            if cols.tree is not None:  # a past day's tree (the member rows of members unchanged since)
+                return stmt.join(cols.tree, cols.tree.c.id == m.organization_id)
+            return stmt.where(within(o.path, organization.path))
         state = cols.state
         stmt = (select(*columns).select_from(state)
                 .join(m, m.id == state.c.member_id)
                 .join(o, o.id == state.c.organization_id)
                 .where(*where))
-        if spec.subtree:
-            tree = cols.tree if cols.tree is not None else tree_as_of(organization, as_of)
-            return stmt.join(tree, tree.c.id == state.c.organization_id)
-        return stmt.where(state.c.organization_id == organization.id)
+        if not spec.subtree:
+            return stmt.where(state.c.organization_id == organization.id)
+        if cols.tree is not None:
+            return stmt.join(cols.tree, cols.tree.c.id == state.c.organization_id)
+        return stmt.where(within(o.path, organization.path))
     stmt = select(*columns).select_from(o).where(o.status == "ACTIVE")
     if spec.subtree:
         return stmt.where(within(o.path, organization.path))
@@ -533,18 +587,26 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     as_of = check(spec, today)
     organization = await scope_organization(session, branch, spec.organization_id)
     historical = spec.subject == MEMBERS and as_of != today
-    ctx = Context(organization=organization, as_of=as_of, paths={}, cols=member_columns(as_of, historical, organization, spec.subtree))
+    same_tree = historical and (not spec.subtree or await tree_unchanged(session, organization, as_of))
+    if not historical:
+        ctx = Context(organization=organization, as_of=as_of, paths={})
+        stmt = _counts(spec, ctx)
+    else:
+        # As of a past day, two parts summed in SQL: the members unchanged since that day, counted
+        # from their member rows (as today's table, with that day's ages and tree), and the members
+        # changed since, from the history (db.services.history.unchanged_since: why that is exact).
+        # Over the bench root (1,000,000 members) the history alone took 4.3-6.9 s.
+        tree = None if same_tree else tree_as_of(organization, as_of)
+        ctx = Context(organization=organization, as_of=as_of, paths={},
+                      cols=MemberColumns(joined_on=past_joined_on(as_of), tree=tree))
+        rows_part = _counts(spec, ctx).where(history.unchanged_since(as_of))
+        history_cols = member_columns(as_of, True, organization, spec.subtree, same_tree, True, tree)
+        history_part = _counts(spec, replace(ctx, cols=history_cols))
+        parts = rows_part.union_all(history_part).subquery("parts")
+        keys = [parts.c.k0] + ([parts.c.k1] if spec.columns else [])
+        stmt = select(*keys, func.sum(parts.c.n).label("n")).group_by(*keys)
     row_dim = dimension(spec.rows, ctx.cols)
     col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
-    keys = [row_dim.expression(ctx).label("k0")]
-    if col_dim is not None:
-        keys.append(col_dim.expression(ctx).label("k1"))
-    # count(*), not count(member.id): every joined row is one member (or organization), and the
-    # member's id is not in the covering index ix_member_org_stats, so count(member.id) turned
-    # PostgreSQL's index-only scan into an index scan with a heap fetch per member (W3 over 10,043
-    # members: 2,163 buffers and a heap visit per row, against an index-only scan with none).
-    stmt = _scoped(spec, ctx, *keys, func.count().label("n"))
-    stmt = stmt.group_by(*(text(k.name) for k in keys))
     counts: dict[tuple[str, str], int] = {}
     for row in await session.execute(stmt):
         column_key = row.k1 if col_dim is not None else TOTAL
@@ -559,7 +621,21 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     column_totals = [sum(line[j] for line in cells) for j in range(len(columns))]
     return Table(spec=spec, organization=organization, as_of=as_of, rows=rows, columns=columns, cells=cells,
                  row_totals=row_totals, column_totals=column_totals, total=sum(row_totals), paths=ctx.paths,
-                 historical=historical, branch=branch)
+                 historical=historical, branch=branch, same_tree=same_tree)
+
+
+def _counts(spec: CrossTabSpec, ctx: Context):
+    """SELECT k0[, k1], count(*) AS n ... GROUP BY k0[, k1] over what the spec counts in ctx."""
+    row_dim = dimension(spec.rows, ctx.cols)
+    col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
+    keys = [row_dim.expression(ctx).label("k0")]
+    if col_dim is not None:
+        keys.append(col_dim.expression(ctx).label("k1"))
+    # count(*), not count(member.id): every joined row is one member (or organization), and the
+    # member's id is not in the covering index ix_member_org_stats, so count(member.id) turned
+    # PostgreSQL's index-only scan into an index scan with a heap fetch per member (W3 over 10,043
+    # members: 2,163 buffers and a heap visit per row, against an index-only scan with none).
+    return _scoped(spec, ctx, *keys, func.count().label("n")).group_by(*(text(k.name) for k in keys))
 
 
 class UnknownKey(StatInputError):
@@ -576,7 +652,8 @@ def _drill(table: Table, row: str, column: str | None, *columns):
     if column is not None and column not in {v.key for v in table.columns}:
         raise UnknownKey(f"列 {column!r} 不是这张表的列", "column")
     ctx = Context(organization=table.organization, as_of=table.as_of, paths=table.paths,
-                  cols=member_columns(table.as_of, table.historical, table.organization, spec.subtree))
+                  cols=member_columns(table.as_of, table.historical, table.organization, spec.subtree,
+                                      table.same_tree))
     stmt = _scoped(spec, ctx, *columns).where(dimension(spec.rows, ctx.cols).condition(row, ctx))
     if column is not None and spec.columns is not None:
         stmt = stmt.where(dimension(spec.columns, ctx.cols).condition(column, ctx))
