@@ -157,3 +157,24 @@ async def test_members_moved_out_of_the_callers_branch_are_counted_not_listed(ap
     root = await api.as_("root_admin", LINE, variables)
     out = {line["kind"]: line for line in root["data"]["memberBalance"]["decreases"]}["TRANSFERRED_OUT"]
     assert out["count"] == out["members"]["totalCount"] == 3
+
+
+LINE_ORGS = """query($o: ID!, $from: Date!, $to: Date!) { memberBalance(organizationId: $o, from: $from, to: $to) {
+  decreases { kind count members(first: 10) { totalCount edges { node { name organization { name } } } } } } }"""
+
+
+async def test_a_member_transferred_out_of_the_branch_is_listed_with_its_organization_then(api, engine, dated):
+    """转移 placed in B1 from 2024-01-01 (out of A's branch): A's 2024 balance lists it among the
+    transfers out to A's viewer as to the root's ADMIN, with organization A2 (where it was counted at
+    the start of 2024), not B1; totalCount equals the count."""
+    from tests.test_statistics_as_of import move_placement
+
+    await move_placement(engine, "转移", dated.orgs["b1"].id, dt.date(2024, 1, 1))
+    variables = {"o": gid("Organization", dated.orgs["a"]), "from": "2024-01-01", "to": "2024-12-31"}
+    for who in ("a_viewer", "root_admin"):
+        result = await api.as_(who, LINE_ORGS, variables)
+        assert "errors" not in result, result
+        out = {line["kind"]: line for line in result["data"]["memberBalance"]["decreases"]}["TRANSFERRED_OUT"]
+        listed = {e["node"]["name"]: e["node"]["organization"]["name"] for e in out["members"]["edges"]}
+        assert out["count"] == out["members"]["totalCount"] == len(listed), (who, out)
+        assert listed.get("转移") == dated.orgs["a2"].name, (who, listed)

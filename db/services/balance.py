@@ -209,7 +209,8 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
         (and_(down, b.c.susp1 == "SUSPENDED"), "SUSPENDED"),
         (down, "TRANSFERRED_OUT"),
         else_=None)
-    return (select(b.c.member_id, b.c.c0.label("counted_before"), b.c.c1.label("counted_after"), kind.label("kind"))
+    return (select(b.c.member_id, b.c.c0.label("counted_before"), b.c.c1.label("counted_after"), kind.label("kind"),
+                   b.c.org0, b.c.org1)
             .where(or_(b.c.c0 == 1, b.c.c1 == 1)).subquery("balance"))
 
 
@@ -252,24 +253,28 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
 
 
 def _line(branch, organization, subtree, start, end, kind, *columns, unchanged_tree: bool = False):
-    """The members of one line still in the caller's branch: one counted then but since placed
-    outside it (transferred away, its organization moved away) does not exist for the caller: in
-    the line's count (the history), not in its list."""
+    """The members of one line, each with the organization that placed it in the scope (an
+    increase: at the end; a decrease: at the start), as a past date's drill-through lists them:
+    a member since transferred out of the caller's branch is listed with that organization, inside
+    the branch. One counted through an organization since moved out of the caller's branch does not
+    exist for the caller (nor does that organization): in the line's count, not in its list."""
     c = classified(organization, subtree, start, end, unchanged_tree)
     m, o = models.Member, models.Organization
+    placed = case((c.c.counted_after == 1, c.c.org1), else_=c.c.org0)
     return (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
-            .join(o, o.id == m.organization_id)
+            .join(o, o.id == placed)
             .where(c.c.kind == literal(kind), branch.holds(o.path)))
 
 
 async def line_page(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
                     end: dt.date, kind: str, first: int, after: str | None) -> Page:
-    """A page of (member, its current organization's path) of one line, in tree order."""
+    """A page of (member, organization path, organization id) of one line, the organization that
+    placed the member in the scope (see _line), in tree order."""
     order = MemberOrder()
     stmt = _line(branch, organization, subtree, start, end, kind, models.Member, models.Organization.path,
-                 unchanged_tree=await same_tree(session, organization, subtree, start))
+                 models.Organization.id, unchanged_tree=await same_tree(session, organization, subtree, start))
     return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
-                             lambda r: member_service.key_values(r, order))
+                             lambda r: member_service.key_values(tuple(r)[:2], order))
 
 
 async def line_count(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,

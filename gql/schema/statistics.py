@@ -223,12 +223,20 @@ class BalanceLine:
     balance: Private[object]
 
     @strawberry.field(description=(
-        "The members behind this line; totalCount equals count, except that a member since placed outside the\n"
-        "caller's branch (transferred away) is counted, not listed. In tree order (their current organization)."))
+        "The members behind this line, each with `organization` the one that placed it in the scope (an increase:\n"
+        "at the end of `to`; a decrease: at the start of `from`), in tree order of those. A member since transferred\n"
+        "out of the caller's branch is listed so; totalCount equals count, except that a member counted through an\n"
+        "organization since moved out of the caller's branch is counted, not listed (that organization does not\n"
+        "exist for the caller)."))
     async def members(self, info: strawberry.Info, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         page, count = await resolvers.balance_line(info, self.balance, self.kind.value, first, after)
-        return connection([Member.from_row(r) for r in page.rows], page.cursors, page.has_next_page, count)
+        nodes = []
+        for member, path, organization_id in page.rows:
+            node = Member.from_row((member, path))
+            node.organization_pk = organization_id  # the organization of that day (see the description)
+            nodes.append(node)
+        return connection(nodes, page.cursors, page.has_next_page, count)
 
 
 @strawberry.type(description=(
