@@ -259,7 +259,10 @@ class Member(Base):
         # last_fact_on last: a past day's cross-tab reads the members unchanged since from it too.
         Index("ix_member_org_stats", "organization_id", "status", "gender", "education_code", "birth_date",
               "last_fact_on"),
-        # The members changed since a day, with their organization (history.changed_members): index-only.
+        # The members changed since a day (history.changed_members), index-only: of a scope's
+        # organizations (a W3 subtree of 30,229 members as of a past day: 128 -> 36 ms), and of
+        # every organization (the root; memberBalance's wide scope).
+        Index("ix_member_org_last_fact_id", "organization_id", "last_fact_on", "id"),
         Index("ix_member_last_fact_on_org_id", "last_fact_on", "organization_id", "id"),
         Index("ix_member_name_id", "name", "id"),
         Index("ix_member_birth_date_id", "birth_date", "id"),

@@ -193,7 +193,9 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
                 counted(a.c.org1, scope1, a.c.cat1, a.c.st1, a.c.susp1).label("c1"),
                 case((a.c.org0.in_(scope0), 1), else_=0).label("s0"),
                 case((a.c.org1.in_(scope1), 1), else_=0).label("s1"))
-         .subquery("b"))
+         # Fenced (OFFSET 0): computed once per member, where PostgreSQL inlined the subquery and
+         # evaluated each scope lookup again at every mention in the kind's CASE below.
+         .offset(literal_column("0")).subquery("b"))
     up, down = and_(b.c.c1 == 1, b.c.c0 == 0), and_(b.c.c0 == 1, b.c.c1 == 0)
     first_from = select(func.min(p.valid_from)).where(p.member_id == b.c.member_id).scalar_subquery()
     entered = case((first_from > func.coalesce(b.c.joined_on, first_from), "RECORDED"), else_="ADMITTED")

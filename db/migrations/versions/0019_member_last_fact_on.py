@@ -8,8 +8,8 @@ A member with no fact after a day stood that day as its row stands today, so a p
 cross-tab and member balance read the member row for those and the history for the others only
 (db.services.history.unchanged_since). member.last_fact_on (the date of the member's latest fact,
 kept by db.services.history at flush) says which; it joins the covering index ix_member_org_stats
-so that the unchanged members are counted index-only as today's table is, and has its own index for
-"every member changed since a day". member_placement (valid_to, member_id): the placements that
+so that the unchanged members are counted index-only as today's table is, and two of its own for
+"the members changed since a day" (of a scope's organizations; of all). member_placement (valid_to, member_id): the placements that
 ended after a day (members transferred away since); organization_parent_period (valid_to): the
 probe of db.services.statistics.tree_unchanged. Backfilled from the facts here.
 """
@@ -38,6 +38,7 @@ def upgrade() -> None:
     op.execute(f"UPDATE member SET last_fact_on = {LAST_FACT}")
     op.drop_index("ix_member_org_stats", table_name="member")
     op.create_index("ix_member_org_stats", "member", STATS_COLUMNS + ["last_fact_on"])
+    op.create_index("ix_member_org_last_fact_id", "member", ["organization_id", "last_fact_on", "id"])
     op.create_index("ix_member_last_fact_on_org_id", "member", ["last_fact_on", "organization_id", "id"])
     op.create_index("ix_member_placement_valid_to_member", "member_placement", ["valid_to", "member_id"])
     op.create_index("ix_organization_parent_period_valid_to", "organization_parent_period", ["valid_to"])
@@ -47,6 +48,7 @@ def downgrade() -> None:
     op.drop_index("ix_organization_parent_period_valid_to", table_name="organization_parent_period")
     op.drop_index("ix_member_placement_valid_to_member", table_name="member_placement")
     op.drop_index("ix_member_last_fact_on_org_id", table_name="member")
+    op.drop_index("ix_member_org_last_fact_id", table_name="member")
     op.drop_index("ix_member_org_stats", table_name="member")
     op.create_index("ix_member_org_stats", "member", STATS_COLUMNS)
     with op.batch_alter_table("member") as batch_op:
