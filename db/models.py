@@ -318,6 +318,10 @@ class MemberPlacement(Base):
     __table_args__ = (
         # The placements that ended after a day (history.changed_members).
         Index("ix_member_placement_valid_to_member", "valid_to", "member_id"),
+        # The placement of a day of one member (history._placement_as_of, a seek per member changed
+        # since): a backward index-only scan, no sort (PostgreSQL carries the rest as INCLUDE).
+        Index("ix_member_placement_member_from", "member_id", "valid_from", "id",
+              postgresql_include=["valid_to", "organization_id"]),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

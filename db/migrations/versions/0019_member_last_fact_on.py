@@ -10,7 +10,8 @@ cross-tab and member balance read the member row for those and the history for t
 kept by db.services.history at flush) says which; it joins the covering index ix_member_org_stats
 so that the unchanged members are counted index-only as today's table is, and two of its own for
 "the members changed since a day" (of a scope's organizations; of all). member_placement (valid_to, member_id): the placements that
-ended after a day (members transferred away since); organization_parent_period (valid_to): the
+ended after a day (members transferred away since), and (member_id, valid_from, id) carrying the
+rest: the placement of a day of each changed member, index-only; organization_parent_period (valid_to): the
 probe of db.services.statistics.tree_unchanged. Backfilled from the facts here.
 """
 from __future__ import annotations
@@ -41,11 +42,14 @@ def upgrade() -> None:
     op.create_index("ix_member_org_last_fact_id", "member", ["organization_id", "last_fact_on", "id"])
     op.create_index("ix_member_last_fact_on_org_id", "member", ["last_fact_on", "organization_id", "id"])
     op.create_index("ix_member_placement_valid_to_member", "member_placement", ["valid_to", "member_id"])
+    op.create_index("ix_member_placement_member_from", "member_placement", ["member_id", "valid_from", "id"],
+                    postgresql_include=["valid_to", "organization_id"])
     op.create_index("ix_organization_parent_period_valid_to", "organization_parent_period", ["valid_to"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_organization_parent_period_valid_to", table_name="organization_parent_period")
+    op.drop_index("ix_member_placement_member_from", table_name="member_placement")
     op.drop_index("ix_member_placement_valid_to_member", table_name="member_placement")
     op.drop_index("ix_member_last_fact_on_org_id", table_name="member")
     op.drop_index("ix_member_org_last_fact_id", table_name="member")
