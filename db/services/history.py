@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Sequence
 
-from sqlalchemy import Select, and_, bindparam, case, event, exists, false, func, literal_column, or_, select, text, true, union, union_all, update
+from sqlalchemy import Select, and_, bindparam, case, event, exists, false, func, inspect, literal_column, or_, select, text, true, union, union_all, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -217,20 +217,34 @@ _FACT_DATES = {models.MemberPlacement: ("valid_from", "valid_to"), models.Member
 def _note_facts(session: Session, _flush_context) -> None:
     """Keeps member.last_fact_on, the date of the member's latest fact, in the transaction that
     writes the fact, whichever service (or test) adds it: every new placement, step or status
-    change, and a placement whose end is set, raise it (never lower it: a back-dated fact does
-    not move it back). On the connection, below the ORM: no ORM write marks or audit lines of its
+    change, and a placement whose end is set, raise it (a conditional UPDATE: a back-dated fact
+    does not move it back); a fact deleted or whose date is moved through the ORM has it read
+    again from the facts (refresh_last_fact). On the connection, below the ORM: no ORM write marks or audit lines of its
     own (the fact's own row is what those record). A bulk insert outside the ORM (db.demo, the
     member import) sets it itself; the invariant "last_fact" (every test's teardown, `python -m
     db check`) holds it equal to the facts."""
     latest: dict[int, dt.date] = {}
-    for obj in list(session.new) + [o for o in session.dirty if isinstance(o, models.MemberPlacement)]:
+    # A fact deleted, or one whose date was moved (a corrected development date moves its category
+    # step, db.services.lifecycle._move_category_steps), may lower the member's latest fact as well
+    # as raise it: its date is read again from the facts. A new fact, or a date set where there was
+    # none (a placement's end), only raises it (below).
+    again = {obj.member_id for obj in session.deleted
+             if type(obj) in _FACT_DATES and obj.member_id is not None}
+    for obj in list(session.new) + list(session.dirty):
         names = _FACT_DATES.get(type(obj))
         if names is None or obj.member_id is None:
             continue
+        state = inspect(obj)
         for name in names:
+            if obj not in session.new and any(old is not None for old in state.attrs[name].history.deleted):
+                again.add(obj.member_id)
             day = getattr(obj, name)
             if day is not None and (obj.member_id not in latest or day > latest[obj.member_id]):
                 latest[obj.member_id] = day
+    for member_id in again:
+        latest.pop(member_id, None)
+    if again:
+        session.connection().execute(refresh_last_fact(models.Member.__table__.c.id.in_(sorted(again))))
     if not latest:
         return
     m = models.Member.__table__

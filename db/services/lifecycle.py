@@ -190,6 +190,9 @@ async def _apply_entry_changes(session: AsyncSession, member: models.Member, cha
     history.add_category_steps(session, member.id,
                                history.initial_category_steps(values, await _placement_start(session, member.id)))
     await session.flush()
+    # The steps deleted above (a Core DELETE, unseen by history's flush hook) may have held the
+    # member's latest fact: its date is read again from the facts.
+    await session.execute(history.refresh_last_fact(models.Member.__table__.c.id == member.id))
     return columns
 
 
