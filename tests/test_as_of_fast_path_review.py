@@ -13,7 +13,7 @@ from gql.ids import from_global_id
 from tests.conftest import gid
 from tests.test_member_balance import BALANCE
 from tests.test_member_lifecycle import UPDATE, create, ok
-from tests.test_statistics_as_of import TABLE
+from tests.test_statistics_as_of import TABLE, dated  # noqa: F401  (the fixture)
 
 DRILL = """query($input: CrossTabInput!, $row: String!) { crossTab(input: $input) {
   members(row: $row, first: 100) { totalCount edges { node { name } } } } }"""
@@ -87,3 +87,24 @@ async def test_a_rejected_entry_corrected_earlier_lowers_the_latest_fact(api, wo
     ok(await api.as_("a_operator", REVIEW % "approveMembers", {"ids": [entry]}), "approveMembers")
     await assert_same_cross_tab(api, monkeypatch, "a_viewer", organizationId=gid("Organization", world.orgs["a"]),
                                 rows="CATEGORY", asOf="2023-01-01")
+
+
+async def test_an_organization_moved_out_and_back_and_the_scope_moved(api, dated, monkeypatch):
+    """A2 moved from A to B on 2024-03-01 and back on 2024-09-01; A itself moved under B on
+    2024-10-01: every day around the moves, from A, B and the root, both ways alike."""
+    from tests.test_member_balance import MOVE
+    a, a2, b, root = (dated.orgs[n] for n in ("a", "a2", "b", "root"))
+    for org, parent, day, suffix in ((a2, b, "2024-03-01", "091"), (a2, a, "2024-09-01", "092"),
+                                     (a, b, "2024-10-01", "093")):
+        moved = await api.as_("root_admin", MOVE, {"input": {"organizationId": gid("Organization", org),
+                                                             "newParentId": gid("Organization", parent), "date": day,
+                                                             "codeSuffix": suffix}})
+        assert "errors" not in moved and moved["data"]["moveOrganization"]["userErrors"] == [], moved
+    for scope in (a, b, root):
+        for day in ("2023-12-31", "2024-02-29", "2024-03-01", "2024-05-31", "2024-09-01", "2024-09-30",
+                    "2024-10-01"):
+            await assert_same_cross_tab(api, monkeypatch, "root_admin", organizationId=gid("Organization", scope),
+                                        rows="CHILD_ORGANIZATION", asOf=day)
+        for start, end in ((dt.date(2024, 1, 1), dt.date(2024, 12, 31)), (dt.date(2024, 4, 1), dt.date(2024, 9, 30)),
+                           (dt.date(2024, 9, 2), dt.date(2024, 10, 1))):
+            await assert_same_balance(api, monkeypatch, "root_admin", scope, start, end)
