@@ -219,8 +219,8 @@ def _note_facts(session: Session, _flush_context) -> None:
     writes the fact, whichever service (or test) adds it: every new placement, step or status
     change, and a placement whose end is set, raise it (a conditional UPDATE: a back-dated fact
     does not move it back); a fact deleted or whose date is moved through the ORM has it read
-    again from the facts (refresh_last_fact). On the connection, below the ORM: no ORM write marks or audit lines of its
-    own (the fact's own row is what those record). A bulk insert outside the ORM (db.demo, the
+    again from the facts (refresh_last_fact). On the connection, below the ORM: no ORM write
+    marks or audit lines of its own (the fact's own row is what those record). A bulk insert outside the ORM (db.demo, the
     member import) sets it itself; the invariant "last_fact" (every test's teardown, `python -m
     db check`) holds it equal to the facts."""
     latest: dict[int, dt.date] = {}
@@ -244,7 +244,13 @@ def _note_facts(session: Session, _flush_context) -> None:
     for member_id in again:
         latest.pop(member_id, None)
     if again:
-        session.connection().execute(refresh_last_fact(models.Member.__table__.c.id.in_(sorted(again))))
+        # The member rows locked first, then read again: a concurrent transaction's new fact for the
+        # same member then raises the date after this write (its conditional UPDATE waits for the
+        # lock and re-reads the row), where reading first could write over it with a lower date.
+        m = models.Member.__table__
+        connection = session.connection()
+        connection.execute(select(m.c.id).where(m.c.id.in_(sorted(again))).with_for_update())
+        connection.execute(refresh_last_fact(m.c.id.in_(sorted(again))))
     if not latest:
         return
     m = models.Member.__table__
