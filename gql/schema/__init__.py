@@ -18,7 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 
 from gql.auth.errors import ErrorPolicy
-from gql.auth.guard import AuthGuard
+from gql.auth import guard
 from gql.auth.introspection import IntrospectionPolicy
 from gql.auth.limits import NodeCostLimit
 from gql.auth.sign_in_limit import SignInLimit
@@ -75,7 +75,6 @@ schema = Schema(
     types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord, StatDefinition, Flow,
            RepresentativeTerm, Volunteer],
     extensions=[
-        AuthGuard,
         ErrorPolicy,
         TextPolicy,
         NodeCostLimit,
@@ -89,5 +88,9 @@ schema = Schema(
     config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter(),
                             batching_config={"max_operations": MAX_BATCH}),
 )
+
+# @auth on every field whose rule is not public, in the field's resolver (gql.auth.guard.install):
+# deny by default, checked on every resolution, with no per-request middleware.
+GUARDED_FIELDS = guard.install(schema._schema)
 
 __all__ = ["schema"]
