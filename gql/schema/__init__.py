@@ -18,6 +18,7 @@ from strawberry.schema.name_converter import NameConverter
 
 from gql.auth import guard
 from gql.auth.policy import request_policy
+from gql.schema.base import attribute_resolvers
 from gql.schema.account import Account
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import LeaderPosition
@@ -77,6 +78,9 @@ schema = Schema(
                             batching_config={"max_operations": MAX_BATCH}),
 )
 
+# Basic fields read their attribute directly (gql.schema.base.attribute_resolvers); then @auth is
+# put in front of the resolvers, these included.
+ATTRIBUTE_FIELDS = attribute_resolvers(schema)
 # @auth on every field whose rule is not public, in the field's resolver (gql.auth.guard.install):
 # deny by default, checked on every resolution, with no per-request middleware.
 GUARDED_FIELDS = guard.install(schema._schema)
