@@ -59,6 +59,7 @@ def test_plain_inputs_convert_as_strawberry_does(monkeypatch):
     from gql.schema.base import Gender, Scope
     from gql.schema.member import MemberCategory, MemberFilter, MemberOrder, MemberOrderField
     from gql.schema.organization import OrganizationFilter, OrgType
+    from gql.schema.statistics import CrossTabInput, Dimension, StatSubject
 
     config, scalars = schema.config, schema.schema_converter.scalar_registry
     values = [
@@ -69,6 +70,13 @@ def test_plain_inputs_convert_as_strawberry_does(monkeypatch):
                         "hasAccount": False, "nameContains": "张", "completenessBelow": None}),
         (MemberOrder, {"field": MemberOrderField.NAME}),
         (OrganizationFilter, {"types": [OrgType.BRANCH], "includeRevoked": True, "termEndsBefore": None}),
+        (CrossTabInput, {"organizationId": "T3JnYW5pemF0aW9uOjE", "rows": Dimension.EDUCATION}),
+        (CrossTabInput, {"organizationId": "T3JnYW5pemF0aW9uOjE", "rows": Dimension.CHILD_ORGANIZATION,
+                         "columns": Dimension.AGE_BAND, "subject": StatSubject.MEMBERS, "scope": Scope.SELF,
+                         "asOf": dt.date(2025, 12, 31),
+                         "filter": {"genders": [Gender.FEMALE], "categories": [MemberCategory.FULL], "minAge": 30}}),
+        (CrossTabInput, {"organizationId": "T3JnYW5pemF0aW9uOjE", "rows": Dimension.GENDER, "columns": None,
+                         "filter": None, "asOf": None}),
     ]
     for cls, value in values:
         fast = convert_argument(value, cls, scalars, config)

@@ -13,6 +13,7 @@ import pytest
 import strawberry
 
 from gql.auth.directives import Auth, Role, auth
+from gql.auth import guard
 from gql.auth.guard import AuthGuard
 from gql.auth.viewer import Viewer
 from gql.schema import schema as app_schema
@@ -279,8 +280,9 @@ _ADMIN = Viewer(account_id=1, role="ADMIN", organization_id=1, organization_path
                 must_change_password=False)
 
 
-def _probe_schema(root_name: str):
-    """A separate schema with its own new types (never the app's: strawberry#3823)."""
+def _probe_schema(root_name: str, installed: bool = False):
+    """A separate schema with its own new types (never the app's: strawberry#3823), guarded as the
+    served schema is (`guard.install`) or by the AuthGuard extension."""
     calls = []
 
     @strawberry.type(name=root_name)
@@ -295,12 +297,17 @@ def _probe_schema(root_name: str):
             calls.append("declared")
             return "fine"
 
+    if installed:
+        probe = strawberry.Schema(query=ProbeQuery)
+        guard.install(probe._schema)
+        return probe, calls
     return strawberry.Schema(query=ProbeQuery, extensions=[AuthGuard]), calls
 
 
+@pytest.mark.parametrize("installed", [False, True], ids=["extension", "installed"])
 @pytest.mark.parametrize("viewer", [None, _ADMIN], ids=["signed-out", "admin"])
-def test_guard_refuses_a_root_field_without_auth(viewer):
-    probe, calls = _probe_schema("Query")
+def test_guard_refuses_a_root_field_without_auth(viewer, installed):
+    probe, calls = _probe_schema("Query", installed)
     result = probe.execute_sync("{ undeclaredProbe }", context_value=_Context(viewer))
     assert result.errors, result
     assert result.data is None
@@ -316,9 +323,36 @@ def test_guard_refuses_a_root_field_without_auth(viewer):
         assert result.errors is None and result.data == {"declaredProbe": "fine"}
 
 
-def test_guard_denies_by_default_whatever_the_root_type_is_called():
+def test_served_schema_guards_every_field_that_has_a_rule():
+    """The served schema checks @auth in the resolvers (gql.auth.guard.install): every field whose
+    rule is not public has the check in front of its resolver, with that rule, and no other
+    field pays for one; no resolve hook (per-request middleware) is left."""
+    served = app_schema._schema
+    checked = public = 0
+    for type_ in served.type_map.values():
+        if type(type_).__name__ != "GraphQLObjectType" or type_.name.startswith("__"):
+            continue
+        for name, field in type_.fields.items():
+            rule = guard.rule_in(served, type_, name)
+            attached = getattr(field.resolve, "dangjian_rule", None)
+            if rule is guard.PUBLIC:
+                assert attached is None, f"{type_.name}.{name}"
+                public += 1
+            else:
+                assert attached is rule, f"{type_.name}.{name}: {attached} instead of {rule}"
+                checked += 1
+    assert checked > 200 and public > 100
+    assert not any(getattr(e, "resolve", None) is not None and isinstance(e, type) and e._implements_resolve()
+                   for e in app_schema.extensions)
+    root_public = {n for t in (served.query_type, served.mutation_type) for n in t.fields
+                   if guard.rule_in(served, t, n) is guard.PUBLIC}
+    assert root_public == PUBLIC
+
+
+@pytest.mark.parametrize("installed", [False, True], ids=["extension", "installed"])
+def test_guard_denies_by_default_whatever_the_root_type_is_called(installed):
     """Deny by default must not hang on the root type being named "Query"."""
-    probe, calls = _probe_schema("ProbeRoot")
+    probe, calls = _probe_schema("ProbeRoot", installed)
     result = probe.execute_sync("{ undeclaredProbe }", context_value=_Context(None))
     assert result.errors, result.data
     assert calls == []

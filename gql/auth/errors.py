@@ -77,6 +77,13 @@ class ErrorPolicy(MaskErrors):
     def __init__(self):
         super().__init__(error_message="服务器内部错误，请稍后重试或联系管理员")
 
+    def _process_result(self, result: object) -> None:
+        # MaskErrors asks `isinstance(result, _ResultWithErrors)`, a runtime-checkable Protocol:
+        # ~1% of a cold request's CPU for an attribute test (W3-100, py-spy). The same test.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = []
         for error in errors:

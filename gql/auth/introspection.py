@@ -42,11 +42,18 @@ def without_suggestions(message: str) -> str:
     return SUGGESTION.sub("", message)
 
 
+def refuse_introspection(context) -> None:
+    """Refuses an introspecting operation (sets `context.result`) when the setting is off."""
+    settings = getattr(context.context, "settings", None)
+    if (context.result is None and settings is not None and not settings.introspection
+            and context.graphql_document is not None and introspects(context.graphql_document)):
+        context.result = ExecutionResult(data=None, errors=[IntrospectionDisabled("此服务器已关闭内省查询（__schema、__type）")])
+
+
 class IntrospectionPolicy(SchemaExtension):
+    """`refuse_introspection` as an extension (the served schema runs it from
+    gql.auth.policy.RequestPolicy)."""
+
     def on_execute(self):
-        context = self.execution_context
-        settings = getattr(context.context, "settings", None)
-        if (context.result is None and settings is not None and not settings.introspection
-                and context.graphql_document is not None and introspects(context.graphql_document)):
-            context.result = ExecutionResult(data=None, errors=[IntrospectionDisabled("此服务器已关闭内省查询（__schema、__type）")])
+        refuse_introspection(self.execution_context)
         yield

@@ -46,7 +46,9 @@ spec's GetOperation; strawberry 0.341 silently ran the first one).
 """
 from __future__ import annotations
 
+import json
 import math
+from collections import OrderedDict
 from functools import lru_cache
 
 from graphql import (
@@ -304,29 +306,77 @@ def coerced_variables(schema: GraphQLSchema, operation: OperationDefinitionNode,
     return coerced if isinstance(coerced, dict) else variables
 
 
+# The cost of a (document, operation, variables, signed in or not) as computed: the document is
+# the parse cache's object for its text, so a repeated request finds its cost here instead of
+# walking the document and coercing its variables again (2% of the worker's CPU on a cold
+# crossTab, W3-100). Held with its document, so that an id is never reused while it is a key.
+# Variables longer than MEMO_VARIABLES_CHARS as JSON are not remembered (memory, not speed).
+_COSTS: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+COSTS_KEPT = 512
+MEMO_VARIABLES_CHARS = 2_000
+
+
+def _variables_key(variables) -> str | None:
+    try:
+        text = json.dumps(variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text if len(text) <= MEMO_VARIABLES_CHARS else None
+
+
+def remembered_cost(document, operation_name: str | None, variables: dict | None, schema: GraphQLSchema,
+                    signed_in: bool) -> int:
+    """node_cost, computed once per document, operation, variables and sign-in state."""
+    variables_key = _variables_key(variables)
+    if variables_key is None:
+        return node_cost(document, operation_name, variables, schema, signed_in)
+    key = (id(document), id(schema), operation_name, variables_key, signed_in)
+    kept = _COSTS.get(key)
+    if kept is not None and kept[0] is document:
+        _COSTS.move_to_end(key)
+        return kept[1]
+    cost = node_cost(document, operation_name, variables, schema, signed_in)
+    _COSTS[key] = (document, cost)
+    while len(_COSTS) > COSTS_KEPT:
+        _COSTS.popitem(last=False)
+    return cost
+
+
+def refuse_cost(context) -> tuple[int | None, int]:
+    """Refuses the operation (sets `context.result`) when it asks for more nodes than the limit,
+    or names no operation among several; (its cost, the limit) for the response's extensions."""
+    limit = MAX_NODES
+    if context.result is None and context.graphql_document is not None:
+        document = context.graphql_document
+        provided = getattr(context, "_provided_operation_name", None)
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if provided is None and len(operations) > 1:
+            context.result = ExecutionResult(data=None, errors=[OperationNotChosen(
+                "文档含有多个操作时必须用 operationName 指明执行哪一个")])
+            return None, limit
+        signed_in = getattr(context.context, "viewer", None) is not None
+        limit = MAX_NODES if signed_in else MAX_NODES_ANONYMOUS
+        cost = remembered_cost(document, provided, context.variables, context.schema._schema, signed_in)
+        if cost > limit:
+            who = "" if signed_in else "未登录时"
+            context.result = ExecutionResult(data=None, errors=[QueryTooComplex(
+                f"{who}查询最多可请求 {limit} 个对象，这个查询估计为 {cost} 个：请减小 first 或拆分查询")])
+        return cost, limit
+    return None, limit
+
+
+def cost_results(cost: int | None, limit: int) -> dict:
+    return {"cost": {"nodes": cost, "limit": limit}} if cost else {}
+
+
 class NodeCostLimit(SchemaExtension):
+    """`refuse_cost` as an extension (the served schema runs it from gql.auth.policy.RequestPolicy)."""
     cost: int | None = None
     limit: int = MAX_NODES
 
     def on_execute(self):
-        context = self.execution_context
-        if context.result is None and context.graphql_document is not None:
-            document = context.graphql_document
-            provided = getattr(context, "_provided_operation_name", None)
-            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-            if provided is None and len(operations) > 1:
-                context.result = ExecutionResult(data=None, errors=[OperationNotChosen(
-                    "文档含有多个操作时必须用 operationName 指明执行哪一个")])
-                yield
-                return
-            signed_in = getattr(context.context, "viewer", None) is not None
-            self.limit = MAX_NODES if signed_in else MAX_NODES_ANONYMOUS
-            self.cost = node_cost(document, provided, context.variables, context.schema._schema, signed_in)
-            if self.cost > self.limit:
-                who = "" if signed_in else "未登录时"
-                context.result = ExecutionResult(data=None, errors=[QueryTooComplex(
-                    f"{who}查询最多可请求 {self.limit} 个对象，这个查询估计为 {self.cost} 个：请减小 first 或拆分查询")])
+        self.cost, self.limit = refuse_cost(self.execution_context)
         yield
 
     def get_results(self) -> dict:
-        return {"cost": {"nodes": self.cost, "limit": self.limit}} if self.cost else {}
+        return cost_results(self.cost, self.limit)

@@ -59,12 +59,19 @@ def most_password_checks(document, operation_name: str | None) -> int:
     return max((password_checks(o.selection_set, fragments) for o in operations), default=0)
 
 
+def refuse_password_checks(context) -> None:
+    """Refuses the operation (sets `context.result`) when it would check more than one password."""
+    if context.result is None and context.graphql_document is not None:
+        count = most_password_checks(context.graphql_document, context.operation_name)
+        if count > MAX_PASSWORD_FIELDS:
+            context.result = ExecutionResult(data=None, errors=[QueryTooComplex(
+                f"一个请求最多只能校验一次密码（这个请求有 {count} 个 login/changePassword 字段）：请分开发送")])
+
+
 class SignInLimit(SchemaExtension):
+    """`refuse_password_checks` as an extension (the served schema runs it from
+    gql.auth.policy.RequestPolicy)."""
+
     def on_execute(self):
-        context = self.execution_context
-        if context.result is None and context.graphql_document is not None:
-            count = most_password_checks(context.graphql_document, context.operation_name)
-            if count > MAX_PASSWORD_FIELDS:
-                context.result = ExecutionResult(data=None, errors=[QueryTooComplex(
-                    f"一个请求最多只能校验一次密码（这个请求有 {count} 个 login/changePassword 字段）：请分开发送")])
+        refuse_password_checks(self.execution_context)
         yield

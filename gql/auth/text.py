@@ -118,13 +118,18 @@ def text_errors(document, variables: dict | None) -> list[BadUserInput]:
     return errors
 
 
+def refuse_text(context) -> None:
+    """Refuses the operation (sets `context.result`) when a string breaks the rules above."""
+    if context.result is None:
+        errors = text_errors(context.graphql_document, context.variables)
+        if errors:
+            context.result = ExecutionResult(data=None, errors=errors)
+
+
 class TextPolicy(SchemaExtension):
-    """Refuses the operation before execution when a string breaks the rules above."""
+    """Refuses the operation before execution when a string breaks the rules above (the served
+    schema runs `refuse_text` from gql.auth.policy.RequestPolicy)."""
 
     def on_execute(self):
-        context = self.execution_context
-        if context.result is None:
-            errors = text_errors(context.graphql_document, context.variables)
-            if errors:
-                context.result = ExecutionResult(data=None, errors=errors)
+        refuse_text(self.execution_context)
         yield

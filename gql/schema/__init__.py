@@ -1,7 +1,7 @@
 """The one served schema (never build a second one from these types: strawberry#3823).
 
-The depth and alias limits are validation rules built ONCE, here, and added by one
-AddValidationRules whose rules tuple is the same every request. Strawberry's QueryDepthLimiter
+The depth and alias limits are validation rules built ONCE, here, and added by
+gql.auth.policy.RequestPolicy as the same rules tuple every request. Strawberry's QueryDepthLimiter
 and MaxAliasesLimiter, built per request by a factory, each create a new rule class per request;
 ValidationCache keys its LRU on the rules tuple, so it never hit (0 of 451 requests, strawberry
 issue 4635) and every request paid the whole validation: 21% of the server's CPU on W1 at c=16
@@ -11,18 +11,14 @@ issue 4635) and every request paid the whole validation: 21% of the server's CPU
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 
-from gql.auth.errors import ErrorPolicy
-from gql.auth.guard import AuthGuard
-from gql.auth.introspection import IntrospectionPolicy
-from gql.auth.limits import NodeCostLimit
-from gql.auth.sign_in_limit import SignInLimit
-from gql.auth.text import TextPolicy
+from gql.auth import guard
+from gql.auth.policy import request_policy
+from gql.schema.base import attribute_resolvers
 from gql.schema.account import Account
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import LeaderPosition
@@ -74,20 +70,19 @@ schema = Schema(
     mutation=Mutation,
     types=[Organization, Member, Account, LeaderPosition, Difficulty, OrgRecord, StatDefinition, Flow,
            RepresentativeTerm, Volunteer],
-    extensions=[
-        AuthGuard,
-        ErrorPolicy,
-        TextPolicy,
-        NodeCostLimit,
-        SignInLimit,
-        IntrospectionPolicy,
-        lambda: AddValidationRules(list(LIMIT_RULES)),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-    ],
+    # One extension for every per-request rule (gql.auth.policy): error codes and masking, text,
+    # node cost, password checks, introspection, depth and aliases, tokens, parse and validation
+    # caches. @auth is not an extension: it is in the resolvers (GUARDED_FIELDS below).
+    extensions=[request_policy(LIMIT_RULES, MAX_TOKENS)],
     config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter(),
                             batching_config={"max_operations": MAX_BATCH}),
 )
+
+# Basic fields read their attribute directly (gql.schema.base.attribute_resolvers); then @auth is
+# put in front of the resolvers, these included.
+ATTRIBUTE_FIELDS = attribute_resolvers(schema)
+# @auth on every field whose rule is not public, in the field's resolver (gql.auth.guard.install):
+# deny by default, checked on every resolution, with no per-request middleware.
+GUARDED_FIELDS = guard.install(schema._schema)
 
 __all__ = ["schema"]

@@ -164,3 +164,42 @@ def connection(nodes: list, cursors: list[str], has_next_page: bool,
                            end_cursor=cursors[-1] if cursors else None),
         count=count,
     )
+
+
+def attribute_resolvers(schema) -> int:
+    """Give every basic field of the served schema (no resolver, no field extension: strawberry's
+    `_get_basic_result`) a resolver that reads the attribute directly: the same
+    `default_resolver(source, python_name)` strawberry's chain ends in (getattr unless the config
+    says otherwise), without the chain (`_get_basic_result` → `StrawberryField.get_result` → two
+    property reads → the default resolver) on every field of every object of every answer. Once,
+    when the schema is built; returns the number of fields changed.
+
+    Measured: a cold crossTab (W3-100) resolves ~35 such fields (rows and columns' key and label,
+    cells, total), W2 (50 members) ~150; ~4 Python calls fewer each (cProfile call counts, the
+    ASGI app in process)."""
+    default = schema.config.default_resolver
+    changed = 0
+    for type_ in schema._schema.type_map.values():
+        fields = getattr(type_, "fields", None)
+        if type(type_).__name__ != "GraphQLObjectType" or type_.name.startswith("__") or not fields:
+            continue
+        for field in fields.values():
+            definition = field.extensions.get("strawberry-definition") if field.extensions else None
+            resolve = field.resolve
+            if (definition is None or resolve is None or getattr(resolve, "__name__", "") != "_get_basic_result"
+                    or not definition.is_basic_field or not definition.python_name):
+                continue
+            field.resolve = _attribute(default, definition.python_name)
+            changed += 1
+    return changed
+
+
+def _attribute(default_resolver, name: str):
+    if default_resolver is getattr:
+        def resolve(source, _info, **_arguments):
+            return getattr(source, name)
+    else:
+        def resolve(source, _info, **_arguments):
+            return default_resolver(source, name)
+    resolve._is_default = True  # as strawberry marks its own (its tracing reads it)
+    return resolve

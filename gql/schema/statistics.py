@@ -14,7 +14,7 @@ from gql.auth.errors import BadUserInput
 from gql.ids import to_global_id
 from gql.resolvers import statistics as resolvers
 from gql.schema.account import Account
-from gql.schema.base import Connection, Node, Scope, UserError, connection
+from gql.schema.base import Connection, Node, Scope, UserError, connection, plain_input
 from gql.schema.member import Member, MemberFilter
 from gql.schema.organization import Organization
 
@@ -52,6 +52,7 @@ class Dimension(Enum):
     HAS_ACCOUNT = "HAS_ACCOUNT"
 
 
+@plain_input
 @strawberry.input(description=(
     "交叉统计: counts by one or two dimensions over the scope, as of a date (default today).\n\n"
     "Members are counted as memberCount counts them with the same filter (default statuses included);\n"

@@ -1,0 +1,132 @@
+"""One worker's cost per request, in process: the ASGI app (every middleware, GraphQL, the database
+over asyncpg) called directly, one request after another, no HTTP server and no client.
+
+    .venv/bin/python -m bench.request_cost [W3-100 W4-100 W3-10k ...] [--requests 500] [--calls]
+        [--profile FILE]
+
+Why: bench/compare.py measures req/s of a served worker against PostGraphile, which a shared
+2-core machine moves by ±50%; this isolates the worker's own CPU per request (process time, user
+and system) and, with --calls, the number of Python function calls per request (cProfile), which
+no load moves: a change to the per-request path shows there exactly. The workloads and data are
+compare's (its PostgreSQL schema and ADMIN account, made by its first run; `python -m bench
+compare` builds them), served as compare serves `dangjian`: response cache off, production
+password profile, uvloop. Compare two checkouts by running this module from each (PYTHONPATH),
+interleaved, and take the lowest CPU of several runs each.
+
+What it found on the cross-tabs (issue 9's per-request cost), see the commits of the branch that
+added it: at W3-100 the request was ~3 ms of CPU in process on a quiet moment, of which the
+completion of the answer's objects by graphql-core behind a per-request resolve hook (23%), the
+SQLAlchemy execution of its 3 statements and the session (17%), building the GROUP BY anew in
+db.services.statistics (9%), the extension hooks, the argument conversion and the lookup of the
+scope organization (5% each).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import json
+import os
+import pstats
+import sys
+import time
+
+from bench import compare
+
+LOGIN = "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }"
+
+
+async def call(app, body: bytes, token: str | None) -> tuple[int, bytes]:
+    """One POST /graphql through the whole ASGI app."""
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {}}
+    received = False
+
+    async def receive():
+        nonlocal received
+        if received:
+            await asyncio.Event().wait()  # the client never goes away
+        received = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    messages = []
+
+    async def send(message):
+        messages.append(message)
+
+    await app(scope, receive, send)
+    return messages[0]["status"], b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+async def run(args) -> int:
+    data = await compare.prepare_postgres(args.orgs, args.members, None)
+    os.environ.update({"DATABASE_URL": compare.role_url(data.schema), "DANGJIAN_RESPONSE_CACHE": "0",
+                       "DANGJIAN_PASSWORD_PROFILE": "production"})
+    from gql.app import create_app, freeze_startup_objects
+
+    app = create_app()
+    status, body = await call(app, json.dumps({"query": LOGIN, "variables": {"u": compare.ADMIN, "p": compare.PASSWORD}})
+                              .encode(), None)
+    token = json.loads(body)["data"]["login"]["token"]
+    freeze_startup_objects()
+    for workload in args.workloads:
+        kind = workload.split("-")[0]
+        request = json.dumps({"query": compare.DANGJIAN_QUERY[kind],
+                              "variables": compare.variables(kind, data.codes[workload], data.ids)}).encode()
+        status, body = await call(app, request, token)
+        if status != 200 or b'"errors"' in body:
+            raise SystemExit(f"{workload}: {status} {body[:500]!r}")
+        for _ in range(min(50, args.requests)):
+            await call(app, request, token)
+        gc.collect()
+        profile = cProfile.Profile() if (args.calls or args.profile) else None
+        if profile:
+            profile.enable()
+        times, started = os.times(), time.perf_counter()
+        for _ in range(args.requests):
+            await call(app, request, token)
+        elapsed, ended = time.perf_counter() - started, os.times()
+        n = args.requests
+        line = (f"{workload}: {n} requests, {elapsed / n * 1e3:.2f} ms wall, "
+                f"{(ended.user - times.user + ended.system - times.system) / n * 1e3:.2f} ms CPU "
+                f"(user {(ended.user - times.user) / n * 1e3:.2f}, system {(ended.system - times.system) / n * 1e3:.2f}) "
+                "per request")
+        if profile:
+            profile.disable()
+            stats = pstats.Stats(profile)
+            line += f", {stats.total_calls / n:.0f} Python calls per request"
+            if args.profile:
+                profile.dump_stats(f"{args.profile}.{workload}")
+        print(line, flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.request_cost", description=__doc__.split("\n\n")[0])
+    parser.add_argument("workloads", nargs="*", default=["W3-100", "W4-100", "W3-10k"],
+                        help=f"of bench.compare: {', '.join(compare.WORKLOADS)}")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--calls", action="store_true", help="count Python calls per request (cProfile; slower)")
+    parser.add_argument("--profile", metavar="FILE", help="dump cProfile stats to FILE.<workload>")
+    parser.add_argument("--orgs", type=int, default=50_000)
+    parser.add_argument("--members", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    unknown = [w for w in args.workloads if w not in compare.WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(unknown)}")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
