@@ -24,9 +24,8 @@ import datetime as dt
 from typing import Any, Sequence
 
 from sqlalchemy import Select, and_, bindparam, case, event, exists, false, func, inspect, literal_column, or_, select, text, true, union, union_all, update
-from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db import models
 
@@ -220,8 +219,8 @@ def _note_facts(session: Session, _flush_context) -> None:
     change, and a placement whose end is set, raise it (a conditional UPDATE: a back-dated fact
     does not move it back); a fact deleted or whose date is moved through the ORM has it read
     again from the facts (refresh_last_fact). On the connection, below the ORM: no ORM write
-    marks or audit lines of its own (the fact's own row is what those record). A bulk insert outside the ORM (db.demo, the
-    member import) sets it itself; the invariant "last_fact" (every test's teardown, `python -m
+    marks or audit lines of its own (the fact's own row is what those record). A bulk insert
+    outside the ORM (db.demo, the member import) sets it itself; the invariant "last_fact" (every test's teardown, `python -m
     db check`) holds it equal to the facts."""
     latest: dict[int, dt.date] = {}
     # A fact deleted, or one whose date was moved (a corrected development date moves its category
@@ -300,7 +299,7 @@ def changed_members(day: dt.date, organization_condition=None) -> Select:
     return union(now, ended)
 
 
-def state_as_of(day: dt.date, organization_condition=None, name: str = "state", member_ids=None) -> Select:
+def state_as_of(day: dt.date, organization_condition=None, name: str = "state") -> Select:
     """Member state as of the end of day D: (member_id, organization_id, category, status) for every
     member placed in an organization that day, from the facts alone (never the member row's
     cached columns). Counted as members that day: status in db.services.members.DEFAULT_STATUSES.
@@ -308,7 +307,6 @@ def state_as_of(day: dt.date, organization_condition=None, name: str = "state", 
     that day is in a matching organization (a scope), read through the placements' organization
     index, so that the category and status steps are read for those only; None: every member,
     each history table read in one pass and hash-joined (a wide scope: scope it by a join).
-    `member_ids` (a select of ids): only those members (their steps read for them only).
 
     Set-based: the placements in force that day (a range condition), the highest category step on
     or before it (GROUP BY member), the latest status step on or before it (an anti-join on a
@@ -316,12 +314,9 @@ def state_as_of(day: dt.date, organization_condition=None, name: str = "state", 
     (PostgreSQL seeked the placement three times per member) took minutes over 1,000,000 members
     (figures: README, statistics section)."""
     p, o = models.MemberPlacement, models.Organization
-    among = [] if member_ids is None else [p.member_id.in_(member_ids)]
-    if organization_condition is None and not among:
+    if organization_condition is None:
         return state_of(day, _placements(day).subquery(f"{name}_placed"), name, narrow=False)
-    if organization_condition is not None:
-        among.append(p.organization_id.in_(select(o.id).where(organization_condition)))
-    placed = _placements(day, *among).cte(f"{name}_placed")
+    placed = _placements(day, p.organization_id.in_(select(o.id).where(organization_condition))).cte(f"{name}_placed")
     return state_of(day, placed, name)
 
 

@@ -55,7 +55,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
-from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, extract, false, func, literal, literal_column, or_, select, text
+from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, extract, false, func, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
