@@ -1,4 +1,5 @@
-"""Command line: python -m db migrate | bootstrap | demo | run-setup | check [--repair] | backup FILE.
+"""Command line: python -m db migrate | bootstrap | demo | run-setup | check [--repair] | backup FILE |
+snapshot [build DAY | drop DAY].
 
 This is the composition root for the command line, so it may use gql.auth.passwords (hashing) the
 way the web app does; the db services themselves import nothing from gql.
@@ -118,7 +119,48 @@ CHECK_LABELS = {
     "subtree_member_count": "下级党员数汇总（subtree_member_count 加待合并增量）与各组织党员数之和不一致",
     "completeness": "信息完整度（completeness）与党员记录不一致",
     "history": "党员的当前组织、类别或状态与其历史记录（组织关系、发展、党籍异动）今天的结果不一致",
+    "last_fact": "党员的最近一次变动日期（last_fact_on）与其历史记录不一致",
+    "snapshot": "保留日期的党员状态（member_state_snapshot）与其历史记录不一致",
 }
+
+
+async def _snapshot(url: str, action: str | None, day) -> int:
+    """Kept days (db.services.history, "snapshots"): list them, build (or rebuild) one, drop one."""
+    import datetime as dt
+
+    from db.services import audit, history
+
+    engine = make_engine(url)
+    try:
+        if action in ("build", "drop"):
+            if day is None:
+                print("须给出日期，如 2025-12-31", file=sys.stderr)
+                return 2
+            if action == "build" and day >= dt.date.today():
+                print("只能保留今天以前的日期", file=sys.stderr)
+                return 1
+            async with make_sessionmaker(engine)() as session, session.begin():
+                audit.start(session)
+                if action == "build":
+                    rows = await history.build_snapshot(session, day)
+                    print(f"已保留 {day} 的党员状态：{rows} 名此后有变动的党员")
+                elif await history.drop_snapshot(session, day):
+                    print(f"已不再保留 {day}")
+                else:
+                    print(f"{day} 本未保留")
+                await audit.finish(session, actor=audit.CLI, action=f"snapshot-{action}",
+                                   extra={"day": day.isoformat()})
+            await history.settle_snapshots(engine)
+            return 0
+        async with make_sessionmaker(engine)() as session:
+            kept = await history.kept_days(session)
+        if not kept:
+            print("没有保留日期（python -m db snapshot build 2025-12-31 保留年末）")
+        for kept_day, rows in kept:
+            print(f"{kept_day}  {rows} 行")
+        return 0
+    finally:
+        await engine.dispose()
 
 
 async def _check(url: str, repair: bool) -> int:
@@ -172,6 +214,15 @@ def print_demo_sign_ins() -> None:
                                                           os.environ.get("PORT", "8000")))
 
 
+def _day(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"不是日期（YYYY-MM-DD）：{text}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db", description="dangjian database commands")
     parser.add_argument("--database-url", default=None, help="default: $DATABASE_URL or var/dangjian.db")
@@ -192,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     backup = commands.add_parser("backup", help="a consistent copy of the live database into FILE (SQLite); "
                                                 "the pg_dump line for PostgreSQL")
     backup.add_argument("file")
+    snapshot = commands.add_parser("snapshot", help="the kept days of past-date statistics: list, build DAY, drop DAY")
+    snapshot.add_argument("action", nargs="?", choices=["build", "drop"])
+    snapshot.add_argument("day", nargs="?", type=_day)
     args = parser.parse_args(argv)
     url = args.database_url or database_url()
 
@@ -222,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_accounts:
             print_demo_sign_ins()
         return 0
+    if args.command == "snapshot":
+        return asyncio.run(_snapshot(url, args.action, args.day))
     if args.command == "run-setup":
         if asyncio.run(_is_empty(url)):
             asyncio.run(_demo(url, 60, 1200, 1, True))

@@ -362,6 +362,39 @@ class MemberStatusStep(Base):
     effective_on: Mapped[dt.date] = mapped_column(Date)
 
 
+class StateSnapshot(Base):
+    """A day whose member states are kept (member_state_snapshot), say the annual report's 12-31:
+    a past-date cross-tab of a kept day reads the members changed since from there instead of
+    seeking their history (db.services.history, "snapshots"). Made by `python -m db snapshot
+    build DAY`; from then on kept exact by db.services.history's flush hook."""
+
+    __tablename__ = "state_snapshot"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    built_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class MemberStateSnapshot(Base):
+    """The state at the end of a kept day (state_snapshot) of each member with a fact after it
+    and placed that day: the organization, category and status the dated history gives
+    (db.services.history.state_columns). Members with no fact after the day have no row: their
+    member row is their state that day (history.unchanged_since)."""
+
+    __tablename__ = "member_state_snapshot"
+    __table_args__ = (
+        # A scope's rows of a day, index-only (the organizations of the scope, then their rows).
+        Index("ix_member_state_snapshot_day_org", "day", "organization_id", "member_id", "category", "status"),
+        # A member's rows, rewritten at each of its facts (the flush hook).
+        Index("ix_member_state_snapshot_member_id", "member_id"),
+    )
+
+    day: Mapped[dt.date] = mapped_column(ForeignKey("state_snapshot.day", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    category: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str | None] = mapped_column(String(20))
+
+
 class StatusChange(Base):
     """党籍异动: death, withdrawal, removal, expulsion, probation cancelled (→ LEFT), suspended,
     restored, probation extended. `organization_id`: the member's organization when recorded; it

@@ -338,6 +338,9 @@ async def write(session: AsyncSession, actor: Actor, organization_id: int, entri
         await session.execute(insert(models.MemberPlacement.__table__), placements)
         await session.execute(insert(models.MemberCategoryStep.__table__), steps)
         await session.execute(insert(models.MemberStatusStep.__table__), statuses)
+        # Their states on the kept days (db.services.history, "snapshots"): a member entered with a
+        # past `since` was placed on days already kept. Unseen by the flush hook (Core inserts).
+        await session.run_sync(lambda sync, ids=ids: history.refresh_snapshots(sync.connection(), ids))
         await member_service.count_change(session, organization.id, None, status, members=len(batch))
     return len(entries)
 

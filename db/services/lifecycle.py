@@ -191,8 +191,8 @@ async def _apply_entry_changes(session: AsyncSession, member: models.Member, cha
                                history.initial_category_steps(values, await _placement_start(session, member.id)))
     await session.flush()
     # The steps deleted above (a Core DELETE, unseen by history's flush hook) may have held the
-    # member's latest fact: its date is read again from the facts.
-    await session.execute(history.refresh_last_fact(models.Member.__table__.c.id == member.id))
+    # member's latest fact: its date (and its kept days' states) are read again from the facts.
+    await history.refresh_member(session, [member.id])
     return columns
 
 

@@ -600,7 +600,16 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
         ctx = Context(organization=organization, as_of=as_of, paths={},
                       cols=MemberColumns(joined_on=past_joined_on(as_of), tree=tree))
         rows_part = _counts(spec, ctx).where(history.unchanged_since(as_of))
-        history_cols = member_columns(as_of, True, organization, spec.subtree, same_tree, True, tree)
+        if await history.is_kept(session, as_of):
+            # A kept day (db.services.history, "snapshots"): the changed members' states of that day
+            # read by an index range, not by seeks per member (at the bench root as of 2025-12-31,
+            # 37,129 rows instead of 109,930 members' seeks).
+            state = history.snapshot_of(as_of)
+            history_cols = MemberColumns(organization_id=state.c.organization_id, category=state.c.category,
+                                         status=state.c.status, joined_on=past_joined_on(as_of), state=state,
+                                         tree=tree)
+        else:
+            history_cols = member_columns(as_of, True, organization, spec.subtree, same_tree, True, tree)
         history_part = _counts(spec, replace(ctx, cols=history_cols))
         parts = rows_part.union_all(history_part).subquery("parts")
         keys = [parts.c.k0] + ([parts.c.k1] if spec.columns else [])
