@@ -511,15 +511,10 @@ async def kept_days(session: AsyncSession) -> list[tuple[dt.date, int]]:
     return [(day, n) for day, n in await session.execute(select(d.c.day, rows).order_by(d.c.day))]
 
 
-_KEPT = select(models.StateSnapshot.__table__.c.day).where(models.StateSnapshot.__table__.c.day == bindparam("day"))
-
-
-async def is_kept(session: AsyncSession, day: dt.date) -> bool:
-    """`day` is kept and its rows may stand for the members changed since (with READ_ROWS: the
-    rows hold those only, the others are read from their member rows)."""
-    if not (READ_SNAPSHOTS and READ_ROWS):
-        return False
-    return (await session.execute(_KEPT, {"day": day})).first() is not None
+# "Is the day kept": asked with the tree's probe in one statement (statistics.past_day), and
+# read only with READ_SNAPSHOTS and READ_ROWS (the rows hold the members changed since only; the
+# others are read from their member rows).
+KEPT = select(models.StateSnapshot.__table__.c.day).where(models.StateSnapshot.__table__.c.day == bindparam("day"))
 
 
 def snapshot_of(day: dt.date):
