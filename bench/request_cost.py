@@ -2,7 +2,7 @@
 over asyncpg) called directly, one request after another, no HTTP server and no client.
 
     .venv/bin/python -m bench.request_cost [W3-100 W4-100 W3-10k ...] [--requests 500] [--calls]
-        [--profile FILE]
+        [--profile FILE] [--as-of 2025-12-31]
 
 Why: bench/compare.py measures req/s of a served worker against PostGraphile, which a shared
 2-core machine moves by ±50%; this isolates the worker's own CPU per request (process time, user
@@ -77,8 +77,15 @@ async def run(args) -> int:
     freeze_startup_objects()
     for workload in args.workloads:
         kind = workload.split("-")[0]
-        request = json.dumps({"query": compare.DANGJIAN_QUERY[kind],
-                              "variables": compare.variables(kind, data.codes[workload], data.ids)}).encode()
+        query, variables = compare.DANGJIAN_QUERY[kind], compare.variables(kind, data.codes[workload], data.ids)
+        if args.as_of is not None:
+            if kind not in ("W3", "W4"):
+                raise SystemExit("--as-of: the cross-tab workloads (W3, W4) only")
+            # The same cross-tab as of a past day (a kept day or not: `python -m db snapshot`).
+            query = query.replace("query($org: ID!)", "query($org: ID!, $asOf: Date)").replace(
+                "}) {", ", asOf: $asOf}) {", 1)
+            variables = {**variables, "asOf": args.as_of}
+        request = json.dumps({"query": query, "variables": variables}).encode()
         status, body = await call(app, request, token)
         if status != 200 or b'"errors"' in body:
             raise SystemExit(f"{workload}: {status} {body[:500]!r}")
@@ -93,7 +100,7 @@ async def run(args) -> int:
             await call(app, request, token)
         elapsed, ended = time.perf_counter() - started, os.times()
         n = args.requests
-        line = (f"{workload}: {n} requests, {elapsed / n * 1e3:.2f} ms wall, "
+        line = (f"{workload}{' as of ' + args.as_of if args.as_of else ''}: {n} requests, {elapsed / n * 1e3:.2f} ms wall, "
                 f"{(ended.user - times.user + ended.system - times.system) / n * 1e3:.2f} ms CPU "
                 f"(user {(ended.user - times.user) / n * 1e3:.2f}, system {(ended.system - times.system) / n * 1e3:.2f}) "
                 "per request")
@@ -112,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("workloads", nargs="*", default=["W3-100", "W4-100", "W3-10k"],
                         help=f"of bench.compare: {', '.join(compare.WORKLOADS)}")
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--as-of", metavar="DAY", help="the cross-tabs as of DAY (YYYY-MM-DD)")
     parser.add_argument("--calls", action="store_true", help="count Python calls per request (cProfile; slower)")
     parser.add_argument("--profile", metavar="FILE", help="dump cProfile stats to FILE.<workload>")
     parser.add_argument("--orgs", type=int, default=50_000)
