@@ -140,6 +140,7 @@ async def _snapshot(url: str, action: str | None, day) -> int:
     import datetime as dt
 
     from db.services import audit, history
+    from db.session import begin_write
 
     engine = make_engine(url)
     try:
@@ -150,7 +151,9 @@ async def _snapshot(url: str, action: str | None, day) -> int:
             if action == "build" and day >= dt.date.today():
                 print("只能保留今天以前的日期", file=sys.stderr)
                 return 1
-            async with make_sessionmaker(engine)() as session, session.begin():
+            async with make_sessionmaker(engine)() as session:
+                # BEGIN IMMEDIATE on SQLite; the kept days' lock exclusively on PostgreSQL.
+                await begin_write(session, exclusive=True)
                 audit.start(session)
                 if action == "build":
                     rows = await history.build_snapshot(session, day)
@@ -161,6 +164,7 @@ async def _snapshot(url: str, action: str | None, day) -> int:
                     print(f"{day} 本未保留")
                 await audit.finish(session, actor=audit.CLI, action=f"snapshot-{action}",
                                    extra={"day": day.isoformat()})
+                await session.commit()
             await history.settle_snapshots(engine)
             return 0
         async with make_sessionmaker(engine)() as session:

@@ -10,9 +10,18 @@
 """
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import WRITE_OPTION
+
+# PostgreSQL's advisory lock of the kept days (db.services.history, "snapshots"): every write
+# transaction holds it shared from its start, before any row lock; building a day (or repairing
+# the kept days) holds it exclusively. Taken at the flush hook only, after the services' member
+# row locks (FOR UPDATE), it deadlocked a build, whose INSERT takes FOR KEY SHARE on those rows
+# (its foreign key) while holding the lock exclusively, against any member edit in flight (found
+# by a reviewer's race: tests/test_races.py).
+SNAPSHOT_LOCK = 20_261_130_020
 
 
 # Execution options of a read transaction on PostgreSQL.
@@ -29,11 +38,15 @@ async def begin_read(session: AsyncSession) -> None:
         await session.connection()
 
 
-async def begin_write(session: AsyncSession) -> None:
-    """Start the session's transaction as a write transaction (BEGIN IMMEDIATE on SQLite).
+async def begin_write(session: AsyncSession, exclusive: bool = False) -> None:
+    """Start the session's transaction as a write transaction (BEGIN IMMEDIATE on SQLite; on
+    PostgreSQL with SNAPSHOT_LOCK shared, or exclusive for a build of kept days).
 
     Any read transaction already open is ended first, so the write never has to upgrade a stale
     snapshot."""
     if session.in_transaction():
         await session.commit()
-    await session.connection(execution_options={WRITE_OPTION: True})
+    connection = await session.connection(execution_options={WRITE_OPTION: True})
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)" if exclusive
+                                      else "SELECT pg_advisory_xact_lock_shared(:key)"), {"key": SNAPSHOT_LOCK})

@@ -141,9 +141,13 @@ async def repair_rollups(session) -> None:
     from sqlalchemy import text, update
 
     from db import models
+    from db.services.history import lock_kept_days as _lock_kept_days
     from db.services.history import differs_from_history, last_fact, rebuild_snapshots, refresh_last_fact, state_columns
     from db.services.members import completeness_percent, recount
 
+    # The kept days are built again below: their lock first, before any member row is updated
+    # (db.session.SNAPSHOT_LOCK: a writer holds it shared from its start, then locks member rows).
+    await _lock_kept_days(session)
     # The member row's organization, category and status are a cache of the history's answer
     # for today: where they differ, the history wins (before completeness, which depends on the
     # category, and before the recount, which follows the statuses).

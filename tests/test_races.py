@@ -494,7 +494,7 @@ async def test_race_a_day_built_while_a_member_gets_a_fact_after_it(world, engin
 
     async def build(day: dt.date) -> str:
         async with sessionmaker() as session:
-            await begin_write(session)
+            await begin_write(session, exclusive=True)
             await history.build_snapshot(session, day)
             await session.commit()
             return "built"
@@ -509,3 +509,82 @@ async def test_race_a_day_built_while_a_member_gets_a_fact_after_it(world, engin
         async with sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(models.MemberStateSnapshot).where(
                 models.MemberStateSnapshot.member_id == member.id, models.MemberStateSnapshot.day == day)) == 1
+
+
+STATUS_CHANGE = """mutation($m: ID!, $k: StatusChangeKind!, $d: Date!) {
+  recordStatusChange(input: {memberId: $m, kind: $k, date: $d}) { member { status } userErrors { code message } } }"""
+DELETE_REJECTED = """mutation($ids: [ID!]!) {
+  deleteRejectedMembers(input: {memberIds: $ids}) { ok userErrors { code field message } } }"""
+
+
+async def _build(sessionmaker, day: dt.date) -> str:
+    from db.services import history
+
+    async with sessionmaker() as session:
+        await begin_write(session, exclusive=True)
+        try:
+            await history.build_snapshot(session, day)
+            await session.commit()
+        except Exception as exc:  # noqa: BLE001  (the outcome says what failed)
+            return f"build failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        return "built"
+
+
+async def test_race_a_day_built_while_a_member_mutation_runs(api, world, engine, race):
+    """(A reviewer's race.) A build while recordStatusChange runs on a member changed since the day:
+    the mutation locks the member row FOR UPDATE first (lifecycle.lock_members), the build's INSERT
+    takes FOR KEY SHARE on it (its foreign key) while holding the kept days' lock exclusively. With
+    that lock taken by the flush hook only (after the row lock) the two waited for each other: a
+    deadlock on PostgreSQL, 4 rounds of 4. Every write transaction now takes it shared at BEGIN
+    (db.session.begin_write), before any row lock."""
+    from db.services import history
+
+    sessionmaker = make_sessionmaker(engine)
+    token = await api.login("a_admin")
+    failures = []
+    for n in range(4):
+        async def build_member(session, n=n):
+            member = await make_member(session, world.orgs["a2"])
+            history.add_status_step(session, member.id, "ACTIVE", dt.date(2021, 6, 1 + n))  # a fact after the day
+            await session.flush()
+            return member
+        member = await setup(engine, build_member)
+
+        async def mutate() -> str:
+            result = await api.post(STATUS_CHANGE, {"m": gid("Member", member), "k": "SUSPENDED", "d": TODAY}, token)
+            assert "errors" not in result, result
+            errors = result["data"]["recordStatusChange"]["userErrors"]
+            return "recorded" if not errors else f"mutation failed: {errors}"
+
+        outcomes = await race.run(mutate(), _build(sessionmaker, KEPT_DAY - dt.timedelta(days=n)))
+        if outcomes != ["recorded", "built"]:
+            failures.append(outcomes)
+        await assert_invariants(engine)
+    assert failures == [], failures
+
+
+async def test_race_a_day_built_while_a_rejected_entry_with_a_kept_row_is_deleted(api, world, engine, race):
+    """(A reviewer's race.) deleteRejectedMembers deletes an entry (FOR UPDATE on its row first)
+    while a build writes the entry's kept row: the build's foreign-key check waited for the member
+    row and then found it gone (a ForeignKeyViolation, 4 rounds of 4). With the kept days' lock
+    taken shared at BEGIN by the delete, the build runs before or after it."""
+    from tests.factories import set_member_status
+
+    sessionmaker = make_sessionmaker(engine)
+    token = await api.login("a1_admin")
+    failures = []
+    for n in range(4):
+        member = await setup(engine, lambda session: make_member(session, world.orgs["a1"]))
+        await set_member_status(engine, [member.id], "REJECTED")  # a status step today: a fact after the day
+
+        async def delete() -> str:
+            result = await api.post(DELETE_REJECTED, {"ids": [gid("Member", member)]}, token)
+            assert "errors" not in result, result
+            errors = result["data"]["deleteRejectedMembers"]["userErrors"]
+            return "deleted" if not errors else f"delete failed: {errors}"
+
+        outcomes = await race.run(delete(), _build(sessionmaker, KEPT_DAY - dt.timedelta(days=n)))
+        if outcomes != ["deleted", "built"]:
+            failures.append(outcomes)
+        await assert_invariants(engine)
+    assert failures == [], failures

@@ -133,3 +133,19 @@ async def test_cli_keeps_a_day_on_sqlite(tmp_path):
 async def test_cli_keeps_a_day_on_postgresql():
     async with temporary_postgres_database("dangjian_kept") as url:
         await _cli_keeps_a_day(url)
+
+
+async def test_a_day_kept_before_the_demo_load_is_built_from_the_loaded_history(tmp_path):
+    """(A reviewer's case.) `python -m db snapshot build DAY` on an empty database, then the demo
+    load, whose bulk inserts pass by the flush hook: db.demo builds the kept days again."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/demo.db"
+    await asyncio.to_thread(upgrade, url)
+    engine = make_engine(url)
+    try:
+        await keep(engine, TODAY - dt.timedelta(days=400))
+        await demo.generate(engine, orgs=12, members=150, today=TODAY)
+        async with make_sessionmaker(engine)() as session:
+            assert await invariant_violations(session) == HEALTHY
+            assert await session.scalar(select(func.count()).select_from(models.MemberStateSnapshot)) > 0
+    finally:
+        await engine.dispose()

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from db import models
+from db.session import SNAPSHOT_LOCK
 
 CATEGORIES = ("APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL")
 # The development date each category's step is dated by.
@@ -407,7 +408,6 @@ def placed_in(day: dt.date, organization_condition):
 # writer's rewrite. The invariant "snapshot" (every test's teardown, `python -m db check`) holds
 # the rows equal to the history; `python -m db repair` builds every kept day again.
 
-SNAPSHOT_LOCK = 20_261_130_020  # pg_advisory_xact_lock key (migration 0020's date and number)
 # Off only in tests (tests/test_as_of_history_only.py): a kept day read from the history anyway.
 READ_SNAPSHOTS = True
 
@@ -437,9 +437,18 @@ _SNAPSHOT_COLUMNS = ["day", "member_id", "organization_id", "category", "status"
 
 
 def _lock(connection, shared: bool) -> None:
+    """SNAPSHOT_LOCK (db.session), again where the transaction holds it already (begin_write)."""
     if connection.dialect.name == "postgresql":
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         connection.execute(text(f"SELECT {function}(:key)"), {"key": SNAPSHOT_LOCK})
+
+
+async def lock_kept_days(session) -> None:
+    """SNAPSHOT_LOCK exclusively on an AsyncSession or AsyncConnection (a build, a repair, the
+    demo's load): to be taken before any row lock of the transaction."""
+    dialect = session.dialect if hasattr(session, "dialect") else session.bind.dialect
+    if dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SNAPSHOT_LOCK})
 
 
 def refresh_snapshots(connection, member_ids: Sequence[int]) -> None:
@@ -468,10 +477,12 @@ async def refresh_member(session: AsyncSession, member_ids: Sequence[int]) -> No
 
 async def build_snapshot(session: AsyncSession, day: dt.date) -> int:
     """Keeps `day` (again): its rows computed from the history; the number of rows. A day before
-    today only (a later fact may not yet exist for a day not ended)."""
+    today only (a later fact may not yet exist for a day not ended). Start the transaction with
+    db.session.begin_write(session, exclusive=True) (or with no lock taken): SNAPSHOT_LOCK is taken
+    exclusively here, and a transaction holding it shared would wait for every other writer."""
     if day >= dt.date.today():
         raise ValueError("only a day before today can be kept")
-    await session.run_sync(lambda sync: _lock(sync.connection(), shared=False))
+    await lock_kept_days(session)
     d, s = models.StateSnapshot.__table__, models.MemberStateSnapshot.__table__
     if (await session.execute(select(d.c.day).where(d.c.day == day))).first() is None:
         await session.execute(insert(d).values(day=day, built_at=dt.datetime.now(dt.timezone.utc)))
@@ -498,7 +509,7 @@ async def settle_snapshots(engine) -> None:
 
 async def drop_snapshot(session: AsyncSession, day: dt.date) -> bool:
     """No longer keeps `day` (its rows go with it); False when it was not kept."""
-    await session.run_sync(lambda sync: _lock(sync.connection(), shared=False))
+    await lock_kept_days(session)
     d, s = models.StateSnapshot.__table__, models.MemberStateSnapshot.__table__
     await session.execute(delete(s).where(s.c.day == day))
     return (await session.execute(delete(d).where(d.c.day == day))).rowcount > 0
@@ -537,11 +548,13 @@ def snapshot_differs() -> Select:
     return select(both.c.member_id).distinct()
 
 
-async def rebuild_snapshots(session: AsyncSession) -> None:
-    """Every kept day built again (`python -m db repair`)."""
-    for day, _rows in await kept_days(session):
-        s = models.MemberStateSnapshot.__table__
-        await session.run_sync(lambda sync: _lock(sync.connection(), shared=False))
+async def rebuild_snapshots(session) -> None:
+    """Every kept day built again (`python -m db check --repair`, after db.demo's bulk load), on an
+    AsyncSession or AsyncConnection; the caller has taken SNAPSHOT_LOCK exclusively before its
+    first row lock (db.tree.repair_rollups), or holds no row lock (db.demo)."""
+    await lock_kept_days(session)
+    d, s = models.StateSnapshot.__table__, models.MemberStateSnapshot.__table__
+    for day in list(await session.scalars(select(d.c.day).order_by(d.c.day))):
         await session.execute(delete(s).where(s.c.day == day))
         await session.execute(insert(s).from_select(_SNAPSHOT_COLUMNS, snapshot_states(day=day)))
 
