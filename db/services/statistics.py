@@ -52,9 +52,10 @@ Today without a filter (the dashboards' tables, issue 9's W3 and W4) runs a GROU
 per shape with bound parameters, its scope organization read as a Core row with (for
 CHILD_ORGANIZATION) its children's labels in the same statement ("today's cross-tab, prebuilt"
 below): the same answers as the generic builder (tests/test_statistics_prebuilt.py), and per cold
-request in process (bench.request_cost, lowest of 3 interleaved runs, load 1.6-2.6) 4.24 → 3.22
-ms CPU for W3-100, 5.62 → 3.32 for W4-100, 4.82 → 3.50 for W3-10k; Python calls per request
-5,793 → 5,101 (W3) and 7,814 → 5,869 (W4), W4 one round trip fewer.
+request in process (bench.request_cost against the base commit, lowest of 3 interleaved runs, load
+2.4-3.4) 3.86 → 2.88 ms CPU for W3-100, 5.24 → 3.00 for W4-100, 4.16 → 3.40 for W3-10k (the
+service call alone, in a loop on the bench data: 1.47 → 0.65 ms for W3, 2.51 → 0.87 for W4);
+Python calls per request 5,793 → 5,108 (W3) and 7,814 → 5,878 (W4), W4 one round trip fewer.
 """
 from __future__ import annotations
 
