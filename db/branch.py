@@ -378,6 +378,42 @@ async def get(session: AsyncSession, branch: Branch, entity, pk: int | None, wha
     return row[0], row[1]
 
 
+# An organization's columns as a Core row (no ORM entity: the crossTab's scope reads a few
+# attributes, and loading the entity (twice, as `get` selects it) went through the ORM's compile
+# state, loading and identity map on every request); with CHILD_ORGANIZATION, its direct children in
+# the same statement, for the labels (one round trip instead of two). A child of an organization in
+# the branch is in the branch; the organization itself must be among the rows, or NOT_FOUND (a
+# branch below it holds some of its children, never it).
+_ORGANIZATION = models.Organization.__table__
+_STAFF_ROW = select(*_ORGANIZATION.c).where(IN_STAFF_BRANCH, _ORGANIZATION.c.id == GET_PK)
+_STAFF_ROW_AND_CHILDREN = select(*_ORGANIZATION.c).where(
+    IN_STAFF_BRANCH, or_(_ORGANIZATION.c.id == GET_PK, _ORGANIZATION.c.parent_id == GET_PK))
+
+
+async def organization_row(session: AsyncSession, branch: Branch, pk: int | None, what: str,
+                           field: list[str] | str | None = None, children: bool = False):
+    """(the organization `pk` as a row of its columns (attributes named as models.Organization's),
+    its direct children's rows or None) if the branch reaches it; NOT_FOUND otherwise, as `get`.
+    Staff branches by their range; a self-only branch through `get` (its entity, no children)."""
+    if branch.is_self_only or pk is None:
+        return (await get(session, branch, models.Organization, pk, what, field))[0], None
+    parameters = {**branch.bounds(), "get_pk": pk}
+    if not children:
+        row = (await session.execute(_STAFF_ROW, parameters)).first()
+        if row is None:
+            raise not_found(what, field)
+        return row, None
+    found, below = None, []
+    for row in await session.execute(_STAFF_ROW_AND_CHILDREN, parameters):
+        if row.id == pk:
+            found = row
+        else:
+            below.append(row)
+    if found is None:
+        raise not_found(what, field)
+    return found, below
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who performs a service call: an account, or the system (CLI, demo generator)."""

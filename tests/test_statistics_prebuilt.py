@@ -1,0 +1,107 @@
+"""Today's unfiltered cross-tab runs a statement built once per shape (db.services.statistics,
+_today_statement) rather than the generic builder (_counts): the two give exactly the same table,
+rows, labels, cells, totals and the CHILD_ORGANIZATION paths the drill-through reads, for every
+dimension alone and every ordered pair, SELF and SUBTREE, members and organizations, on both
+engines, on several days (the band bounds move with the date: 29 February included)."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+
+from db.branch import Branch
+from db.engine import make_sessionmaker
+from db.errors import DomainError
+from db.services import statistics
+from db.services.members import MemberQuery
+from db.services.statistics import MEMBER_DIMENSIONS, MEMBERS, ORGANIZATION_DIMENSIONS, ORGANIZATIONS, CrossTabSpec
+from tests.test_statistics import tree  # noqa: F401  (the fixture)
+
+
+def shapes(dimensions):
+    return [(rows, None) for rows in dimensions] + list(itertools.permutations(dimensions, 2))
+
+
+def answer(table: statistics.Table):
+    return (table.organization.id, table.as_of, table.rows, table.columns, table.cells, table.row_totals,
+            table.column_totals, table.total, table.paths, table.historical)
+
+
+async def both(session, branch, spec, today, monkeypatch):
+    """(prebuilt answer, generic answer); the prebuilt one must not touch the generic builder."""
+    def generic_builder(*args):
+        raise AssertionError("the prebuilt path built the generic statement")
+
+    with monkeypatch.context() as m:
+        m.setattr(statistics, "_counts", generic_builder)
+        prebuilt = await statistics.cross_tab(session, branch, spec, today=today)
+    with monkeypatch.context() as m:
+        m.setattr(statistics, "PREBUILT", False)
+        generic = await statistics.cross_tab(session, branch, spec, today=today)
+    return answer(prebuilt), answer(generic)
+
+
+async def test_prebuilt_equals_generic_for_every_dimension_and_pair(engine, tree, monkeypatch):  # noqa: F811
+    branch = Branch(path=tree.orgs["root"].path)
+    today = dt.date.today()
+    compared = 0
+    async with make_sessionmaker(engine)() as session:
+        for name in ("root", "a", "a1", "a11"):
+            organization = tree.orgs[name]
+            for subtree in (True, False):
+                for subject, dimensions in ((MEMBERS, MEMBER_DIMENSIONS), (ORGANIZATIONS, ORGANIZATION_DIMENSIONS)):
+                    for rows, columns in shapes(dimensions):
+                        spec = CrossTabSpec(organization_id=organization.id, rows=rows, columns=columns,
+                                            subject=subject, subtree=subtree)
+                        prebuilt, generic = await both(session, branch, spec, today, monkeypatch)
+                        assert prebuilt == generic, (name, subtree, subject, rows, columns)
+                        compared += prebuilt[7] > 0
+    assert compared > 500  # nonempty tables compared
+
+
+@pytest.mark.parametrize("today", [dt.date(2024, 2, 29), dt.date(2025, 2, 28), dt.date(2025, 3, 1),
+                                   dt.date(2023, 12, 31)])
+async def test_band_bounds_on_other_days(engine, tree, monkeypatch, today):  # noqa: F811
+    """The bounds are parameters computed per request from the as-of day, as minAge/maxAge."""
+    branch = Branch(path=tree.orgs["root"].path)
+    async with make_sessionmaker(engine)() as session:
+        for name, subtree in (("root", True), ("a1", False)):
+            for rows, columns in [("AGE_BAND", None), ("PARTY_AGE_BAND", None), ("AGE_BAND", "PARTY_AGE_BAND"),
+                                  ("PARTY_AGE_BAND", "AGE_BAND"), ("CHILD_ORGANIZATION", "AGE_BAND"),
+                                  ("JOIN_YEAR", "PARTY_AGE_BAND")]:
+                spec = CrossTabSpec(organization_id=tree.orgs[name].id, rows=rows, columns=columns, subtree=subtree)
+                prebuilt, generic = await both(session, branch, spec, today, monkeypatch)
+                assert prebuilt == generic, (today, name, rows, columns)
+
+
+async def test_an_empty_filter_is_prebuilt_and_a_filter_is_not(engine, tree, monkeypatch):  # noqa: F811
+    branch = Branch(path=tree.orgs["root"].path)
+    today = dt.date.today()
+    organization_id = tree.orgs["a"].id
+    async with make_sessionmaker(engine)() as session:
+        for query in (MemberQuery(), MemberQuery(subtree=True)):
+            spec = CrossTabSpec(organization_id=organization_id, rows="EDUCATION", columns="GENDER", query=query)
+            prebuilt, generic = await both(session, branch, spec, today, monkeypatch)
+            assert prebuilt == generic
+        spec = CrossTabSpec(organization_id=organization_id, rows="EDUCATION", columns="GENDER",
+                            query=MemberQuery(genders=("MALE",)))
+        assert statistics._today_statement(spec, tree.orgs["a"], today) is None
+        filtered = await statistics.cross_tab(session, branch, spec, today=today)
+        assert [v.key for v in filtered.columns] == ["MALE"]
+
+
+async def test_the_scope_outside_the_branch_is_not_found(engine, tree):  # noqa: F811
+    """The lookup keeps db.branch.get's rule: absent and foreign alike are NOT_FOUND."""
+    async with make_sessionmaker(engine)() as session:
+        for branch, organization_id in ((Branch(path=tree.orgs["b"].path), tree.orgs["a"].id),
+                                        (Branch(path=tree.orgs["a1"].path), tree.orgs["a"].id),
+                                        (Branch(path=tree.orgs["a11"].path), tree.orgs["a1"].id),
+                                        (Branch(path=tree.orgs["root"].path), 10 ** 9),
+                                        (Branch.of_member(tree.orgs["a"].path, 1), tree.orgs["a"].id)):
+            for rows in ("CHILD_ORGANIZATION", "GENDER"):
+                spec = CrossTabSpec(organization_id=organization_id, rows=rows)
+                with pytest.raises(DomainError) as raised:
+                    await statistics.cross_tab(session, branch, spec)
+                assert [(p.code, p.message, p.field) for p in raised.value.problems] == [
+                    ("NOT_FOUND", "党组织不存在或不在本账户的管辖范围内", ["organizationId"])]
