@@ -13,7 +13,6 @@ import pytest
 
 from db import models
 from db.engine import make_sessionmaker
-from db.services import history
 from tests.as_of_reruns import *  # noqa: F401,F403  (the pinned tests, re-run here)
 from tests.test_as_of_fast_path_review import (  # noqa: F401  (corrected dates, moves: kept days against the history)
     test_a_development_date_corrected_earlier_lowers_the_latest_fact,
@@ -31,16 +30,8 @@ DAYS = sorted({dt.date.fromisoformat(d) for d in ASKED} | {dt.date(year, 12, 31)
 
 
 @pytest.fixture(autouse=True)
-async def kept(engine, monkeypatch):
+async def kept(engine):
     async with make_sessionmaker(engine)() as session, session.begin():
         session.add_all(models.StateSnapshot(day=day) for day in DAYS)
-    read = []
-    original = history.snapshot_of
-
-    def counting(day):
-        read.append(day)
-        return original(day)
-
-    monkeypatch.setattr(history, "snapshot_of", counting)
-    yield read
+    yield
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from db import demo, models
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
-from db.services import history
+from db.services import history, statistics
 from db.services.statistics import MEMBER_DIMENSIONS
 from db.tree import HEALTHY, invariant_violations, repair_rollups
 from tests.conftest import POSTGRES_URL, gid, temporary_postgres_database
@@ -36,9 +36,17 @@ async def keep(engine, day: dt.date) -> int:
 async def test_a_kept_day_is_read_from_its_rows_and_answers_as_the_history(api, engine, tree, monkeypatch):  # noqa: F811
     rows = await keep(engine, DAY)
     assert rows > 0
-    read = []
-    original = history.snapshot_of
+    read = []  # the kept rows read: prebuilt (statistics._kept_statement) or generic (history.snapshot_of)
+    original, prebuilt = history.snapshot_of, statistics._kept_statement
     monkeypatch.setattr(history, "snapshot_of", lambda day: read.append(day) or original(day))
+
+    def kept_statement(spec, organization, as_of):
+        built = prebuilt(spec, organization, as_of)
+        if built is not None:
+            read.append(as_of)
+        return built
+
+    monkeypatch.setattr(statistics, "_kept_statement", kept_statement)
     scope = gid("Organization", tree.orgs["a"])
     for dimensions in [("CHILD_ORGANIZATION", "AGE_BAND"), ("EDUCATION", "GENDER"), ("CATEGORY", "STATUS"),
                        ("PARTY_AGE_BAND", "JOIN_YEAR")] + [(d, None) for d in MEMBER_DIMENSIONS]:
