@@ -822,15 +822,20 @@ def _today_statement(spec: CrossTabSpec, organization, as_of: dt.date):
     """(prebuilt statement, its parameters) of today's unfiltered cross-tab; None otherwise."""
     if not PREBUILT or not _unfiltered(spec):
         return None
-    shape = (spec.subject, spec.rows, spec.columns, spec.subtree)
-    built = _TODAY.get(shape)
+    return _prebuilt(_TODAY, _build_today, (spec.subject, spec.rows, spec.columns, spec.subtree), spec,
+                     organization, as_of)
+
+
+def _prebuilt(cache: dict, build, shape: tuple, spec: CrossTabSpec, organization, as_of: dt.date, **extra):
+    """(the statement of `shape`, built once into `cache`, and its parameters for this request)."""
+    built = cache.get(shape)
     if built is None:
-        built = _TODAY[shape] = _build_today(*shape)
+        built = cache[shape] = build(*shape)
     stmt, makers = built
     if spec.subtree:
-        parameters = {"scope_low": organization.path, "scope_high": upper_bound(organization.path)}
+        parameters = {"scope_low": organization.path, "scope_high": upper_bound(organization.path), **extra}
     else:
-        parameters = {"scope_id": organization.id}
+        parameters = {"scope_id": organization.id, **extra}
     for make in makers:
         parameters.update(make(organization, as_of))
     return stmt, parameters
@@ -885,19 +890,8 @@ def _kept_statement(spec: CrossTabSpec, organization, as_of: dt.date):
     scope's tree of today (the caller checked both); None otherwise."""
     if not PREBUILT or not _unfiltered(spec) or spec.subject != MEMBERS:
         return None
-    shape = (spec.rows, spec.columns, spec.subtree)
-    built = _KEPT.get(shape)
-    if built is None:
-        built = _KEPT[shape] = _build_kept(*shape)
-    stmt, makers = built
-    if spec.subtree:
-        parameters = {"scope_low": organization.path, "scope_high": upper_bound(organization.path)}
-    else:
-        parameters = {"scope_id": organization.id}
-    parameters["kept_day"] = as_of
-    for make in makers:
-        parameters.update(make(organization, as_of))
-    return stmt, parameters
+    return _prebuilt(_KEPT, _build_kept, (spec.rows, spec.columns, spec.subtree), spec, organization, as_of,
+                     kept_day=as_of)
 
 
 class UnknownKey(StatInputError):
