@@ -61,7 +61,7 @@ from db.services import history
 from db.services import members as member_service
 from db.services.members import ADMITTED as PARTY_CATEGORIES
 from db.services.members import DEFAULT_STATUSES, MemberOrder
-from db.services.statistics import WIDE_SCOPE, scope_organization, tree_unchanged
+from db.services.statistics import WIDE_SCOPE, past_day, scope_organization
 from db.tree import within
 
 INCREASES = {"ADMITTED": "发展党员", "RECORDED": "首次录入", "TRANSFERRED_IN": "转入", "RESTORED": "恢复党籍"}
@@ -114,7 +114,7 @@ def subtree_as_of(organization_id: int, day: dt.date, name: str):
 
 
 def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date,
-               same_tree: bool = False):
+               same_tree: bool = False, kept_before: bool = False):
     """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
     end (kind NULL for those counted at both). `same_tree`: the scope's tree has not changed since
     the day before `from` (statistics.tree_unchanged): both ends' trees are today's, by path."""
@@ -151,7 +151,16 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
                        p.valid_from <= end, or_(p.valid_to.is_(None), p.valid_to > before), changed_since)
                 .distinct().cte("touched"))
     ids = select(base.c.member_id)
-    state0 = history.state_of_members(before, ids, "s0").subquery("state0")
+    if kept_before:
+        # The day before `from` is kept (db.services.history, "snapshots": the annual balance's
+        # 12-31 of the year before): the touched members' states that day are its rows (every
+        # touched member changed since that day, so each one placed that day has its row), one
+        # primary-key seek each instead of three history seeks.
+        s = models.MemberStateSnapshot.__table__
+        state0 = (select(s.c.member_id, s.c.organization_id, s.c.category, s.c.status)
+                  .where(s.c.day == before, s.c.member_id.in_(ids)).subquery("state0"))
+    else:
+        state0 = history.state_of_members(before, ids, "s0").subquery("state0")
     state1 = history.state_of_members(end, ids, "s1").subquery("state1")
     key = base.c.member_id
     susp0 = _latest_kind(before, SUSPENSION_KINDS, ids, "susp0")
@@ -216,8 +225,10 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
 
 
 async def same_tree(session: AsyncSession, organization: models.Organization, subtree: bool,
-                    start: dt.date) -> bool:
-    return not subtree or await tree_unchanged(session, organization, start - dt.timedelta(days=1))
+                    start: dt.date) -> tuple[bool, bool]:
+    """(the scope's tree unchanged since the day before `from`, that day kept), one statement
+    (statistics.past_day)."""
+    return await past_day(session, organization, start - dt.timedelta(days=1), subtree)
 
 
 def unchanged_count(organization: models.Organization, subtree: bool, before: dt.date):
@@ -237,8 +248,8 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
                   end: dt.date) -> tuple[int, dict[str, int], int]:
     """(start count, {kind: count}, end count): one GROUP BY statement (and, the tree unchanged since
     the day before `from`, one count of the members unchanged since: in both ends, no line)."""
-    unchanged_tree = await same_tree(session, organization, subtree, start)
-    c = classified(organization, subtree, start, end, unchanged_tree)
+    unchanged_tree, kept_before = await same_tree(session, organization, subtree, start)
+    c = classified(organization, subtree, start, end, unchanged_tree, kept_before)
     stmt = select(c.c.kind, func.count(), func.sum(c.c.counted_before), func.sum(c.c.counted_after)).group_by(c.c.kind)
     first = last = 0
     if unchanged_tree:
@@ -253,13 +264,13 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
     return first, kinds, last
 
 
-def _line(branch, organization, subtree, start, end, kind, *columns, unchanged_tree: bool = False):
+def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple[bool, bool] = (False, False)):
     """The members of one line, each with the organization that placed it in the scope (an
     increase: at the end; a decrease: at the start), as a past date's drill-through lists them:
     a member since transferred out of the caller's branch is listed with that organization, inside
     the branch. One counted through an organization since moved out of the caller's branch does not
     exist for the caller (nor does that organization): in the line's count, not in its list."""
-    c = classified(organization, subtree, start, end, unchanged_tree)
+    c = classified(organization, subtree, start, end, *ends)
     m, o = models.Member, models.Organization
     placed = case((c.c.counted_after == 1, c.c.org1), else_=c.c.org0)
     return (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
@@ -273,7 +284,7 @@ async def line_page(session: AsyncSession, branch: Branch, organization, subtree
     placed the member in the scope (see _line), in tree order."""
     order = MemberOrder()
     stmt = _line(branch, organization, subtree, start, end, kind, models.Member, models.Organization.path,
-                 models.Organization.id, unchanged_tree=await same_tree(session, organization, subtree, start))
+                 models.Organization.id, ends=await same_tree(session, organization, subtree, start))
     return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(tuple(r)[:2], order))
 
@@ -281,7 +292,7 @@ async def line_page(session: AsyncSession, branch: Branch, organization, subtree
 async def line_count(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
                      end: dt.date, kind: str) -> int:
     stmt = _line(branch, organization, subtree, start, end, kind, func.count(models.Member.id),
-                 unchanged_tree=await same_tree(session, organization, subtree, start))
+                 ends=await same_tree(session, organization, subtree, start))
     return int((await session.execute(stmt)).scalar_one())
 
 
