@@ -402,11 +402,12 @@ def placed_in(day: dt.date, organization_condition):
 # day from its facts (_note_snapshots: after its last_fact_on is set, with the member row locked,
 # so that two transactions writing facts of one member rewrite its rows one after the other, the
 # second from the first's facts); code that deletes facts with plain SQL calls refresh_member.
-# A day is built (build_snapshot) under PostgreSQL's exclusive advisory lock SNAPSHOT_LOCK, which
-# every such rewrite takes shared first: the build waits for the writes in flight and holds new
-# ones until it has committed, so that no write's facts fall between the build's reading and the
-# writer's rewrite. The invariant "snapshot" (every test's teardown, `python -m db check`) holds
-# the rows equal to the history; `python -m db repair` builds every kept day again.
+# A day is built (build_snapshot) under PostgreSQL's exclusive advisory lock SNAPSHOT_LOCK
+# (db.session), which every write transaction takes shared at BEGIN, before any row lock (and the
+# rewrite again, for a transaction begun otherwise): the build waits for the writes in flight and
+# holds new ones until it has committed, so that no write's facts fall between the build's reading
+# and the writer's rewrite. The invariant "snapshot" (every test's teardown, `python -m db check`)
+# holds the rows equal to the history; `python -m db check --repair` builds every kept day again.
 
 # Off only in tests (tests/test_as_of_history_only.py): a kept day read from the history anyway.
 READ_SNAPSHOTS = True
