@@ -54,6 +54,18 @@ async def timed(call, seconds: float, at_least: int = 1) -> tuple[float, int, ob
     return stats.median(times), len(times), result
 
 
+async def keep(engine, sessionmaker, day: dt.date) -> None:
+    """Keeps `day` (`python -m db snapshot build DAY`) unless kept: built once, timed, left kept."""
+    async with sessionmaker() as session:
+        if day in dict(await history.kept_days(session)):
+            return
+    started = time.perf_counter()
+    async with sessionmaker() as session, session.begin():
+        rows = await history.build_snapshot(session, day)
+    await history.settle_snapshots(engine)
+    print(f"kept {day}: {rows} member states in {time.perf_counter() - started:.1f} s", flush=True)
+
+
 async def run(args) -> int:
     engine, where = await dashboard.open_engine(args.engine, args.orgs, args.members)
     try:
@@ -76,14 +88,7 @@ async def run(args) -> int:
         # The day kept (db.services.history, "snapshots"; `python -m db snapshot build DAY` in
         # service): built once here, timed, and left kept. The "history" column reads it as an
         # unkept day does (history.READ_SNAPSHOTS off).
-        async with sessionmaker() as session:
-            kept = dict(await history.kept_days(session))
-        if as_of not in kept:
-            started = time.perf_counter()
-            async with sessionmaker() as session, session.begin():
-                rows_kept = await history.build_snapshot(session, as_of)
-            await history.settle_snapshots(engine)
-            print(f"kept {as_of}: {rows_kept} member states in {time.perf_counter() - started:.1f} s", flush=True)
+        await keep(engine, sessionmaker, as_of)
 
         async def unkept(org_id, rows, columns):
             history.READ_SNAPSHOTS = False
@@ -115,14 +120,7 @@ async def run(args) -> int:
             start, end = dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31)
         # The day before `from` kept too (the annual balance reads its states from there).
         before = start - dt.timedelta(days=1)
-        async with sessionmaker() as session:
-            kept = dict(await history.kept_days(session))
-        if before not in kept:
-            started = time.perf_counter()
-            async with sessionmaker() as session, session.begin():
-                rows_kept = await history.build_snapshot(session, before)
-            await history.settle_snapshots(engine)
-            print(f"kept {before}: {rows_kept} member states in {time.perf_counter() - started:.1f} s", flush=True)
+        await keep(engine, sessionmaker, before)
         print(f"\nmemberBalance {start} – {end} (SUBTREE; median of {args.seconds:g} s of repeats, at least once; "
               f"{before} not kept, then kept)")
         print("| subtree | seconds, not kept | seconds, kept | start | + | − | end | load |")
