@@ -217,7 +217,7 @@ class OrganizationParentPeriod(Base):
     __tablename__ = "organization_parent_period"
 
     __table_args__ = (
-        # Periods that ended after a day (db.services.statistics.tree_unchanged).
+        # Periods that ended after a day (db.services.statistics.past_day).
         Index("ix_organization_parent_period_valid_to", "valid_to"),
     )
 

@@ -22,6 +22,7 @@ from db.engine import WRITE_OPTION
 # (its foreign key) while holding the lock exclusively, against any member edit in flight (found
 # by a reviewer's race: tests/test_races.py).
 SNAPSHOT_LOCK = 20_261_130_020
+SNAPSHOT_LOCK_HELD = "dangjian_snapshot_lock"  # Session.info key: the transaction that took it
 
 
 # Execution options of a read transaction on PostgreSQL.
@@ -50,3 +51,11 @@ async def begin_write(session: AsyncSession, exclusive: bool = False) -> None:
     if connection.dialect.name == "postgresql":
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)" if exclusive
                                       else "SELECT pg_advisory_xact_lock_shared(:key)"), {"key": SNAPSHOT_LOCK})
+        # The transaction that holds it: the flush hook takes it again only in another one.
+        session.sync_session.info[SNAPSHOT_LOCK_HELD] = session.sync_session.get_transaction()
+
+
+def holds_snapshot_lock(session) -> bool:
+    """The (sync) session's current transaction took SNAPSHOT_LOCK at BEGIN (begin_write)."""
+    held = session.info.get(SNAPSHOT_LOCK_HELD)
+    return held is not None and held is session.get_transaction()

@@ -1,4 +1,4 @@
-"""Review of the past-date shortcuts (member.last_fact_on, tree_unchanged): histories built through
+"""Review of the past-date shortcuts (member.last_fact_on, the tree probe of statistics.past_day): histories built through
 the API whose crossTab(asOf) and memberBalance must be the same with the shortcuts on and off
 (db.services.history.READ_ROWS, db.services.statistics.READ_TODAYS_TREE), both engines."""
 from __future__ import annotations

@@ -181,3 +181,34 @@ async def test_a_balance_whose_day_before_is_kept_reads_its_rows_and_answers_as_
                 plain = await api.as_("a_viewer", BALANCE, variables)
             assert "errors" not in kept and kept == plain, variables
     assert True in used and False in used
+
+
+async def test_a_write_takes_the_kept_days_lock_once_and_a_transaction_begun_otherwise_at_its_flush(engine, world):
+    """PostgreSQL: begin_write takes db.session.SNAPSHOT_LOCK shared at BEGIN, and the flush hook
+    does not take it again in that transaction; a transaction begun otherwise (session.begin())
+    takes it at the flush that writes a fact, before it touches the kept rows."""
+    from sqlalchemy import event
+
+    from db.session import begin_write
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("an advisory lock of PostgreSQL")
+    member_id = world.members["a2_only"].id
+    statements = []
+
+    def seen(_connection, _cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await begin_write(session)
+            session.add(models.MemberStatusStep(member_id=member_id, status="ACTIVE", effective_on=TODAY))
+            await session.commit()
+        assert sum("pg_advisory_xact_lock_shared" in s for s in statements) == 1
+        statements.clear()
+        async with make_sessionmaker(engine)() as session, session.begin():
+            session.add(models.MemberStatusStep(member_id=member_id, status="ACTIVE", effective_on=TODAY))
+        assert sum("pg_advisory_xact_lock_shared" in s for s in statements) == 1
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)

@@ -117,7 +117,7 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
                same_tree: bool = False, kept_before: bool = False):
     """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
     end (kind NULL for those counted at both). `same_tree`: the scope's tree has not changed since
-    the day before `from` (statistics.tree_unchanged): both ends' trees are today's, by path."""
+    the day before `from` (statistics.past_day): both ends' trees are today's, by path."""
     m, p, o = models.Member, models.MemberPlacement, models.Organization
     before = start - dt.timedelta(days=1)
     if subtree and same_tree:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from db import models
-from db.session import SNAPSHOT_LOCK
+from db.session import SNAPSHOT_LOCK, holds_snapshot_lock
 
 CATEGORIES = ("APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL")
 # The development date each category's step is dated by.
@@ -277,7 +277,7 @@ def _note_snapshots(session: Session, _flush_context) -> None:
     last_fact_on. See "snapshots" below."""
     touched = _touched_members(session)
     if touched:
-        refresh_snapshots(session.connection(), sorted(touched))
+        refresh_snapshots(session.connection(), sorted(touched), locked=holds_snapshot_lock(session))
 
 
 def unchanged_since(day: dt.date):
@@ -437,11 +437,10 @@ def snapshot_states(member_condition=None, day: dt.date | None = None) -> Select
 _SNAPSHOT_COLUMNS = ["day", "member_id", "organization_id", "category", "status"]
 
 
-def _lock(connection, shared: bool) -> None:
-    """SNAPSHOT_LOCK (db.session), again where the transaction holds it already (begin_write)."""
+def _lock_shared(connection) -> None:
+    """SNAPSHOT_LOCK (db.session) shared, for a transaction not begun by begin_write."""
     if connection.dialect.name == "postgresql":
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        connection.execute(text(f"SELECT {function}(:key)"), {"key": SNAPSHOT_LOCK})
+        connection.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": SNAPSHOT_LOCK})
 
 
 async def lock_kept_days(session) -> None:
@@ -452,10 +451,12 @@ async def lock_kept_days(session) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SNAPSHOT_LOCK})
 
 
-def refresh_snapshots(connection, member_ids: Sequence[int]) -> None:
+def refresh_snapshots(connection, member_ids: Sequence[int], locked: bool = False) -> None:
     """Rewrites the kept days' rows of these members from their facts (a sync Connection: the
-    flush hook's). Nothing more than the shared lock and one small read when no day is kept."""
-    _lock(connection, shared=True)
+    flush hook's). Nothing more than one small read when no day is kept (and the shared lock,
+    unless `locked`: the transaction took it at BEGIN)."""
+    if not locked:
+        _lock_shared(connection)
     if connection.execute(select(models.StateSnapshot.__table__.c.day).limit(1)).first() is None:
         return
     m, s = models.Member.__table__, models.MemberStateSnapshot.__table__
@@ -473,7 +474,7 @@ async def refresh_member(session: AsyncSession, member_ids: Sequence[int]) -> No
     hook): their last_fact_on and kept-day rows read again from the facts."""
     m = models.Member.__table__
     await session.execute(refresh_last_fact(m.c.id.in_(sorted(set(member_ids)))))
-    await session.run_sync(lambda sync: refresh_snapshots(sync.connection(), member_ids))
+    await session.run_sync(lambda sync: refresh_snapshots(sync.connection(), member_ids, locked=holds_snapshot_lock(sync)))
 
 
 async def build_snapshot(session: AsyncSession, day: dt.date) -> int:

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import codes, models
 from db.branch import Actor, Branch
 from db.errors import DomainError
+from db.session import holds_snapshot_lock
 from db.services import history, organizations
 from db.services import members as member_service
 from db.services.exports import ROSTER_COLUMNS
@@ -340,7 +341,8 @@ async def write(session: AsyncSession, actor: Actor, organization_id: int, entri
         await session.execute(insert(models.MemberStatusStep.__table__), statuses)
         # Their states on the kept days (db.services.history, "snapshots"): a member entered with a
         # past `since` was placed on days already kept. Unseen by the flush hook (Core inserts).
-        await session.run_sync(lambda sync, ids=ids: history.refresh_snapshots(sync.connection(), ids))
+        await session.run_sync(lambda sync, ids=ids: history.refresh_snapshots(
+            sync.connection(), ids, locked=holds_snapshot_lock(sync)))
         await member_service.count_change(session, organization.id, None, status, members=len(batch))
     return len(entries)
 

@@ -39,7 +39,7 @@ engines. Not dated (today's values, documented gaps): LEVEL (an organization's d
 member's other attributes (gender, education, job, affiliation, ...) and HAS_ACCOUNT. Read in two parts summed in
 SQL: the members with no fact after D from their member rows (their state that day is today's:
 db.services.history.unchanged_since; the covering index carries member.last_fact_on), the others
-from the history; and when no parent period in the scope ended after D (tree_unchanged), the tree
+from the history; and when no parent period in the scope ended after D (past_day), the tree
 of that day is today's paths. ORGANIZATIONS
 are counted as they are today whatever the date (the organizations' own history is not read there).
 Drill-through as of a past day lists exactly the members counted in the cell, totalCount equal to
@@ -164,7 +164,7 @@ class Table:
     historical: bool = False
     # The caller's branch: a past date's drill-through lists only members still in it.
     branch: Branch | None = None
-    # Historical SUBTREE: the scope's tree of that day is today's (tree_unchanged).
+    # Historical SUBTREE: the scope's tree of that day is today's (past_day).
     same_tree: bool = False
 
 
@@ -467,26 +467,9 @@ def tree_as_of(organization: models.Organization, day: dt.date):
     return base.union_all(select(pp.organization_id, child).join(base, pp.parent_id == base.c.id).where(live))
 
 
-async def tree_unchanged(session: AsyncSession, organization: models.Organization, day: dt.date) -> bool:
-    """The subtree of `organization` at the end of `day` (tree_as_of) is today's subtree (by path),
-    and each organization in it has today's direct child of `organization` above it: no parent
-    period that ended after `day` belongs to an organization inside the subtree today or had its
-    parent inside it. (An edge of the tree of that day that is gone today ended after the day; the
-    topmost such edge on a path from `organization` hangs from an organization that is inside
-    today's subtree. An edge of today that was not there then began after the day, so the period
-    before it ended after the day, and its organization is inside today's subtree.) One indexed
-    probe (organization_parent_period.valid_to, migration 0019), so that a past day's cross-tab
-    scopes by the paths as today's does, without walking the tree of that day (50,000
-    organizations at the bench root)."""
-    if not READ_TODAYS_TREE:
-        return False
-    bounds = {"day": day, "low": organization.path, "high": upper_bound(organization.path)}
-    return (await session.execute(_MOVED_SINCE, bounds)).first() is None
-
-
 def _moved_since():
-    """tree_unchanged's probe, built once (Core tables with bound values: SQLAlchemy's ORM aliases
-    cost ~4 ms of Python per request to adapt here)."""
+    """past_day's probe of the tree, built once (Core tables with bound values: SQLAlchemy's ORM
+    aliases cost ~4 ms of Python per request to adapt here)."""
     pp = models.OrganizationParentPeriod.__table__
     x, parent = models.Organization.__table__.alias("moved"), models.Organization.__table__.alias("moved_parent")
     low, high = bindparam("low"), bindparam("high")
@@ -498,14 +481,27 @@ def _moved_since():
 
 
 _MOVED_SINCE = _moved_since()
-# tree_unchanged's probe and "is the day kept" (history.KEPT) in one statement: a past day's
-# cross-tab asks both, and at 100 members a round trip is a tenth of the request.
+# The tree's probe and "is the day kept" (history.KEPT) in one statement: a past day's cross-tab
+# and member balance ask both, and at 100 members a round trip is a tenth of the request.
 _PAST_DAY = select(_MOVED_SINCE.exists().label("moved"), history.KEPT.exists().label("kept"))
 
 
 async def past_day(session: AsyncSession, organization: models.Organization, day: dt.date,
                    subtree: bool) -> tuple[bool, bool]:
-    """(tree_unchanged, the day kept: history.KEPT) of a past day's cross-tab, in one round trip."""
+    """(the tree unchanged, the day kept) of a past day, in one round trip.
+
+    The tree unchanged: the subtree of `organization` at the end of `day` (tree_as_of) is today's
+    subtree (by path), and each organization in it has today's direct child of `organization`
+    above it: no parent period that ended after `day` belongs to an organization inside the
+    subtree today or had its parent inside it. (An edge of the tree of that day that is gone today
+    ended after the day; the topmost such edge on a path from `organization` hangs from an
+    organization that is inside today's subtree. An edge of today that was not there then began
+    after the day, so the period before it ended after the day, and its organization is inside
+    today's subtree.) One indexed probe (organization_parent_period.valid_to, migration 0019), so
+    that a past day's cross-tab scopes by the paths as today's does, without walking the tree of
+    that day (50,000 organizations at the bench root). Always so for SELF.
+
+    The day kept: history.KEPT, read only with history.READ_SNAPSHOTS and READ_ROWS."""
     bounds = {"day": day, "low": organization.path, "high": upper_bound(organization.path)}
     moved, kept = (await session.execute(_PAST_DAY, bounds)).one()
     same_tree = not subtree or (READ_TODAYS_TREE and not moved)
@@ -535,7 +531,7 @@ def member_columns(as_of: dt.date, historical: bool, organization: models.Organi
     """The member row's columns, or (historical) the state as of `as_of` of the members placed that
     day in the scope (narrowed by a semi-join on the placements; the state's own organization is
     what the scope condition then reads; `tree`: tree_as_of already in the statement).
-    `same_tree`: the scope's tree of that day is today's (tree_unchanged), scoped by the paths.
+    `same_tree`: the scope's tree of that day is today's (past_day), scoped by the paths.
     `changed_only`: the state of the members changed since that day only, from the history (the
     cross-tab's second part); otherwise of every member, from the member row for those unchanged
     since (history.state_by_rows)."""
@@ -652,12 +648,9 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
         prebuilt = _today_statement(spec, organization, as_of)
     elif kept and same_tree:
         prebuilt = _kept_statement(spec, organization, as_of)
-    if prebuilt is not None:
+    if prebuilt is not None or not historical:
         ctx = Context(organization=organization, as_of=as_of, paths={}, children=children)
-        stmt, parameters = prebuilt
-    elif not historical:
-        ctx = Context(organization=organization, as_of=as_of, paths={}, children=children)
-        stmt = _counts(spec, ctx)
+        stmt, parameters = prebuilt if prebuilt is not None else (_counts(spec, ctx), {})
     else:
         # As of a past day, two parts summed in SQL: the members unchanged since that day, counted
         # from their member rows (as today's table, with that day's ages and tree), and the members
@@ -784,16 +777,22 @@ def _core_key(name: str, dated: dict | None = None):
                    "TECHNICAL_TITLE": _M.technical_title_code}[name])
 
 
-def _build_today(subject: str, rows: str, columns: str | None, subtree: bool):
-    """(statement, [parameter functions]) of a shape: _counts(spec, today's context) over the tables."""
+def _keys(rows: str, columns: str | None, dated: dict | None = None) -> tuple[list, list]:
+    """(the labelled keys k0[, k1], [their parameter functions]) of a shape (_core_key)."""
     keys, makers = [], []
     for label, name in (("k0", rows), ("k1", columns)):
         if name is None:
             continue
-        expression, parameters = _core_key(name)
+        expression, parameters = _core_key(name, dated)
         keys.append(expression.label(label))
         if parameters is not None:
             makers.append(parameters)
+    return keys, makers
+
+
+def _build_today(subject: str, rows: str, columns: str | None, subtree: bool):
+    """(statement, [parameter functions]) of a shape: _counts(spec, today's context) over the tables."""
+    keys, makers = _keys(rows, columns)
     if subject == MEMBERS:
         m = models.Member.__table__
         stmt = (select(*keys, func.count().label("n"))
@@ -854,17 +853,10 @@ _KEPT_DAY = bindparam("kept_day", type_=models.Member.__table__.c.last_fact_on.t
 def _build_kept(rows: str, columns: str | None, subtree: bool):
     m, o, s = models.Member.__table__, models.Organization.__table__, models.MemberStateSnapshot.__table__
     joined_on = case((_M.joined_on <= _KEPT_DAY, _M.joined_on), else_=None)
-    parts, makers = [], []
+    parts = []
     for dated in ({"joined_on": joined_on},
                   {"joined_on": joined_on, "category": s.c.category, "status": s.c.status}):
-        keys, makers = [], []
-        for label, name in (("k0", rows), ("k1", columns)):
-            if name is None:
-                continue
-            expression, parameters = _core_key(name, dated)
-            keys.append(expression.label(label))
-            if parameters is not None:
-                makers.append(parameters)
+        keys, makers = _keys(rows, columns, dated)  # the same parameters in both parts
         if "status" not in dated:  # the members unchanged since the day: their rows
             stmt = (select(*keys, func.count().label("n")).select_from(m.join(o, _O.id == _M.organization_id))
                     .where(_M.status.in_(_DEFAULT_STATUSES), _M.last_fact_on <= _KEPT_DAY))
