@@ -118,11 +118,13 @@ async def run(args) -> int:
         start, end = dt.date(as_of.year, 1, 1), dt.date(as_of.year, 12, 31)
         if end > dt.date.today():
             start, end = dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31)
-        # The day before `from` kept too (the annual balance reads its states from there).
+        # The day before `from` and `to` kept too (the annual balance reads the states of both ends
+        # from there: db.services.balance.classified).
         before = start - dt.timedelta(days=1)
-        await keep(engine, sessionmaker, before)
+        for day in sorted({before, end} - {as_of}):
+            await keep(engine, sessionmaker, day)
         print(f"\nmemberBalance {start} – {end} (SUBTREE; median of {args.seconds:g} s of repeats, at least once; "
-              f"{before} not kept, then kept)")
+              f"{before} and {end} not kept, then kept)")
         print("| subtree | seconds, not kept | seconds, kept | start | + | − | end | load |")
         print("|---|---|---|---|---|---|---|---|")
         for size in args.balance_sizes:

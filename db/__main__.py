@@ -78,17 +78,19 @@ async def _demo(url: str, orgs: int, members: int, seed: int, with_accounts: boo
                                changes={"organizations": summary["organizations"], "members": summary["members"],
                                         "seed": seed})
         print(f"示例数据：{summary['organizations']} 个党组织，{summary['members']} 名党员")
-        # Last year's end kept, as a deployment keeps the annual report's day (db.services.history,
-        # "snapshots"): past-date statistics of that day read its rows.
+        # The last two year ends kept, as a deployment keeps the annual report's days
+        # (db.services.history, "snapshots"): past-date statistics of last year's end read its
+        # rows, and last year's memberBalance the rows of both ends.
         import datetime as dt
 
         from db.services import history
 
-        year_end = dt.date(dt.date.today().year - 1, 12, 31)
-        async with make_sessionmaker(engine)() as session, session.begin():
-            kept = await history.build_snapshot(session, year_end)
+        for year in (dt.date.today().year - 2, dt.date.today().year - 1):
+            year_end = dt.date(year, 12, 31)
+            async with make_sessionmaker(engine)() as session, session.begin():
+                kept = await history.build_snapshot(session, year_end)
+            print(f"已保留 {year_end} 的党员状态（{kept} 名此后有变动的党员；python -m db snapshot）")
         await history.settle_snapshots(engine)
-        print(f"已保留 {year_end} 的党员状态（{kept} 名此后有变动的党员；python -m db snapshot）")
         if not with_accounts:
             return
         hasher = _hasher()

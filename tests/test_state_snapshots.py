@@ -159,28 +159,29 @@ async def test_a_day_kept_before_the_demo_load_is_built_from_the_loaded_history(
         await engine.dispose()
 
 
-async def test_a_balance_whose_day_before_is_kept_reads_its_rows_and_answers_as_the_history(api, engine, tree,  # noqa: F811
-                                                                                          monkeypatch):
-    """memberBalance reads the states of the day before `from` from that day's kept rows
-    (db.services.balance.classified, kept_before): the same counts and the same members on every
-    line as the history, SUBTREE and SELF."""
+async def test_a_balance_whose_ends_are_kept_reads_their_rows_and_answers_as_the_history(api, engine, tree,  # noqa: F811
+                                                                                      monkeypatch):
+    """memberBalance reads the states of the day before `from`, and of `to`, from those days' kept
+    rows (db.services.balance.classified: kept_before, kept_end): the same counts and the same
+    members on every line as the history, SUBTREE and SELF, with the day before kept, then both."""
     from db.services import balance
     from tests.test_member_balance import BALANCE
 
-    await keep(engine, dt.date(2014, 12, 31))
     used = []
     original = balance.classified
-    monkeypatch.setattr(balance, "classified", lambda *args: used.append(args[-1]) or original(*args))
-    for name in ("a", "a1"):
-        for scope in ("SUBTREE", "SELF"):
-            variables = {"o": gid("Organization", tree.orgs[name]), "scope": scope, "from": "2015-01-01",
-                         "to": "2015-12-31"}
-            kept = await api.as_("a_viewer", BALANCE, variables)
-            with monkeypatch.context() as m:
-                m.setattr(history, "READ_SNAPSHOTS", False)
-                plain = await api.as_("a_viewer", BALANCE, variables)
-            assert "errors" not in kept and kept == plain, variables
-    assert True in used and False in used
+    monkeypatch.setattr(balance, "classified", lambda *args: used.append(args[-2:]) or original(*args))
+    for day in (dt.date(2014, 12, 31), dt.date(2015, 12, 31)):
+        await keep(engine, day)
+        for name in ("a", "a1"):
+            for scope in ("SUBTREE", "SELF"):
+                variables = {"o": gid("Organization", tree.orgs[name]), "scope": scope, "from": "2015-01-01",
+                             "to": "2015-12-31"}
+                kept = await api.as_("a_viewer", BALANCE, variables)
+                with monkeypatch.context() as m:
+                    m.setattr(history, "READ_SNAPSHOTS", False)
+                    plain = await api.as_("a_viewer", BALANCE, variables)
+                assert "errors" not in kept and kept == plain, variables
+    assert {(True, False), (True, True), (False, False)} <= set(used)
 
 
 async def test_a_write_takes_the_kept_days_lock_once_and_a_transaction_begun_otherwise_at_its_flush(engine, world):

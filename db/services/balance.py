@@ -61,7 +61,7 @@ from db.services import history
 from db.services import members as member_service
 from db.services.members import ADMITTED as PARTY_CATEGORIES
 from db.services.members import DEFAULT_STATUSES, MemberOrder
-from db.services.statistics import WIDE_SCOPE, past_day, scope_organization
+from db.services.statistics import WIDE_SCOPE, past_period, scope_organization
 from db.tree import within
 
 INCREASES = {"ADMITTED": "发展党员", "RECORDED": "首次录入", "TRANSFERRED_IN": "转入", "RESTORED": "恢复党籍"}
@@ -114,10 +114,12 @@ def subtree_as_of(organization_id: int, day: dt.date, name: str):
 
 
 def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date,
-               same_tree: bool = False, kept_before: bool = False):
+               same_tree: bool = False, kept_before: bool = False, kept_end: bool = False):
     """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
     end (kind NULL for those counted at both). `same_tree`: the scope's tree has not changed since
-    the day before `from` (statistics.past_day): both ends' trees are today's, by path."""
+    the day before `from` (statistics.past_day): both ends' trees are today's, by path.
+    `kept_before`, `kept_end`: the day before `from`, `to`, is a kept day (its states read from its
+    rows)."""
     m, p, o = models.Member, models.MemberPlacement, models.Organization
     before = start - dt.timedelta(days=1)
     if subtree and same_tree:
@@ -141,12 +143,15 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
     # A category only rises (db.services.history): a member not PROBATIONARY or FULL today was
     # neither at either end, so counts at neither (at the bench root a third of those changed).
     changed_since = and_(history.changed_since(before), m.category.in_(PARTY_CATEGORIES))
+    # With `to` kept, the member's row travels too: a member with no fact after `to` stood there
+    # at the end as its row stands (history.unchanged_since), the others as the day's kept rows say.
+    carried = [m.organization_id, m.category, m.status, m.last_fact_on] if kept_end else []
     if subtree and (organization.subtree_member_count or 0) >= WIDE_SCOPE:
         # A wide scope (the root's 1,000,000 members): every changed member (the scope's
         # recursive tree, which PostgreSQL sizes at a few hundred rows, must not drive the plan).
-        base = select(m.id.label("member_id"), m.joined_on).where(changed_since).cte("touched")
+        base = select(m.id.label("member_id"), m.joined_on, *carried).where(changed_since).cte("touched")
     else:
-        base = (select(p.member_id.label("member_id"), m.joined_on).join(m, m.id == p.member_id)
+        base = (select(p.member_id.label("member_id"), m.joined_on, *carried).join(m, m.id == p.member_id)
                 .where(p.organization_id.in_(scope0 if scope0 is scope1 else scope0.union(scope1)),
                        p.valid_from <= end, or_(p.valid_to.is_(None), p.valid_to > before), changed_since)
                 .distinct().cte("touched"))
@@ -161,8 +166,20 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
                   .where(s.c.day == before, s.c.member_id.in_(ids)).subquery("state0"))
     else:
         state0 = history.state_of_members(before, ids, "s0").subquery("state0")
-    state1 = history.state_of_members(end, ids, "s1").subquery("state1")
     key = base.c.member_id
+    if kept_end:
+        # `to` is kept (the annual balance's 12-31, kept for the cross-tabs of that day): a touched
+        # member unchanged since it stood at the end as its row stands; one changed since, as its
+        # row of that day says (none: not placed that day). A primary-key seek for those instead of
+        # three history seeks each (history.state_of_members).
+        s1 = models.MemberStateSnapshot.__table__.alias("kept_end")
+        as_row = base.c.last_fact_on <= end
+        end_state = [case((as_row, base.c[name]), else_=s1.c[name]) for name in ("organization_id", "category", "status")]
+        end_join = (s1, and_(s1.c.day == end, s1.c.member_id == key))
+    else:
+        state1 = history.state_of_members(end, ids, "s1").subquery("state1")
+        end_state = [state1.c.organization_id, state1.c.category, state1.c.status]
+        end_join = (state1, state1.c.member_id == key)
     susp0 = _latest_kind(before, SUSPENSION_KINDS, ids, "susp0")
     susp1 = _latest_kind(end, SUSPENSION_KINDS, ids, "susp1")
     leaving = _latest_kind(end, LEAVING_KINDS, ids, "leaving")
@@ -171,12 +188,12 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
     changed = (select(key.label("member_id"), base.c.joined_on.label("joined_on"),
                       state0.c.organization_id.label("org0"), state0.c.category.label("cat0"),
                       state0.c.status.label("st0"), func.coalesce(susp0.c.kind, "").label("susp0"),
-                      state1.c.organization_id.label("org1"), state1.c.category.label("cat1"),
-                      state1.c.status.label("st1"), func.coalesce(susp1.c.kind, "").label("susp1"),
+                      end_state[0].label("org1"), end_state[1].label("cat1"),
+                      end_state[2].label("st1"), func.coalesce(susp1.c.kind, "").label("susp1"),
                       leaving.c.kind.label("leaving"))
                .select_from(base)
                .outerjoin(state0, state0.c.member_id == key)
-               .outerjoin(state1, state1.c.member_id == key)
+               .outerjoin(*end_join)
                .outerjoin(susp0, susp0.c.member_id == key)
                .outerjoin(susp1, susp1.c.member_id == key)
                .outerjoin(leaving, leaving.c.member_id == key))
@@ -225,10 +242,10 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
 
 
 async def same_tree(session: AsyncSession, organization: models.Organization, subtree: bool,
-                    start: dt.date) -> tuple[bool, bool]:
-    """(the scope's tree unchanged since the day before `from`, that day kept), one statement
-    (statistics.past_day)."""
-    return await past_day(session, organization, start - dt.timedelta(days=1), subtree)
+                    start: dt.date, end: dt.date) -> tuple[bool, bool, bool]:
+    """(the scope's tree unchanged since the day before `from`, that day kept, `to` kept), one
+    statement (statistics.past_period)."""
+    return await past_period(session, organization, start - dt.timedelta(days=1), end, subtree)
 
 
 def unchanged_count(organization: models.Organization, subtree: bool, before: dt.date):
@@ -248,8 +265,9 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
                   end: dt.date) -> tuple[int, dict[str, int], int]:
     """(start count, {kind: count}, end count): one GROUP BY statement (and, the tree unchanged since
     the day before `from`, one count of the members unchanged since: in both ends, no line)."""
-    unchanged_tree, kept_before = await same_tree(session, organization, subtree, start)
-    c = classified(organization, subtree, start, end, unchanged_tree, kept_before)
+    ends = await same_tree(session, organization, subtree, start, end)
+    unchanged_tree = ends[0]
+    c = classified(organization, subtree, start, end, *ends)
     stmt = select(c.c.kind, func.count(), func.sum(c.c.counted_before), func.sum(c.c.counted_after)).group_by(c.c.kind)
     first = last = 0
     if unchanged_tree:
@@ -264,7 +282,7 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
     return first, kinds, last
 
 
-def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple[bool, bool] = (False, False)):
+def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple[bool, ...] = ()):
     """The members of one line, each with the organization that placed it in the scope (an
     increase: at the end; a decrease: at the start), as a past date's drill-through lists them:
     a member since transferred out of the caller's branch is listed with that organization, inside
@@ -284,7 +302,7 @@ async def line_page(session: AsyncSession, branch: Branch, organization, subtree
     placed the member in the scope (see _line), in tree order."""
     order = MemberOrder()
     stmt = _line(branch, organization, subtree, start, end, kind, models.Member, models.Organization.path,
-                 models.Organization.id, ends=await same_tree(session, organization, subtree, start))
+                 models.Organization.id, ends=await same_tree(session, organization, subtree, start, end))
     return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(tuple(r)[:2], order))
 
@@ -292,7 +310,7 @@ async def line_page(session: AsyncSession, branch: Branch, organization, subtree
 async def line_count(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
                      end: dt.date, kind: str) -> int:
     stmt = _line(branch, organization, subtree, start, end, kind, func.count(models.Member.id),
-                 ends=await same_tree(session, organization, subtree, start))
+                 ends=await same_tree(session, organization, subtree, start, end))
     return int((await session.execute(stmt)).scalar_one())
 
 

@@ -527,7 +527,13 @@ async def kept_days(session: AsyncSession) -> list[tuple[dt.date, int]]:
 # "Is the day kept": asked with the tree's probe in one statement (statistics.past_day), and
 # read only with READ_SNAPSHOTS and READ_ROWS (the rows hold the members changed since only; the
 # others are read from their member rows).
-KEPT = select(models.StateSnapshot.__table__.c.day).where(models.StateSnapshot.__table__.c.day == bindparam("day"))
+def kept_probe(parameter: str = "day"):
+    """SELECT of the kept day given as the bound parameter `parameter` (no row: not kept)."""
+    days = models.StateSnapshot.__table__
+    return select(days.c.day).where(days.c.day == bindparam(parameter))
+
+
+KEPT = kept_probe()
 
 
 def snapshot_of(day: dt.date):

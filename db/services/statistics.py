@@ -484,6 +484,18 @@ _MOVED_SINCE = _moved_since()
 # The tree's probe and "is the day kept" (history.KEPT) in one statement: a past day's cross-tab
 # and member balance ask both, and at 100 members a round trip is a tenth of the request.
 _PAST_DAY = select(_MOVED_SINCE.exists().label("moved"), history.KEPT.exists().label("kept"))
+# The same, and whether a second day is kept (a member balance's end: db.services.balance).
+_PAST_PERIOD = select(_MOVED_SINCE.exists().label("moved"), history.KEPT.exists().label("kept"),
+                      history.kept_probe("end_day").exists().label("end_kept"))
+
+
+async def past_period(session: AsyncSession, organization: models.Organization, day: dt.date, end: dt.date,
+                      subtree: bool) -> tuple[bool, bool, bool]:
+    """(the tree unchanged since `day`, `day` kept, `end` kept) in one round trip (past_day)."""
+    bounds = {"day": day, "end_day": end, "low": organization.path, "high": upper_bound(organization.path)}
+    moved, kept, end_kept = (await session.execute(_PAST_PERIOD, bounds)).one()
+    reads = history.READ_SNAPSHOTS and history.READ_ROWS
+    return not subtree or (READ_TODAYS_TREE and not moved), kept and reads, end_kept and reads
 
 
 async def past_day(session: AsyncSession, organization: models.Organization, day: dt.date,
