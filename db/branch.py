@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, bindparam, case, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import models
+from db import fast, models
 from db.errors import not_found
 from db.tree import contains, upper_bound, within, within_subtree_of
 
@@ -399,12 +399,13 @@ async def organization_row(session: AsyncSession, branch: Branch, pk: int | None
         return (await get(session, branch, models.Organization, pk, what, field))[0], None
     parameters = {**branch.bounds(), "get_pk": pk}
     if not children:
-        row = (await session.execute(_STAFF_ROW, parameters)).first()
+        found = await fast.rows(session, _STAFF_ROW, parameters)
+        row = found[0] if found else None
         if row is None:
             raise not_found(what, field)
         return row, None
     found, below = None, []
-    for row in await session.execute(_STAFF_ROW_AND_CHILDREN, parameters):
+    for row in await fast.rows(session, _STAFF_ROW_AND_CHILDREN, parameters):
         if row.id == pk:
             found = row
         else:

@@ -70,7 +70,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from db import codes, models
+from db import codes, fast, models
 from db.branch import Actor, Branch, members
 from db.branch import get as branch_get
 from db.branch import organization_row
@@ -493,7 +493,7 @@ async def past_period(session: AsyncSession, organization: models.Organization, 
                       subtree: bool) -> tuple[bool, bool, bool]:
     """(the tree unchanged since `day`, `day` kept, `end` kept) in one round trip (past_day)."""
     bounds = {"day": day, "end_day": end, "low": organization.path, "high": upper_bound(organization.path)}
-    moved, kept, end_kept = (await session.execute(_PAST_PERIOD, bounds)).one()
+    (moved, kept, end_kept), = await fast.rows(session, _PAST_PERIOD, bounds)
     reads = history.READ_SNAPSHOTS and history.READ_ROWS
     return not subtree or (READ_TODAYS_TREE and not moved), kept and reads, end_kept and reads
 
@@ -515,7 +515,7 @@ async def past_day(session: AsyncSession, organization: models.Organization, day
 
     The day kept: history.KEPT, read only with history.READ_SNAPSHOTS and READ_ROWS."""
     bounds = {"day": day, "low": organization.path, "high": upper_bound(organization.path)}
-    moved, kept = (await session.execute(_PAST_DAY, bounds)).one()
+    (moved, kept), = await fast.rows(session, _PAST_DAY, bounds)
     same_tree = not subtree or (READ_TODAYS_TREE and not moved)
     return same_tree, kept and history.READ_SNAPSHOTS and history.READ_ROWS
 
@@ -689,7 +689,9 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     row_dim = dimension(spec.rows, ctx.cols)
     col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
     counts: dict[tuple[str, str], int] = {}
-    for row in await session.execute(stmt, parameters):
+    # A prebuilt statement straight on the driver (db.fast); a generic one is built per request.
+    result = await (fast.rows(session, stmt, parameters) if prebuilt is not None else session.execute(stmt, parameters))
+    for row in result:
         column_key = row.k1 if col_dim is not None else TOTAL
         counts[(row.k0, column_key)] = int(row.n)
     rows = await row_dim.values(session, {r for r, _ in counts}, ctx)

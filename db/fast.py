@@ -1,0 +1,117 @@
+"""Prebuilt read statements run straight on asyncpg, inside the session's transaction.
+
+Why: a cold cross-tab over 100 members spends about a third of its worker's CPU in SQLAlchemy's
+execution of three small statements (the token, the scope organization, the GROUP BY) and in the
+session around them; the statements themselves take PostgreSQL well under a millisecond (py-spy
+--gil over `python -m bench.request_cost W3-100`: Session.execute 22% of the samples, of which the
+engine's execution context and result set-up most). The statements on the hot paths are Core
+statements built once (db.branch, db.services.accounts, db.services.statistics), so their SQL and
+the order of their parameters can be compiled once too, and asyncpg, which prepares each SQL text
+once per connection, can run them directly: `rows(session, stmt, parameters)`.
+
+What it keeps: the session's transaction (the same connection, after the transaction has begun:
+the read snapshot of db.session.begin_read); the values, exactly as SQLAlchemy gives them: a
+statement qualifies only when none of its parameters has a bind processor on the dialect
+(strings, integers, dates, booleans on asyncpg: none) and none of them expands at execution (an
+IN of bound values), and the result columns' processors (the UTC timestamps' TypeDecorator) are
+applied as SQLAlchemy applies them; the engine's before_ and after_cursor_execute listeners see each statement
+(with no cursor and no execution context), so that the statement counts of the tests stay whole;
+anything else, SQLite, or a connection not
+yet in its transaction, goes through session.execute as before. Rows answer by attribute and by
+index as SQLAlchemy's do. A failing statement raises SQLAlchemy's DBAPIError, as session.execute
+would (the same codes and messages reach the GraphQL error handling).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# Off only in tests (tests/test_fast_reads.py): every statement through session.execute.
+ENABLED = True
+
+
+class _Plan:
+    __slots__ = ("compiled", "sql", "names", "row", "processors")
+
+    def __init__(self, compiled, names: tuple[str, ...], row, processors):
+        self.compiled, self.sql, self.names, self.row = compiled, compiled.string, names, row
+        self.processors = processors  # [(index, result processor)] of the columns that have one
+
+
+_PLANS: dict[tuple[int, str], _Plan | None] = {}
+_KEEP: list = []  # the statements planned (their ids are the keys: never collected)
+# Prebuilt statements are a few dozen (per shape of the cross-tab: subject, rows, columns, scope);
+# a caller passing statements built per request would grow the plans without end: past this many,
+# a new statement goes through session.execute unplanned.
+MAX_PLANS = 2_000
+
+
+def _plan(stmt, dialect) -> _Plan | None:
+    """The compiled SQL, parameter order and row type of `stmt`, or None when it does not qualify."""
+    compiled = stmt.compile(dialect=dialect)
+    if compiled.positiontup is None or compiled.literal_execute_params or compiled.post_compile_params:
+        return None
+    for name in compiled.positiontup:
+        if compiled.binds[name].type._cached_bind_processor(dialect) is not None:
+            return None
+    keys, processors = [], []
+    for index, column in enumerate(compiled._result_columns):
+        processor = column.type._cached_result_processor(dialect, None)
+        if processor is not None:
+            processors.append((index, processor))
+        keys.append(column.keyname)
+    try:
+        row = namedtuple("Row", keys)
+    except ValueError:  # a key that is no identifier: SQLAlchemy's rows then
+        return None
+    return _Plan(compiled, tuple(compiled.positiontup), row, processors)
+
+
+def _processed(record, processors) -> list:
+    values = list(record)
+    for index, process in processors:
+        values[index] = process(values[index])
+    return values
+
+
+async def rows(session: AsyncSession, stmt, parameters: dict[str, Any]) -> list:
+    """The rows of the prebuilt Core statement `stmt` with `parameters`, read in the session's
+    transaction: straight on asyncpg where it qualifies (above), through session.execute otherwise."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    if ENABLED and dialect.driver == "asyncpg":
+        key = (id(stmt), dialect.name)
+        try:
+            plan = _PLANS[key]
+        except KeyError:
+            plan = None
+            if len(_PLANS) < MAX_PLANS:
+                plan = _PLANS[key] = _plan(stmt, dialect)
+                _KEEP.append(stmt)
+        if plan is not None:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            if driver.is_in_transaction():
+                # The statement's own bound values (literals, defaults) and the request's.
+                values = plan.compiled.construct_params(parameters, _check=False)
+                arguments = [values[name] for name in plan.names]
+                dispatch = connection.sync_engine.dispatch
+                # What counts or times the statements (the suites' N+1 tests, bench) sees these too,
+                # without a cursor or an execution context (None: how a listener tells them).
+                event = (connection.sync_connection, None, plan.sql, tuple(arguments), None, False)
+                for observe in dispatch.before_cursor_execute:
+                    observe(*event)
+                try:
+                    records = await driver.fetch(plan.sql, *arguments)
+                except Exception as error:  # asyncpg's errors as SQLAlchemy gives them
+                    raise exc.DBAPIError.instance(plan.sql, parameters, error, Exception) from error
+                for observe in dispatch.after_cursor_execute:
+                    observe(*event)
+                make = plan.row._make
+                if not plan.processors:
+                    return [make(record) for record in records]
+                return [make(_processed(record, plan.processors)) for record in records]
+    return list(await session.execute(stmt, parameters))
