@@ -59,7 +59,10 @@ def _plan(stmt, dialect) -> _Plan | None:
             return None
     keys, processors = [], []
     for index, column in enumerate(compiled._result_columns):
-        processor = column.type._cached_result_processor(dialect, None)
+        try:
+            processor = column.type._cached_result_processor(dialect, None)
+        except Exception:  # a processor that needs the column's type oid (asyncpg's NUMERIC, FLOAT)
+            return None
         if processor is not None:
             processors.append((index, processor))
         keys.append(column.keyname)
@@ -107,7 +110,15 @@ async def rows(session: AsyncSession, stmt, parameters: dict[str, Any]) -> list:
                 try:
                     records = await driver.fetch(plan.sql, *arguments)
                 except Exception as error:  # asyncpg's errors as SQLAlchemy gives them
-                    raise exc.DBAPIError.instance(plan.sql, parameters, error, Exception) from error
+                    # A dead connection is invalidated as SQLAlchemy's own statements do it (the
+                    # session's close then discards it instead of failing on its ROLLBACK).
+                    closed = driver.is_closed()
+                    if closed:
+                        await connection.invalidate(error)
+                    raise exc.DBAPIError.instance(
+                        plan.sql, parameters, error, Exception, dialect=dialect, ismulti=False,
+                        hide_parameters=connection.sync_engine.hide_parameters,
+                        connection_invalidated=closed) from error
                 for observe in dispatch.after_cursor_execute:
                     observe(*event)
                 make = plan.row._make
