@@ -20,7 +20,7 @@ from db.session import begin_read
 from db.services import statistics
 from gql.settings import Settings
 from tests.conftest import gid
-from tests.test_statistics import tree  # noqa: F401  (the fixture)
+from tests.test_statistics import tree  # noqa: F401,F811  (the fixture)
 
 
 async def _both(session, stmt, parameters):

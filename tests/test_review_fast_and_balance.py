@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Date, Float, Integer, Numeric, String, bindparam, cast, select, text
 from sqlalchemy.exc import DBAPIError
 
-from db import fast, models
+from db import fast
 from db.engine import make_sessionmaker
 from db.services import history
 from db.session import begin_read

@@ -887,8 +887,8 @@ def _build_kept(rows: str, columns: str | None, subtree: bool):
         if subtree:
             scope = and_(_O.path >= _SCOPE_LOW, _O.path < _SCOPE_HIGH)
         parts.append(stmt.where(scope))
-    members = union_all(*parts).subquery("parts")
-    keys = [members.c.k0] + ([members.c.k1] if columns is not None else [])
+    counted = union_all(*parts).subquery("parts")
+    keys = [counted.c.k0] + ([counted.c.k1] if columns is not None else [])
     return select(*keys, func.count().label("n")).group_by(*keys), makers
 
 
