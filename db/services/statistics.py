@@ -71,7 +71,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from db import codes, fast, models
-from db.branch import Actor, Branch, members
+from db.branch import Actor, Branch
 from db.branch import get as branch_get
 from db.branch import organization_row
 from db.changes import touch
