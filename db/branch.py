@@ -390,22 +390,37 @@ _STAFF_ROW_AND_CHILDREN = select(*_ORGANIZATION.c).where(
     IN_STAFF_BRANCH, or_(_ORGANIZATION.c.id == GET_PK, _ORGANIZATION.c.parent_id == GET_PK))
 
 
+# organization_row's statements with a caller's extra columns, built once per tuple of them.
+_WITH_EXTRA: dict[int, tuple] = {}
+
+
 async def organization_row(session: AsyncSession, branch: Branch, pk: int | None, what: str,
-                           field: list[str] | str | None = None, children: bool = False):
+                           field: list[str] | str | None = None, children: bool = False,
+                           extra: tuple = (), parameters: dict | None = None):
     """(the organization `pk` as a row of its columns (attributes named as models.Organization's),
     its direct children's rows or None) if the branch reaches it; NOT_FOUND otherwise, as `get`.
-    Staff branches by their range; a self-only branch through `get` (its entity, no children)."""
+    Staff branches by their range; a self-only branch through `get` (its entity, no children).
+
+    `extra`: labelled columns added to every row, asked in the same round trip (a module-level
+    tuple, built once: its statement is kept per tuple; they must not depend on the row, since
+    only a staff branch asks them: none with a self-only branch), with their own `parameters`."""
     if branch.is_self_only or pk is None:
         return (await get(session, branch, models.Organization, pk, what, field))[0], None
-    parameters = {**branch.bounds(), "get_pk": pk}
+    parameters = {**(parameters or {}), **branch.bounds(), "get_pk": pk}
+    stmts = (_STAFF_ROW, _STAFF_ROW_AND_CHILDREN)
+    if extra:
+        stmts = _WITH_EXTRA.get(id(extra))
+        if stmts is None:
+            stmts = _WITH_EXTRA[id(extra)] = (
+                _STAFF_ROW.add_columns(*extra), _STAFF_ROW_AND_CHILDREN.add_columns(*extra), extra)
     if not children:
-        found = await fast.rows(session, _STAFF_ROW, parameters)
+        found = await fast.rows(session, stmts[0], parameters)
         row = found[0] if found else None
         if row is None:
             raise not_found(what, field)
         return row, None
     found, below = None, []
-    for row in await fast.rows(session, _STAFF_ROW_AND_CHILDREN, parameters):
+    for row in await fast.rows(session, stmts[1], parameters):
         if row.id == pk:
             found = row
         else:

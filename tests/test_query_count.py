@@ -3,6 +3,7 @@ never on how many organizations or members it returns."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 
 import pytest
 from sqlalchemy import event
@@ -176,3 +177,24 @@ async def test_cross_tab_is_one_grouped_statement_whatever_the_tree(api, world, 
     assert len(large_statements) == len(small_statements), describe(large_statements)
     grouped = [s for s in large_statements if "GROUP BY" in s]
     assert len(grouped) == 1, describe(large_statements)
+
+
+async def test_a_past_day_cross_tab_asks_its_probe_with_the_scope(api, world, engine):
+    """A past day's cross-tab asks whether the scope's tree moved since the day and whether the
+    day is kept in the statement that reads the scope organization (db.services.statistics,
+    _SCOPE_PROBE): as many statements as today's cross-tab, for a kept day and for one not kept."""
+    from db.services import history
+
+    token = await api.login("root_admin")
+    document = """query($id: ID!, $asOf: Date) { crossTab(input: {organizationId: $id, rows: CHILD_ORGANIZATION,
+      columns: GENDER, asOf: $asOf}) { rows { key label } cells total } }"""
+    organization_id = to_global_id("Organization", world.orgs["root"].id)
+    _, today = await run(api, engine, token, document, {"id": organization_id})
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    _, not_kept = await run(api, engine, token, document, {"id": organization_id, "asOf": yesterday})
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await history.build_snapshot(session, dt.date.fromisoformat(yesterday))
+    _, kept = await run(api, engine, token, document, {"id": organization_id, "asOf": yesterday})
+    assert len(not_kept) == len(today) == len(kept), describe(kept)
+    probes = [s for s in kept if "past_moved" in s]
+    assert len(probes) == 1 and "past_kept" in probes[0], describe(kept)
