@@ -401,9 +401,11 @@ async def organization_row(session: AsyncSession, branch: Branch, pk: int | None
     its direct children's rows or None) if the branch reaches it; NOT_FOUND otherwise, as `get`.
     Staff branches by their range; a self-only branch through `get` (its entity, no children).
 
-    `extra`: labelled columns added to every row, asked in the same round trip (a module-level
-    tuple, built once: its statement is kept per tuple; they must not depend on the row, since
-    only a staff branch asks them: none with a self-only branch), with their own `parameters`."""
+    `extra`: labelled columns added to every row (they may read the row's organization columns and
+    `get_pk`; per-row work the children rows need not do belongs behind a CASE on `get_pk`), asked
+    in the same round trip, with their own `parameters`: a module-level tuple, its statements built
+    once and kept per tuple. Only a staff branch's rows carry them (a self-only branch's entity
+    does not: its callers refuse it first)."""
     if branch.is_self_only or pk is None:
         return (await get(session, branch, models.Organization, pk, what, field))[0], None
     parameters = {**(parameters or {}), **branch.bounds(), "get_pk": pk}

@@ -483,8 +483,10 @@ def _moved_since(low=None, high=None):
 
 
 _MOVED_SINCE = _moved_since()
-# The tree's probe and "is the day kept" (history.KEPT) in one statement: a past day's cross-tab
-# and member balance ask both, and at 100 members a round trip is a tenth of the request.
+# The tree's probe and "is the day kept" (history.KEPT) in one statement, and at 100 members a round
+# trip is a tenth of the request: the member balance asks both (and the end, _PAST_PERIOD); a past
+# day's cross-tab asks them with its scope organization (_SCOPE_PROBE), past_day only on the generic
+# path (PREBUILT off, in tests).
 _PAST_DAY = select(_MOVED_SINCE.exists().label("moved"), history.KEPT.exists().label("kept"))
 # The same, and whether a second day is kept (a member balance's end: db.services.balance).
 _PAST_PERIOD = select(_MOVED_SINCE.exists().label("moved"), history.KEPT.exists().label("kept"),
