@@ -125,7 +125,14 @@ async def catch_up(engine) -> None:
 
 
 def _create_missing(sync, index) -> bool:
-    if index.name in {i["name"] for i in inspect(sync).get_indexes(index.table.name)}:
+    if sync.dialect.name == "sqlite":
+        # SQLAlchemy's SQLite inspector skips expression indexes (ix_member_joined_*): asked by name,
+        # or a fresh data set failed here with "index ... already exists".
+        present = sync.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :name"),
+                               {"name": index.name}).first() is not None
+    else:
+        present = index.name in {i["name"] for i in inspect(sync).get_indexes(index.table.name)}
+    if present:
         return False
     index.create(sync)
     return True
