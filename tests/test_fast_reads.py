@@ -38,8 +38,6 @@ async def test_prebuilt_statements_answer_as_session_execute(engine, tree):  # n
         for stmt, parameters in (
                 (branch_module._STAFF_ROW, bounds),
                 (branch_module._STAFF_ROW_AND_CHILDREN, bounds),
-                (statistics._PAST_DAY, {"day": dt.date(2020, 12, 31), "low": root.path,
-                                        "high": root.path[:-1] + "0"}),
                 (statistics._PAST_PERIOD, {"day": dt.date(2020, 12, 31), "end_day": dt.date(2021, 12, 31),
                                            "low": root.path, "high": root.path[:-1] + "0"})):
             fast_rows, slow_rows = await _both(session, stmt, parameters)

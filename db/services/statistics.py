@@ -484,11 +484,10 @@ def _moved_since(low=None, high=None):
 
 _MOVED_SINCE = _moved_since()
 # The tree's probe and "is the day kept" (history.KEPT) in one statement, and at 100 members a round
-# trip is a tenth of the request: the member balance asks both (and the end, _PAST_PERIOD); a past
-# day's cross-tab asks them with its scope organization (_SCOPE_PROBE), past_day only on the generic
-# path (PREBUILT off, in tests).
-_PAST_DAY = select(_MOVED_SINCE.exists().label("moved"), history.KEPT.exists().label("kept"))
-# The same, and whether a second day is kept (a member balance's end: db.services.balance).
+# trip is a tenth of the request: the member balance asks them (and whether its end is kept); a
+# past day's cross-tab asks them with its scope organization (_SCOPE_PROBE), past_day only on the
+# generic path (PREBUILT off, in tests).
+# A second day kept or not too (a member balance's end: db.services.balance).
 _PAST_PERIOD = select(_MOVED_SINCE.exists().label("moved"), history.KEPT.exists().label("kept"),
                       history.kept_probe("end_day").exists().label("end_kept"))
 
@@ -508,19 +507,22 @@ def _scope_probe():
 _SCOPE_PROBE = _scope_probe()
 
 
+def _answer(subtree: bool, moved, *kept) -> tuple[bool, ...]:
+    """(the tree unchanged, each day kept) from the probe's answers (past_day: what they mean)."""
+    reads = history.READ_SNAPSHOTS and history.READ_ROWS
+    return (not subtree or (READ_TODAYS_TREE and not moved), *(bool(k) and reads for k in kept))
+
+
 def past_day_of(row, subtree: bool) -> tuple[bool, bool]:
     """past_day's answer from a scope row read with _SCOPE_PROBE."""
-    same_tree = not subtree or (READ_TODAYS_TREE and not row.past_moved)
-    return same_tree, row.past_kept and history.READ_SNAPSHOTS and history.READ_ROWS
+    return _answer(subtree, row.past_moved, row.past_kept)
 
 
 async def past_period(session: AsyncSession, organization: models.Organization, day: dt.date, end: dt.date,
                       subtree: bool) -> tuple[bool, bool, bool]:
     """(the tree unchanged since `day`, `day` kept, `end` kept) in one round trip (past_day)."""
     bounds = {"day": day, "end_day": end, "low": organization.path, "high": upper_bound(organization.path)}
-    (moved, kept, end_kept), = await fast.rows(session, _PAST_PERIOD, bounds)
-    reads = history.READ_SNAPSHOTS and history.READ_ROWS
-    return not subtree or (READ_TODAYS_TREE and not moved), kept and reads, end_kept and reads
+    return _answer(subtree, *(await fast.rows(session, _PAST_PERIOD, bounds))[0])
 
 
 async def past_day(session: AsyncSession, organization: models.Organization, day: dt.date,
@@ -539,10 +541,7 @@ async def past_day(session: AsyncSession, organization: models.Organization, day
     that day (50,000 organizations at the bench root). Always so for SELF.
 
     The day kept: history.KEPT, read only with history.READ_SNAPSHOTS and READ_ROWS."""
-    bounds = {"day": day, "low": organization.path, "high": upper_bound(organization.path)}
-    (moved, kept), = await fast.rows(session, _PAST_DAY, bounds)
-    same_tree = not subtree or (READ_TODAYS_TREE and not moved)
-    return same_tree, kept and history.READ_SNAPSHOTS and history.READ_ROWS
+    return (await past_period(session, organization, day, day, subtree))[:2]
 
 
 # Off only in tests (tests/test_as_of_history_only.py): every past day's tree walked (tree_as_of).
