@@ -21,7 +21,16 @@ from db.engine import WRITE_OPTION
 # row locks (FOR UPDATE), it deadlocked a build, whose INSERT takes FOR KEY SHARE on those rows
 # (its foreign key) while holding the lock exclusively, against any member edit in flight (found
 # by a reviewer's race: tests/test_races.py).
-SNAPSHOT_LOCK = 20_261_130_020
+#
+# Its key is the pair (SNAPSHOT_LOCK, the oid of the state_snapshot table the search path finds):
+# an advisory lock belongs to the whole database, and the one constant key it had made every
+# schema of a database wait on every other's builds. The suite (a schema per test, two workers)
+# hung that way: one test's build waited, holding the lock shared, for another test's writer, which
+# sat idle in its transaction waiting on a request of its own test queued behind that build.
+SNAPSHOT_LOCK = 20_261_130
+_KEY = "CAST(CAST(CAST('state_snapshot' AS regclass) AS oid) AS integer)"
+LOCK_SHARED = text(f"SELECT pg_advisory_xact_lock_shared(:key, {_KEY})").bindparams(key=SNAPSHOT_LOCK)
+LOCK_EXCLUSIVE = text(f"SELECT pg_advisory_xact_lock(:key, {_KEY})").bindparams(key=SNAPSHOT_LOCK)
 SNAPSHOT_LOCK_HELD = "dangjian_snapshot_lock"  # Session.info key: the transaction that took it
 
 
@@ -49,8 +58,7 @@ async def begin_write(session: AsyncSession, exclusive: bool = False) -> None:
         await session.commit()
     connection = await session.connection(execution_options={WRITE_OPTION: True})
     if connection.dialect.name == "postgresql":
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)" if exclusive
-                                      else "SELECT pg_advisory_xact_lock_shared(:key)"), {"key": SNAPSHOT_LOCK})
+        await connection.execute(LOCK_EXCLUSIVE if exclusive else LOCK_SHARED)
         # The transaction that holds it: the flush hook takes it again only in another one.
         session.sync_session.info[SNAPSHOT_LOCK_HELD] = session.sync_session.get_transaction()
 

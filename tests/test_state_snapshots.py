@@ -213,3 +213,43 @@ async def test_a_write_takes_the_kept_days_lock_once_and_a_transaction_begun_oth
         assert sum("pg_advisory_xact_lock_shared" in s for s in statements) == 1
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", seen)
+
+
+async def test_the_kept_days_lock_is_one_per_schema(engine):
+    """PostgreSQL's advisory locks belong to the whole database: with one constant key, a build
+    holding it exclusively in one schema held back every writer of every other schema (the suite's
+    schema per test hung that way, a test's writer idle in its transaction behind another test's
+    build). The key now names the schema's own state_snapshot table."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from db.engine import make_engine
+    from db.session import begin_write
+    from tests.conftest import POSTGRES_URL
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("an advisory lock of PostgreSQL")
+    try_shared = text("SELECT pg_try_advisory_xact_lock_shared(:key, "
+                      "CAST(CAST(CAST('state_snapshot' AS regclass) AS oid) AS integer))")
+    other_schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.exec_driver_sql(f'CREATE SCHEMA "{other_schema}"')
+    other = make_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": other_schema}})
+    try:
+        async with other.begin() as connection:
+            await connection.run_sync(models.Base.metadata.create_all)
+        async with make_sessionmaker(engine)() as building:
+            await begin_write(building, exclusive=True)
+            from db.session import SNAPSHOT_LOCK
+            async with make_sessionmaker(engine)() as same, same.begin():
+                assert await same.scalar(try_shared, {"key": SNAPSHOT_LOCK}) is False
+            async with make_sessionmaker(other)() as writer, writer.begin():
+                assert await writer.scalar(try_shared, {"key": SNAPSHOT_LOCK}) is True
+            await building.rollback()
+    finally:
+        await other.dispose()
+        async with admin.begin() as connection:
+            await connection.exec_driver_sql(f'DROP SCHEMA "{other_schema}" CASCADE')
+        await admin.dispose()

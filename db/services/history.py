@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from db import models
-from db.session import SNAPSHOT_LOCK, holds_snapshot_lock
+from db.session import LOCK_EXCLUSIVE, LOCK_SHARED, holds_snapshot_lock
 
 CATEGORIES = ("APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL")
 # The development date each category's step is dated by.
@@ -440,7 +440,7 @@ _SNAPSHOT_COLUMNS = ["day", "member_id", "organization_id", "category", "status"
 def _lock_shared(connection) -> None:
     """SNAPSHOT_LOCK (db.session) shared, for a transaction not begun by begin_write."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": SNAPSHOT_LOCK})
+        connection.execute(LOCK_SHARED)
 
 
 async def lock_kept_days(session) -> None:
@@ -448,7 +448,7 @@ async def lock_kept_days(session) -> None:
     demo's load): to be taken before any row lock of the transaction."""
     dialect = session.dialect if hasattr(session, "dialect") else session.bind.dialect
     if dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SNAPSHOT_LOCK})
+        await session.execute(LOCK_EXCLUSIVE)
 
 
 def refresh_snapshots(connection, member_ids: Sequence[int], locked: bool = False) -> None:
