@@ -754,7 +754,7 @@ def _counts(spec: CrossTabSpec, ctx: Context):
 
 # ------------------------------------------------------------------ today's cross-tab, prebuilt
 #
-# Today's cross-tab without a member filter (the dashboards' and issue 9's W3/W4) runs a GROUP BY
+# Today's cross-tab (the dashboards' and issue 9's W3/W4; a member filter by its shape, below) runs a GROUP BY
 # built once per shape (subject, rows, columns, SELF/SUBTREE) over the tables' columns, with bound
 # parameters for everything that varies per request (the scope's path range or id, the scope
 # organization's id, path and segment start for CHILD_ORGANIZATION, the as-of-dependent band
@@ -764,8 +764,8 @@ def _counts(spec: CrossTabSpec, ctx: Context):
 # and cache key for EDUCATION × GENDER (W3), ~0.49 ms for CHILD_ORGANIZATION × AGE_BAND (W4), on
 # top of the ORM's compile state and result set-up. Same SQL shape, so the same plan (count(*) over
 # the covering index ix_member_org_stats), and the same answer: tests/test_statistics_prebuilt.py
-# compares the two for every dimension and pair, SELF and SUBTREE, on both engines. A filter, or a
-# past day, takes the generic builder.
+# compares the two for every dimension and pair, SELF and SUBTREE, on both engines. A name or
+# ID-number search, or a past day not kept (or whose tree moved), takes the generic builder.
 
 _M, _O, _A = models.Member.__table__.c, models.Organization.__table__.c, models.Account.__table__.c
 _SCOPE_LOW = bindparam("scope_low", type_=_O.path.type)
@@ -972,7 +972,7 @@ def _prebuilt(cache: dict, build, shape: tuple, spec: CrossTabSpec, organization
     return stmt, parameters
 
 
-# A kept day's cross-tab, prebuilt too (a past day's unfiltered member cross-tab whose day is kept
+# A kept day's cross-tab, prebuilt too (a past day's member cross-tab whose day is kept
 # and whose scope's tree has not changed since: db.services.history, "snapshots"): the generic
 # builder's two parts over the tables' columns, counted in one GROUP BY over their UNION ALL. The
 # members unchanged since the day from their member rows (last_fact_on <= day), the others from the
