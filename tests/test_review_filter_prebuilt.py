@@ -13,7 +13,7 @@ from db.services import history, statistics
 from db.services.members import MemberQuery
 from db.services.statistics import CrossTabSpec
 from tests.test_statistics import tree  # noqa: F401  (the fixture)
-from tests.test_statistics_prebuilt import answer, both
+from tests.test_statistics_prebuilt import answer, both, fresh_filter_caches  # noqa: F401  (autouse)
 
 
 def random_filters(n: int, seed: int = 7) -> list[MemberQuery]:
@@ -174,20 +174,21 @@ async def test_dated_history_kept_day_filters(engine, dated, monkeypatch, day): 
 
 
 async def test_filter_shapes_from_one_client_do_not_disable_the_unfiltered_prebuilt_tables(engine, tree, monkeypatch):  # noqa: F811
-    """Before this change only the unfiltered shapes (at most ~410: subject x rows x columns x scope)
-    were cached, so today's dashboards' tables (W3: EDUCATION x GENDER, W4: CHILD_ORGANIZATION x
-    AGE_BAND) were always prebuilt. Now every filter shape takes a slot of the same first-come
-    cache (_TODAY, MAX_SHAPES, no eviction): one viewer of a small branch sending 512 filtered
-    cross-tabs turns every later new shape, the unfiltered dashboards' included, generic for the
-    life of the process."""
+    """Only the unfiltered shapes (at most ~410: subject x rows x columns x scope) were cached
+    before filters were prebuilt, so today's dashboards' tables (W3: EDUCATION x GENDER, W4:
+    CHILD_ORGANIZATION x AGE_BAND) were always prebuilt. With filter shapes in the same first-come
+    cache (MAX_SHAPES, no eviction), one viewer of a small branch sending 512 filtered cross-tabs
+    turned every later new shape, the unfiltered dashboards' included, generic for the life of the
+    process (found failing; the filtered shapes now have their own caches)."""
     monkeypatch.setattr(statistics, "_TODAY", {})  # a fresh process
+    monkeypatch.setattr(statistics, "_TODAY_FILTERED", {})
     viewer = Branch(path=tree.orgs["a11"].path)
     scope = tree.orgs["a11"]
     made = 0
     for n_ethnicity in range(1, 17):
         for n_gender in range(1, 17):
             for has_account in (None, True):
-                if made >= statistics.MAX_SHAPES:
+                if made >= statistics.MAX_SHAPES + 8:
                     break
                 query = MemberQuery(ethnicity_codes=("01",) * n_ethnicity, genders=("MALE",) * n_gender,
                                     has_account=has_account)
@@ -199,3 +200,8 @@ async def test_filter_shapes_from_one_client_do_not_disable_the_unfiltered_prebu
     for rows, columns in (("EDUCATION", "GENDER"), ("CHILD_ORGANIZATION", "AGE_BAND")):
         spec = CrossTabSpec(organization_id=root.id, rows=rows, columns=columns, subtree=True)
         assert statistics._today_statement(spec, root, dt.date.today()) is not None, (rows, columns)
+    # The filtered shapes stop at MAX_SHAPES; a new one then takes the generic builder.
+    assert len(statistics._TODAY_FILTERED) == statistics.MAX_SHAPES
+    spec = CrossTabSpec(organization_id=root.id, rows="GENDER", query=MemberQuery(genders=("MALE",) * 16,
+                                                                                   has_account=False))
+    assert statistics._today_statement(spec, root, dt.date.today()) is None

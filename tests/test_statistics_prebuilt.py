@@ -20,6 +20,14 @@ from db.services.statistics import MEMBER_DIMENSIONS, MEMBERS, ORGANIZATION_DIME
 from tests.test_statistics import tree  # noqa: F401  (the fixture)
 
 
+@pytest.fixture(autouse=True)
+def fresh_filter_caches(monkeypatch):
+    """Each test with empty caches of filtered statements (db.services.statistics, MAX_SHAPES): the
+    process's caches fill up across tests, and past MAX_SHAPES a new shape is generic."""
+    monkeypatch.setattr(statistics, "_TODAY_FILTERED", {})
+    monkeypatch.setattr(statistics, "_KEPT_FILTERED", {})
+
+
 def shapes(dimensions):
     return [(rows, None) for rows in dimensions] + list(itertools.permutations(dimensions, 2))
 
@@ -135,7 +143,7 @@ async def test_a_search_or_a_long_list_takes_the_generic_builder(engine, tree, m
             if query.name_contains:
                 assert 0 < table.total < 120
         # Past MAX_SHAPES statements a new shape is built per request (the cache is not grown).
-        monkeypatch.setattr(statistics, "MAX_SHAPES", len(statistics._TODAY))
+        monkeypatch.setattr(statistics, "MAX_SHAPES", len(statistics._TODAY_FILTERED))
         spec = CrossTabSpec(organization_id=organization.id, rows="GENDER", columns="JOB_POSITION",
                             query=MemberQuery(genders=("MALE",) * 7))
         assert statistics._today_statement(spec, organization, today) is None

@@ -845,11 +845,16 @@ def _keys(rows: str, columns: str | None, dated: dict | None = None) -> tuple[li
 # filter (正式党员, 35 岁及以上) on a kept day took the generic builder's ~4 ms of Python at 100
 # members, 2.2x today's filtered cross-tab (bench.statistics --filtered). A name or ID-number
 # search, or a list longer than MAX_FILTER_VALUES, takes the generic builder, and so does any new
-# shape once MAX_SHAPES statements are built (a client cannot grow the statements without end).
+# filtered shape once MAX_SHAPES of them are built, today's and a kept day's each (a client cannot
+# grow the statements without end). The unfiltered shapes have their own caches, never full (a
+# few hundred: subject x rows x columns x scope): a flood of filter shapes from one viewer left the
+# dashboards' unfiltered tables generic for the life of the process when they shared one (found by
+# a reviewer: tests/test_review_filter_prebuilt.py). db.fast plans at most 2 x MAX_SHAPES
+# filtered statements and the ~800 unfiltered ones, under its MAX_PLANS.
 _FILTER_LISTS = ("statuses", "categories", "affiliations", "genders", "education_codes", "ethnicity_codes",
                  "job_position_codes")
 MAX_FILTER_VALUES = 16
-MAX_SHAPES = 512
+MAX_SHAPES = 256
 
 
 def _filter_shape(query: MemberQuery | None) -> tuple | None:
@@ -942,7 +947,9 @@ def _build_today(subject: str, rows: str, columns: str | None, subtree: bool, sh
     return stmt.where(scope).group_by(*(text(k.name) for k in keys)), makers
 
 
+# The statements built, by shape: unfiltered, and filtered (at most MAX_SHAPES).
 _TODAY: dict[tuple, tuple] = {}
+_TODAY_FILTERED: dict[tuple, tuple] = {}
 
 
 def _today_statement(spec: CrossTabSpec, organization, as_of: dt.date):
@@ -950,16 +957,17 @@ def _today_statement(spec: CrossTabSpec, organization, as_of: dt.date):
     filtered = _filter_shape(spec.query) if spec.subject == MEMBERS else _NO_FILTER
     if not PREBUILT or filtered is None:
         return None
-    return _prebuilt(_TODAY, _build_today, (spec.subject, spec.rows, spec.columns, spec.subtree, filtered), spec,
+    cache = _TODAY if filtered == _NO_FILTER else _TODAY_FILTERED
+    return _prebuilt(cache, _build_today, (spec.subject, spec.rows, spec.columns, spec.subtree, filtered), spec,
                      organization, as_of, **_filter_parameters(spec.query, as_of))
 
 
 def _prebuilt(cache: dict, build, shape: tuple, spec: CrossTabSpec, organization, as_of: dt.date, **extra):
     """(the statement of `shape`, built once into `cache`, and its parameters for this request);
-    None past MAX_SHAPES statements in `cache`."""
+    None for a new filtered shape past MAX_SHAPES of them (an unfiltered one is always built)."""
     built = cache.get(shape)
     if built is None:
-        if len(cache) >= MAX_SHAPES:
+        if shape[-1] != _NO_FILTER and len(cache) >= MAX_SHAPES:
             return None
         built = cache[shape] = build(*shape)
     stmt, makers = built
@@ -1011,6 +1019,7 @@ def _build_kept(rows: str, columns: str | None, subtree: bool, shape: tuple = _N
 
 
 _KEPT: dict[tuple, tuple] = {}
+_KEPT_FILTERED: dict[tuple, tuple] = {}
 
 
 def _kept_statement(spec: CrossTabSpec, organization, as_of: dt.date):
@@ -1019,7 +1028,8 @@ def _kept_statement(spec: CrossTabSpec, organization, as_of: dt.date):
     filtered = _filter_shape(spec.query)
     if not PREBUILT or filtered is None or spec.subject != MEMBERS:
         return None
-    return _prebuilt(_KEPT, _build_kept, (spec.rows, spec.columns, spec.subtree, filtered), spec, organization, as_of,
+    cache = _KEPT if filtered == _NO_FILTER else _KEPT_FILTERED
+    return _prebuilt(cache, _build_kept, (spec.rows, spec.columns, spec.subtree, filtered), spec, organization, as_of,
                      kept_day=as_of, **_filter_parameters(spec.query, as_of))
 
 
