@@ -25,8 +25,9 @@ from db.engine import WRITE_OPTION
 # Its key is the pair (SNAPSHOT_LOCK, the oid of the state_snapshot table the search path finds):
 # an advisory lock belongs to the whole database, and the one constant key it had made every
 # schema of a database wait on every other's builds. The suite (a schema per test, two workers)
-# hung that way: one test's build waited, holding the lock shared, for another test's writer, which
-# sat idle in its transaction waiting on a request of its own test queued behind that build.
+# hung once at 79% with three backends waiting on it: a build holding it shared and waiting for
+# it exclusively, a writer idle in its transaction holding it shared, a third writer queued. Which
+# tests they were was not found; with a key per schema, no test waits on another's lock.
 SNAPSHOT_LOCK = 20_261_130
 _KEY = "CAST(CAST(CAST('state_snapshot' AS regclass) AS oid) AS integer)"
 LOCK_SHARED = text(f"SELECT pg_advisory_xact_lock_shared(:key, {_KEY})").bindparams(key=SNAPSHOT_LOCK)

@@ -217,15 +217,15 @@ async def test_a_write_takes_the_kept_days_lock_once_and_a_transaction_begun_oth
 
 async def test_the_kept_days_lock_is_one_per_schema(engine):
     """PostgreSQL's advisory locks belong to the whole database: with one constant key, a build
-    holding it exclusively in one schema held back every writer of every other schema (the suite's
-    schema per test hung that way, a test's writer idle in its transaction behind another test's
-    build). The key now names the schema's own state_snapshot table."""
+    holding it exclusively in one schema held back every writer of every other schema (the suite,
+    a schema per test, hung once with three backends waiting on it). The key now names the
+    schema's own state_snapshot table."""
     import uuid
 
     from sqlalchemy import text
 
     from db.engine import make_engine
-    from db.session import begin_write
+    from db.session import SNAPSHOT_LOCK, begin_write
     from tests.conftest import POSTGRES_URL
 
     if engine.dialect.name != "postgresql":
@@ -242,7 +242,6 @@ async def test_the_kept_days_lock_is_one_per_schema(engine):
             await connection.run_sync(models.Base.metadata.create_all)
         async with make_sessionmaker(engine)() as building:
             await begin_write(building, exclusive=True)
-            from db.session import SNAPSHOT_LOCK
             async with make_sessionmaker(engine)() as same, same.begin():
                 assert await same.scalar(try_shared, {"key": SNAPSHOT_LOCK}) is False
             async with make_sessionmaker(other)() as writer, writer.begin():
