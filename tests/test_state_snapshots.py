@@ -40,9 +40,9 @@ async def test_a_kept_day_is_read_from_its_rows_and_answers_as_the_history(api, 
     original, prebuilt = history.snapshot_of, statistics._kept_statement
     monkeypatch.setattr(history, "snapshot_of", lambda day: read.append(day) or original(day))
 
-    def kept_statement(spec, organization, as_of):
-        built = prebuilt(spec, organization, as_of)
-        if built is not None:
+    def kept_statement(spec, organization, as_of, kept=True):
+        built = prebuilt(spec, organization, as_of, kept)
+        if built is not None and kept:
             read.append(as_of)
         return built
 

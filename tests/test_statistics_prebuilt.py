@@ -151,6 +151,34 @@ async def test_a_search_or_a_long_list_takes_the_generic_builder(engine, tree, m
         assert [v.key for v in table.rows] == ["MALE"]
 
 
+@pytest.mark.parametrize("day", [dt.date(2015, 6, 30), dt.date(2024, 2, 29)])
+async def test_a_past_day_not_kept_prebuilt_equals_generic_and_the_history(engine, tree, monkeypatch, day):  # noqa: F811
+    """A past day not kept, over today's tree: the prebuilt statement (statistics._build_kept with
+    kept=False: the changed members' states from the history, its day and scope bound) against
+    the generic builder and against the whole history (history.READ_ROWS off: no member row read),
+    for every member dimension and some pairs, SELF and SUBTREE, and every part of a filter."""
+    from db.services import history
+
+    branch = Branch(path=tree.orgs["root"].path)
+    compared = 0
+    async with make_sessionmaker(engine)() as session:
+        cases = [(rows, columns, None) for rows, columns in shapes(MEMBER_DIMENSIONS)[:20]]
+        cases += [("CATEGORY", "AGE_BAND", query) for query in filters()]
+        for name in ("root", "a1"):
+            for subtree in (True, False):
+                for rows, columns, query in cases:
+                    spec = CrossTabSpec(organization_id=tree.orgs[name].id, rows=rows, columns=columns,
+                                        subtree=subtree, as_of=day, query=query)
+                    prebuilt, generic = await both(session, branch, spec, None, monkeypatch)
+                    assert prebuilt == generic, (day, name, subtree, rows, columns, query)
+                    with monkeypatch.context() as m:
+                        m.setattr(history, "READ_ROWS", False)
+                        plain = answer(await statistics.cross_tab(session, branch, spec))
+                    assert prebuilt == plain, (day, name, subtree, rows, columns, query)
+                    compared += prebuilt[7] > 0
+    assert compared > 40
+
+
 async def test_the_scope_outside_the_branch_is_not_found(engine, tree):  # noqa: F811
     """The lookup keeps db.branch.get's rule: absent and foreign alike are NOT_FOUND."""
     async with make_sessionmaker(engine)() as session:

@@ -689,8 +689,8 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     prebuilt = None
     if not historical:
         prebuilt = _today_statement(spec, organization, as_of)
-    elif kept and same_tree:
-        prebuilt = _kept_statement(spec, organization, as_of)
+    elif same_tree:
+        prebuilt = _kept_statement(spec, organization, as_of, kept)
     if prebuilt is not None or not historical:
         ctx = Context(organization=organization, as_of=as_of, paths={}, children=children)
         stmt, parameters = prebuilt if prebuilt is not None else (_counts(spec, ctx), {})
@@ -765,7 +765,7 @@ def _counts(spec: CrossTabSpec, ctx: Context):
 # top of the ORM's compile state and result set-up. Same SQL shape, so the same plan (count(*) over
 # the covering index ix_member_org_stats), and the same answer: tests/test_statistics_prebuilt.py
 # compares the two for every dimension and pair, SELF and SUBTREE, on both engines. A name or
-# ID-number search, or a past day not kept (or whose tree moved), takes the generic builder.
+# ID-number search, or a past day whose scope's tree moved since, takes the generic builder.
 
 _M, _O, _A = models.Member.__table__.c, models.Organization.__table__.c, models.Account.__table__.c
 _SCOPE_LOW = bindparam("scope_low", type_=_O.path.type)
@@ -957,17 +957,19 @@ def _today_statement(spec: CrossTabSpec, organization, as_of: dt.date):
     filtered = _filter_shape(spec.query) if spec.subject == MEMBERS else _NO_FILTER
     if not PREBUILT or filtered is None:
         return None
-    cache = _TODAY if filtered == _NO_FILTER else _TODAY_FILTERED
-    return _prebuilt(cache, _build_today, (spec.subject, spec.rows, spec.columns, spec.subtree, filtered), spec,
-                     organization, as_of, **_filter_parameters(spec.query, as_of))
+    bounded = filtered != _NO_FILTER
+    return _prebuilt(_TODAY_FILTERED if bounded else _TODAY, _build_today,
+                     (spec.subject, spec.rows, spec.columns, spec.subtree, filtered), spec, organization, as_of,
+                     bounded, **_filter_parameters(spec.query, as_of))
 
 
-def _prebuilt(cache: dict, build, shape: tuple, spec: CrossTabSpec, organization, as_of: dt.date, **extra):
+def _prebuilt(cache: dict, build, shape: tuple, spec: CrossTabSpec, organization, as_of: dt.date,
+              bounded: bool = False, **extra):
     """(the statement of `shape`, built once into `cache`, and its parameters for this request);
-    None for a new filtered shape past MAX_SHAPES of them (an unfiltered one is always built)."""
+    None for a new shape past MAX_SHAPES in a `bounded` cache (the filtered shapes')."""
     built = cache.get(shape)
     if built is None:
-        if shape[-1] != _NO_FILTER and len(cache) >= MAX_SHAPES:
+        if bounded and len(cache) >= MAX_SHAPES:
             return None
         built = cache[shape] = build(*shape)
     stmt, makers = built
@@ -991,11 +993,33 @@ def _prebuilt(cache: dict, build, shape: tuple, spec: CrossTabSpec, organization
 # instead of 0.42-0.45 ms at 100 members (the planning is most of such a statement: every
 # execution is planned, db.engine's force_custom_plan), and runs it ~10% faster at 10,043 (EXPLAIN
 # ANALYZE, medians of 30, the bench data at 2025-12-31; the same rows).
+#
+# A day not kept (over today's tree too) is prebuilt the same way, the changed members' states
+# read from the history (_changed_state: history.state_of_members' seeks, the day and the scope
+# bound). Built generically it cost ~5 ms of Python per request, and at 100 members the day not
+# kept took 2.6-4.8x today's cross-tab; prebuilt, 1.7-2.0x (10k members: 2.1-2.4x, the history's
+# seeks; bench.statistics). Its two parts are each aggregated and summed, as the generic builder
+# does: at the bench root one GROUP BY over their union took 1.62-1.74 s against 1.33-1.37 s (the
+# rows part's 890,000 members then pass through the union instead of a parallel aggregate).
 _KEPT_DAY = bindparam("kept_day", type_=models.Member.__table__.c.last_fact_on.type)
 
 
-def _build_kept(rows: str, columns: str | None, subtree: bool, shape: tuple = _NO_FILTER):
-    m, o, s = models.Member.__table__, models.Organization.__table__, models.MemberStateSnapshot.__table__
+def _changed_state(subtree: bool):
+    """Subquery (member_id, organization_id, category, status): the state at the end of the day
+    (kept_day) of the members changed since it and placed that day in the scope (the scope's path
+    range, or its id), from the history: member_columns(changed_only=True) over today's tree,
+    with bound parameters."""
+    o = models.Organization
+    condition = and_(o.path >= _SCOPE_LOW, o.path < _SCOPE_HIGH) if subtree else o.id == _SCOPE_ID
+    return history.state_of_members(_KEPT_DAY, history.changed_members(_KEPT_DAY, condition), "state",
+                                    condition).subquery("state")
+
+
+def _build_kept(rows: str, columns: str | None, subtree: bool, shape: tuple = _NO_FILTER, kept: bool = True):
+    """The past day's statement; `kept`: the changed members' states from the day's kept rows,
+    otherwise from the history (_changed_state)."""
+    m, o = models.Member.__table__, models.Organization.__table__
+    s = models.MemberStateSnapshot.__table__ if kept else _changed_state(subtree)
     joined_on = case((_M.joined_on <= _KEPT_DAY, _M.joined_on), else_=None)
     parts = []
     for dated in ({"joined_on": joined_on},
@@ -1005,16 +1029,23 @@ def _build_kept(rows: str, columns: str | None, subtree: bool, shape: tuple = _N
             stmt = (select(*keys).select_from(m.join(o, _O.id == _M.organization_id))
                     .where(*_filter_where(shape, _M.status, _M.category), _M.last_fact_on <= _KEPT_DAY))
             scope = _M.organization_id == _SCOPE_ID
-        else:  # the others: the day's kept rows
+        else:  # the others: the day's kept rows, or their history
             stmt = (select(*keys)
                     .select_from(s.join(m, _M.id == s.c.member_id).join(o, _O.id == s.c.organization_id))
-                    .where(s.c.day == _KEPT_DAY, *_filter_where(shape, s.c.status, s.c.category)))
+                    .where(*_filter_where(shape, s.c.status, s.c.category)))
+            if kept:
+                stmt = stmt.where(s.c.day == _KEPT_DAY)
             scope = s.c.organization_id == _SCOPE_ID
         if subtree:
             scope = and_(_O.path >= _SCOPE_LOW, _O.path < _SCOPE_HIGH)
-        parts.append(stmt.where(scope))
+        stmt = stmt.where(scope)
+        if not kept:
+            stmt = stmt.add_columns(func.count().label("n")).group_by(*(text(k.name) for k in keys))
+        parts.append(stmt)
     counted = union_all(*parts).subquery("parts")
     keys = [counted.c.k0] + ([counted.c.k1] if columns is not None else [])
+    if not kept:
+        return select(*keys, func.sum(counted.c.n).label("n")).group_by(*keys), makers
     return select(*keys, func.count().label("n")).group_by(*keys), makers
 
 
@@ -1022,14 +1053,16 @@ _KEPT: dict[tuple, tuple] = {}
 _KEPT_FILTERED: dict[tuple, tuple] = {}
 
 
-def _kept_statement(spec: CrossTabSpec, organization, as_of: dt.date):
-    """(prebuilt statement, its parameters) of a kept day's member cross-tab over the scope's tree
-    of today (the caller checked both); None: the generic builder's."""
+def _kept_statement(spec: CrossTabSpec, organization, as_of: dt.date, kept: bool = True):
+    """(prebuilt statement, its parameters) of a past day's member cross-tab over the scope's tree
+    of today (the caller checked it), the day kept or (`kept` False) not; None: the generic
+    builder's."""
     filtered = _filter_shape(spec.query)
-    if not PREBUILT or filtered is None or spec.subject != MEMBERS:
+    if not PREBUILT or filtered is None or spec.subject != MEMBERS or not history.READ_ROWS:
         return None
-    cache = _KEPT if filtered == _NO_FILTER else _KEPT_FILTERED
-    return _prebuilt(cache, _build_kept, (spec.rows, spec.columns, spec.subtree, filtered), spec, organization, as_of,
+    bounded = filtered != _NO_FILTER
+    return _prebuilt(_KEPT_FILTERED if bounded else _KEPT, _build_kept,
+                     (spec.rows, spec.columns, spec.subtree, filtered, kept), spec, organization, as_of, bounded,
                      kept_day=as_of, **_filter_parameters(spec.query, as_of))
 
 
