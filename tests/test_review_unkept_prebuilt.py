@@ -128,7 +128,7 @@ async def shuffled(engine, tree):  # noqa: F811
         tree.orgs["b11"] = await make_org(session, tree.orgs["b1"], "中共示范市乙区第一支部小组", "001", type="BRANCH")
         places = [tree.orgs[n] for n in ("a", "a1", "a2", "a11", "a3", "b1", "b11")]
         made = await make_varied_members(session, places, 60, seed=3)
-        p, c, s = models.MemberPlacement, models.MemberCategoryStep, models.MemberStatusStep
+        p = models.MemberPlacement
         for member in made:
             placement = (await session.scalars(select(p).where(p.member_id == member.id))).one()
             start = placement.valid_from
