@@ -384,3 +384,19 @@ async def test_saving_a_bad_table_is_a_user_error(api, world):
         "organizationId": a1, "rows": "GENDER", "filter": {"idNumber": "110101199003070000"}}}}))
     assert admin["data"]["saveStatDefinition"]["userErrors"][0]["field"] == ["crossTab", "filter", "idNumber"]
     assert (await api.as_("a1_viewer", LIST))["data"]["statDefinitions"] == []
+
+
+async def test_a_date_before_1900_is_a_client_error(api, world):
+    """asOf 0001-01-01 with an age band made the band bounds (so many years before that day) no
+    date at all: a bare 500. A date before 1900 (db.services.statistics.EARLIEST, memberBalance's
+    rule too) is BAD_USER_INPUT for every dimension; 1900-01-01 itself answers."""
+    scope = gid("Organization", world.orgs["a"])
+    for day in ("0001-01-01", "1899-12-31"):
+        for rows in ("AGE_BAND", "PARTY_AGE_BAND", "GENDER"):
+            result = await api.as_("a_viewer", CROSS_TAB, {"input": {"organizationId": scope, "rows": rows,
+                                                                     "asOf": day}})
+            assert error_codes(result) == ["BAD_USER_INPUT"], (day, rows, result)
+            assert "1900-01-01" in result["errors"][0]["message"]
+    result = await api.as_("a_viewer", CROSS_TAB, {"input": {"organizationId": scope, "rows": "AGE_BAND",
+                                                             "asOf": "1900-01-01"}})
+    assert "errors" not in result and result["data"]["crossTab"]["total"] == 0

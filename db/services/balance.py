@@ -61,7 +61,7 @@ from db.services import history
 from db.services import members as member_service
 from db.services.members import ADMITTED as PARTY_CATEGORIES
 from db.services.members import DEFAULT_STATUSES, MemberOrder
-from db.services.statistics import WIDE_SCOPE, past_period, scope_organization
+from db.services.statistics import EARLIEST, WIDE_SCOPE, past_period, scope_organization
 from db.tree import within
 
 INCREASES = {"ADMITTED": "发展党员", "RECORDED": "首次录入", "TRANSFERRED_IN": "转入", "RESTORED": "恢复党籍"}
@@ -75,8 +75,6 @@ class BalanceInputError(DomainError):
         super().__init__("INVALID", message, field_path)
 
 
-# No party record predates the party: a period starting before this is a client error.
-EARLIEST = dt.date(1900, 1, 1)
 
 
 def check(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:

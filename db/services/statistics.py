@@ -122,6 +122,11 @@ class StatInputError(DomainError):
         super().__init__("INVALID", message, field_path)
 
 
+# No party record predates the party: a date before this is a client error (and so many years
+# before 0001-01-01, an age band's bound, is no date at all: asOf 0001-01-01 by AGE_BAND was a 500).
+EARLIEST = dt.date(1900, 1, 1)
+
+
 class FutureDate(StatInputError):
     def __init__(self, field_path: list[str] | str | None = "asOf"):
         super().__init__("统计日期（asOf）不能晚于今天", field_path)
@@ -186,6 +191,8 @@ def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str
     as_of = spec.as_of or today
     if as_of > today:
         raise FutureDate(at + ["asOf"])
+    if as_of < EARLIEST:
+        raise StatInputError(f"统计日期（asOf）不能早于 {EARLIEST.isoformat()}", at + ["asOf"])
     return as_of
 
 
@@ -849,8 +856,10 @@ def _keys(rows: str, columns: str | None, dated: dict | None = None) -> tuple[li
 # grow the statements without end). The unfiltered shapes have their own caches, never full (a
 # few hundred: subject x rows x columns x scope): a flood of filter shapes from one viewer left the
 # dashboards' unfiltered tables generic for the life of the process when they shared one (found by
-# a reviewer: tests/test_review_filter_prebuilt.py). db.fast plans at most 2 x MAX_SHAPES
-# filtered statements and the ~800 unfiltered ones, under its MAX_PLANS.
+# a reviewer: tests/test_review_filter_prebuilt.py). A past day's filtered shapes, kept and not
+# kept, share one. db.fast plans at most 2 x MAX_SHAPES filtered statements and the ~1,200
+# unfiltered ones (today's ~410, a past day's ~390 kept and ~390 not kept): 1,706 at most, under
+# its MAX_PLANS of 2,000.
 _FILTER_LISTS = ("statuses", "categories", "affiliations", "genders", "education_codes", "ethnicity_codes",
                  "job_position_codes")
 MAX_FILTER_VALUES = 16

@@ -76,7 +76,7 @@ class CrossTabInput:
         "are today's names); an organization moved into the scope since counts from its move on, one moved\n"
         "out counts until it. 党龄 and JOIN_YEAR count joinedOn only once reached; LEVEL (an organization's\n"
         "depth) and the other attributes (gender, education, ...) are today's. ORGANIZATIONS: as they are\n"
-        "today. A date after today is BAD_USER_INPUT."))
+        "today. A date after today or before 1900-01-01 is BAD_USER_INPUT."))
 
 
 @strawberry.type
