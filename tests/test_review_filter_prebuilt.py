@@ -13,7 +13,7 @@ from db.services import history, statistics
 from db.services.members import MemberQuery
 from db.services.statistics import CrossTabSpec
 from tests.test_statistics import tree  # noqa: F401  (the fixture)
-from tests.test_statistics_prebuilt import answer, both, fresh_filter_caches  # noqa: F401  (autouse)
+from tests.test_statistics_prebuilt import answer, both, fresh_filter_caches, three_ways  # noqa: F401  (autouse)
 
 
 def random_filters(n: int, seed: int = 7) -> list[MemberQuery]:
@@ -89,12 +89,8 @@ async def test_random_filters_kept_day(engine, tree, monkeypatch, day):  # noqa:
             for name in ("root", "a1"):
                 spec = CrossTabSpec(organization_id=tree.orgs[name].id, rows=rows, columns=columns, subtree=subtree,
                                     query=query, as_of=day)
-                prebuilt, generic = await both(session, branch, spec, None, monkeypatch)
-                assert prebuilt == generic, (day, name, query, rows, columns, subtree)
-                with monkeypatch.context() as m:
-                    m.setattr(history, "READ_SNAPSHOTS", False)
-                    plain = answer(await statistics.cross_tab(session, branch, spec))
-                assert prebuilt == plain, (day, name, query, rows, columns, subtree)
+                prebuilt, generic, plain = await three_ways(session, branch, spec, monkeypatch)
+                assert prebuilt == generic == plain, (day, name, query, rows, columns, subtree)
 
 
 GQL_FILTERS = [

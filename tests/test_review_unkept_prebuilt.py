@@ -16,7 +16,7 @@ from db.services.members import MemberQuery
 from db.services.statistics import MEMBER_DIMENSIONS, CrossTabSpec
 from tests.test_review_filter_prebuilt import DATED_FILTERS
 from tests.test_statistics_as_of import dated  # noqa: F401  (the fixture)
-from tests.test_statistics_prebuilt import answer, both, fresh_filter_caches  # noqa: F401  (autouse)
+from tests.test_statistics_prebuilt import fresh_filter_caches, three_ways  # noqa: F401  (autouse)
 
 # Every fact day of `dated` and the day before it passed (2010-06-30 ... 2024-06-30, 25 days);
 # kept here: the ones where something changes in each kind of fact.
@@ -41,11 +41,7 @@ def spy(monkeypatch):
 
 
 async def three(session, branch, spec, monkeypatch):
-    prebuilt, generic = await both(session, branch, spec, None, monkeypatch)
-    with monkeypatch.context() as m:
-        m.setattr(history, "READ_ROWS", False)
-        plain = answer(await statistics.cross_tab(session, branch, spec))
-    return prebuilt, generic, plain
+    return await three_ways(session, branch, spec, monkeypatch, "READ_ROWS")
 
 
 @pytest.mark.parametrize("day", FACT_DAYS)

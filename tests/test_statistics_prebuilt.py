@@ -51,6 +51,18 @@ async def both(session, branch, spec, today, monkeypatch):
     return answer(prebuilt), answer(generic)
 
 
+async def three_ways(session, branch, spec, monkeypatch, off: str = "READ_SNAPSHOTS"):
+    """(prebuilt, generic, plain) answers of a past day's spec: plain with history.`off` switched
+    off (READ_SNAPSHOTS: the kept rows not read; READ_ROWS: no member row read, the whole history)."""
+    from db.services import history
+
+    prebuilt, generic = await both(session, branch, spec, None, monkeypatch)
+    with monkeypatch.context() as m:
+        m.setattr(history, off, False)
+        plain = answer(await statistics.cross_tab(session, branch, spec))
+    return prebuilt, generic, plain
+
+
 async def test_prebuilt_equals_generic_for_every_dimension_and_pair(engine, tree, monkeypatch):  # noqa: F811
     branch = Branch(path=tree.orgs["root"].path)
     today = dt.date.today()
@@ -157,8 +169,6 @@ async def test_a_past_day_not_kept_prebuilt_equals_generic_and_the_history(engin
     kept=False: the changed members' states from the history, its day and scope bound) against
     the generic builder and against the whole history (history.READ_ROWS off: no member row read),
     for every member dimension and some pairs, SELF and SUBTREE, and every part of a filter."""
-    from db.services import history
-
     branch = Branch(path=tree.orgs["root"].path)
     compared = 0
     async with make_sessionmaker(engine)() as session:
@@ -169,12 +179,8 @@ async def test_a_past_day_not_kept_prebuilt_equals_generic_and_the_history(engin
                 for rows, columns, query in cases:
                     spec = CrossTabSpec(organization_id=tree.orgs[name].id, rows=rows, columns=columns,
                                         subtree=subtree, as_of=day, query=query)
-                    prebuilt, generic = await both(session, branch, spec, None, monkeypatch)
-                    assert prebuilt == generic, (day, name, subtree, rows, columns, query)
-                    with monkeypatch.context() as m:
-                        m.setattr(history, "READ_ROWS", False)
-                        plain = answer(await statistics.cross_tab(session, branch, spec))
-                    assert prebuilt == plain, (day, name, subtree, rows, columns, query)
+                    prebuilt, generic, plain = await three_ways(session, branch, spec, monkeypatch, "READ_ROWS")
+                    assert prebuilt == generic == plain, (day, name, subtree, rows, columns, query)
                     compared += prebuilt[7] > 0
     assert compared > 40
 
@@ -212,12 +218,8 @@ async def test_a_kept_day_prebuilt_equals_generic_and_the_history(engine, tree, 
                 for rows, columns in (shapes(MEMBER_DIMENSIONS) if every_pair else shapes(MEMBER_DIMENSIONS)[:14]):
                     spec = CrossTabSpec(organization_id=tree.orgs[name].id, rows=rows, columns=columns,
                                         subtree=subtree, as_of=day)
-                    prebuilt, generic = await both(session, branch, spec, None, monkeypatch)
-                    assert prebuilt == generic, (day, name, subtree, rows, columns)
-                    with monkeypatch.context() as m:
-                        m.setattr(history, "READ_SNAPSHOTS", False)
-                        plain = answer(await statistics.cross_tab(session, branch, spec))
-                    assert prebuilt == plain, (day, name, subtree, rows, columns)
+                    prebuilt, generic, plain = await three_ways(session, branch, spec, monkeypatch)
+                    assert prebuilt == generic == plain, (day, name, subtree, rows, columns)
                     compared += prebuilt[7] > 0
     assert compared > (300 if every_pair else 20)
     # Every part of a member filter on the kept day: the prebuilt statement against the generic
@@ -227,9 +229,5 @@ async def test_a_kept_day_prebuilt_equals_generic_and_the_history(engine, tree, 
             for name, subtree in (("root", True), ("a1", False)):
                 spec = CrossTabSpec(organization_id=tree.orgs[name].id, rows="CATEGORY", columns="AGE_BAND",
                                     subtree=subtree, as_of=day, query=query)
-                prebuilt, generic = await both(session, branch, spec, None, monkeypatch)
-                assert prebuilt == generic, (day, name, subtree, query)
-                with monkeypatch.context() as m:
-                    m.setattr(history, "READ_SNAPSHOTS", False)
-                    plain = answer(await statistics.cross_tab(session, branch, spec))
-                assert prebuilt == plain, (day, name, subtree, query)
+                prebuilt, generic, plain = await three_ways(session, branch, spec, monkeypatch)
+                assert prebuilt == generic == plain, (day, name, subtree, query)
