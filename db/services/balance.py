@@ -75,8 +75,6 @@ class BalanceInputError(DomainError):
         super().__init__("INVALID", message, field_path)
 
 
-
-
 def check(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
     today = today or dt.date.today()
     if start <= EARLIEST:  # the day before `from` must be a date (0001-01-01 has none)
