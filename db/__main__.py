@@ -15,7 +15,7 @@ import sys
 
 from sqlalchemy import func, select
 
-from db import models
+from db import clock, models
 from db.branch import SYSTEM_ACTOR
 from db.engine import analyze, database_url, make_engine, make_sessionmaker
 from db.errors import DomainError
@@ -85,7 +85,7 @@ async def _demo(url: str, orgs: int, members: int, seed: int, with_accounts: boo
 
         from db.services import history
 
-        for year in (dt.date.today().year - 2, dt.date.today().year - 1):
+        for year in (clock.today().year - 2, clock.today().year - 1):
             year_end = dt.date(year, 12, 31)
             async with make_sessionmaker(engine)() as session, session.begin():
                 kept = await history.build_snapshot(session, year_end)
@@ -139,8 +139,6 @@ CHECK_LABELS = {
 
 async def _snapshot(url: str, action: str | None, day) -> int:
     """Kept days (db.services.history, "snapshots"): list them, build (or rebuild) one, drop one."""
-    import datetime as dt
-
     from db.services import audit, history
     from db.session import begin_write
 
@@ -150,7 +148,7 @@ async def _snapshot(url: str, action: str | None, day) -> int:
             if day is None:
                 print("须给出日期，如 2025-12-31", file=sys.stderr)
                 return 2
-            if action == "build" and day >= dt.date.today():
+            if action == "build" and day >= clock.today():
                 print("只能保留今天以前的日期", file=sys.stderr)
                 return 1
             async with make_sessionmaker(engine)() as session:

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db import codes, idnumber, models
+from db import clock, codes, idnumber, models
 from db.engine import WRITE_OPTION, analyze
 from db.services import history
 from db.services.members import completeness_percent, recount
@@ -756,7 +756,7 @@ async def generate(engine: AsyncEngine, orgs: int, members: int, seed: int = 1, 
     if members < 0:
         raise ValueError("members must not be negative")
     rng = random.Random(seed)
-    today = today or dt.date.today()
+    today = today or clock.today()
     now = dt.datetime.now(dt.timezone.utc)
 
     ordered = _plan(rng, orgs)

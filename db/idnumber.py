@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from db import clock
 
 __all__ = ["InvalidIdNumber", "parse", "check_digit", "make", "mask"]
 
@@ -44,7 +45,7 @@ def parse(id_number: str) -> tuple[str, datetime.date, str]:
         raise InvalidIdNumber(f"身份证号码中的出生日期无效：{number[6:14]}") from None
     if birth < _MIN_BIRTH:
         raise InvalidIdNumber(f"身份证号码中的出生日期早于1900年1月1日：{number[6:14]}")
-    if birth > datetime.date.today():
+    if birth > clock.today():
         raise InvalidIdNumber(f"身份证号码中的出生日期晚于今天：{number[6:14]}")
     expected = check_digit(number[:17])
     if number[17] != expected:

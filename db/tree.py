@@ -136,11 +136,9 @@ async def repair_rollups(session) -> None:
     the recount must see neither half alone). Members are updated before organizations are
     locked: member rows before organization rows, the writers' order (db.services.organizations),
     so the two cannot deadlock."""
-    import datetime as dt
-
     from sqlalchemy import text, update
 
-    from db import models
+    from db import clock, models
     from db.services.history import lock_kept_days as _lock_kept_days
     from db.services.history import differs_from_history, last_fact, rebuild_snapshots, refresh_last_fact, state_columns
     from db.services.members import completeness_percent, recount
@@ -151,7 +149,7 @@ async def repair_rollups(session) -> None:
     # The member row's organization, category and status are a cache of the history's answer
     # for today: where they differ, the history wins (before completeness, which depends on the
     # category, and before the recount, which follows the statuses).
-    organization_id, category, status = state_columns(dt.date.today())
+    organization_id, category, status = state_columns(clock.today())
     m = models.Member
     wrong = list(await session.scalars(differs_from_history()))
     if wrong:

@@ -34,7 +34,6 @@ Measured in bench/compare.py (`dangjian-warm` against `dangjian`).
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from graphql.error import GraphQLError
 
 from sqlalchemy.exc import DBAPIError
 
+from db import clock
 from db.services import accounts
 from gql.auth import tokens
 
@@ -100,7 +100,7 @@ class ResponseCache:
         except (TypeError, ValueError):
             return None
         return (query, operation_name, variables_key, viewer.account_id, viewer.role, viewer.organization_path,
-                viewer.member_id, viewer.must_change_password, dt.date.today().isoformat(), salt)
+                viewer.member_id, viewer.must_change_password, clock.today().isoformat(), salt)
 
     def get(self, key: tuple, version: int) -> Entry | None:
         entry = self._store.get(key)

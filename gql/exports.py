@@ -25,6 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from db import clock
 from db.errors import DomainError
 from db.services import audit, exports, sheets, statistics
 from db.services.members import AFFILIATIONS, CATEGORIES, STATUSES
@@ -264,7 +265,7 @@ async def roster(request: Request) -> Response:
         raise
     parameters = {"organizationId": pk, "kind": kind, "columns": columns, "query": repr(query)}
     header = exports.roster_header(columns)
-    filename = f"党员名册-{organization.name}-{dt.date.today().isoformat()}.{kind}"
+    filename = f"党员名册-{organization.name}-{clock.today().isoformat()}.{kind}"
     rows = exports.roster_rows(session, viewer.branch, organization, query, columns, masked)
 
     async def csv_body():
@@ -310,7 +311,7 @@ def report_response(report: sheets.Report, kind: str, stem: str) -> Response:
         data, media = sheets.report_xlsx(report), XLSX
     else:
         data, media = sheets.report_docx(report), DOCX
-    return Response(data, media_type=media, headers=attachment(f"{stem}-{dt.date.today().isoformat()}.{kind}"))
+    return Response(data, media_type=media, headers=attachment(f"{stem}-{clock.today().isoformat()}.{kind}"))
 
 
 def _report_kind(request: Request) -> str:
@@ -386,7 +387,7 @@ async def saved_table(request: Request) -> Response:
     if pk is None:
         raise not_found("统计表格")
     as_of = date(request, "asOf")
-    if as_of is not None and as_of > dt.date.today():
+    if as_of is not None and as_of > clock.today():
         raise bad_input("统计日期（asOf）不能晚于今天")
     try:
         report = await _read(request, lambda s: exports.saved_table(s, viewer.branch, pk, as_of))

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import uuid
 
 import httpx
 import pytest
 
-from db import models
+from db import clock, models
 from db.engine import make_engine, make_sessionmaker
 from db.tree import HEALTHY, invariant_violations
 from gql.app import create_app
 from gql.ids import to_global_id
 from gql.settings import Settings
 from tests.factories import PASSWORD, build_world
+
+# One day for the whole run, the app's and the tests' (db.clock): a run that crosses midnight
+# UTC would otherwise compare expectations fixed at import with answers of the next day. Pinned
+# before any test module is imported, since several fix TODAY when imported. The browser tests'
+# server runs in a process of its own and reads the calendar.
+clock.pin(dt.date.today())
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db import idnumber, models
+from db import clock, idnumber, models
 from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
 from db.services import accounts, members, organizations
@@ -111,7 +111,7 @@ async def make_varied_members(session, organizations, count: int, seed: int = 9)
     from db import codes
 
     rng = random.Random(seed)
-    today = dt.date.today()
+    today = clock.today()
     educations = [c for c, _ in codes.entries("education")][:8] + [None, None]
     ethnicities = ["01", "01", "01", "02", "03", None]
     positions = [c for c, _ in codes.entries("job_position")][:4] + [None]

@@ -11,6 +11,7 @@ import io
 import docx
 import openpyxl
 
+from db import clock
 from db.engine import make_sessionmaker
 from db.services import members as member_service
 from tests.conftest import gid
@@ -123,7 +124,7 @@ async def test_scope_and_roles_give_json_errors(api, tree):
         ("a_admin", "/export/members.pdf", {}, 404, "NOT_FOUND"),
         ("a_admin", "/export/crosstab.xlsx", {"organizationId": a, "rows": "NOPE"}, 400, "BAD_USER_INPUT"),
         ("a_admin", "/export/crosstab.xlsx", {"organizationId": a, "rows": "GENDER",
-                                              "asOf": (dt.date.today() + dt.timedelta(days=1)).isoformat()},
+                                              "asOf": (clock.today() + dt.timedelta(days=1)).isoformat()},
          400, "BAD_USER_INPUT"),
         ("a_admin", "/export/balance.xlsx", {"organizationId": a, "from": "2021-01-01", "to": "2020-12-31"}, 400,
          "BAD_USER_INPUT"),
@@ -175,7 +176,7 @@ async def test_cross_tab_exports_equal_graphql(api, tree):
     for spec in [{"rows": "EDUCATION", "columns": "GENDER"}, {"rows": "CHILD_ORGANIZATION"},
                  {"rows": "AGE_BAND", "columns": "CATEGORY", "filter": {"genders": ["FEMALE"]}},
                  {"rows": "GENDER", "scope": "SELF"},
-                 {"rows": "JOIN_YEAR", "asOf": (dt.date.today() - dt.timedelta(days=400)).isoformat()},
+                 {"rows": "JOIN_YEAR", "asOf": (clock.today() - dt.timedelta(days=400)).isoformat()},
                  {"subject": "ORGANIZATIONS", "rows": "ORG_TYPE"}]:
         data = (await api.as_("a_viewer", CROSS_TAB, {"input": {"organizationId": a, **spec}}))
         assert "errors" not in data, data
@@ -188,7 +189,7 @@ async def test_cross_tab_exports_equal_graphql(api, tree):
         labels = dict((r[0], r[1]) for r in heading[1:])
         assert labels["党组织"] == tree.orgs["a"].name
         assert labels["统计范围"] == ("本级" if spec.get("scope") == "SELF" else "本级及下级")
-        assert labels["统计日期"] == spec.get("asOf", dt.date.today().isoformat())
+        assert labels["统计日期"] == spec.get("asOf", clock.today().isoformat())
         assert "生成时间" in labels
         with_columns = "columns" in spec
         header, body, totals = table[0], table[1:-1], table[-1]
@@ -236,7 +237,7 @@ BALANCE = """query($o: ID!, $from: Date!, $to: Date!, $scope: Scope!) {
 
 
 async def test_balance_export_equals_graphql(api, tree):
-    today = dt.date.today()
+    today = clock.today()
     for organization, scope, start in [("a", "SUBTREE", dt.date(today.year - 30, 1, 1)),
                                        ("a1", "SELF", dt.date(today.year - 10, 1, 1)),
                                        ("root", "SUBTREE", today - dt.timedelta(days=20))]:

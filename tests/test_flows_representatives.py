@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from db import clock
 from tests.conftest import error_codes, gid
 from tests.factories import new_id_number
 from tests.test_races import Race
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 def ok(result: dict, field: str) -> dict:

@@ -41,3 +41,18 @@ def test_resolvers_never_import_schema_types():
 
 def test_auth_imports_neither_resolvers_nor_schema():
     assert offenders("gql.auth", ("gql.schema", "gql.resolvers")) == []
+
+
+def test_today_comes_from_the_clock():
+    """db.clock is the only reader of the calendar's day, so a test run pins one day for the app
+    and the tests alike (tests/conftest.py). The browser tests read it for a server of their own."""
+    found = []
+    for package in ("db", "gql", "tests"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path.name in ("clock.py", "conftest.py", "test_browser.py", "test_dashboard_page.py"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "today"
+                        and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "date"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import event
 
-from db import models
+from db import clock, models
 from db.branch import SYSTEM_ACTOR
 from db.engine import make_sessionmaker
 from db.services import difficulties as difficulty_service
@@ -27,7 +27,7 @@ def settings() -> Settings:
     return Settings(password_profile="cheapest", response_cache_entries=0)
 
 
-TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+TOMORROW = (clock.today() + dt.timedelta(days=1)).isoformat()
 
 SET_TERM = """
 mutation($input: SetLeadershipTermInput!) {

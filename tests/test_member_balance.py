@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from db import clock
 from tests.conftest import error_codes, gid
 from tests.test_member_lifecycle import STATUS, ok
 from tests.test_statistics import tree  # noqa: F401  (the fixture)
 from tests.test_statistics_as_of import dated  # noqa: F401  (the fixture)
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 BALANCE = """query($o: ID!, $scope: Scope!, $from: Date!, $to: Date!) {
   memberBalance(organizationId: $o, scope: $scope, from: $from, to: $to) {
     from to start end

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from db import idnumber, models
+from db import clock, idnumber, models
 from db.engine import make_sessionmaker
 from db.services import history
 from db.services.members import DEFAULT_STATUSES
@@ -18,7 +18,7 @@ from tests.conftest import error_codes, gid
 from tests.factories import make_member, new_id_number
 from tests.test_races import Race
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 def ok(result: dict, field: str) -> dict:

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from db import models
+from db import clock, models
 from db.engine import make_sessionmaker
 from gql.settings import Settings
 from tests.conftest import error_codes, gid
@@ -67,7 +67,7 @@ async def test_batch_entry_all_or_nothing(api, world, engine):
 
 async def test_kind_specific_fields(api, world):
     member = ids(world, "a1_first")
-    future = (dt.date.today() + dt.timedelta(days=40)).isoformat()
+    future = (clock.today() + dt.timedelta(days=40)).isoformat()
     cases = [
         ("DUES", {"date": "2024-03-01"}, [("INVALID", ["fields", "amount"])]),
         ("DUES", {"date": "2024-03-01", "amount": "0"}, [("INVALID", ["fields", "amount"])]),
@@ -150,7 +150,7 @@ async def test_members_without_record(api, world):
     assert await without(a, "2023-01-01") == set()  # A itself has no members
     # A member who left is no longer expected to pay.
     ok(await api.as_("a_operator", STATUS, {"m": gid("Member", world.members["a1_second"]), "k": "WITHDRAWAL",
-                                            "d": dt.date.today().isoformat()}), "recordStatusChange")
+                                            "d": clock.today().isoformat()}), "recordStatusChange")
     assert await without(a1, "2024-01-01") == set()
     foreign = gid("Organization", world.orgs["b1"])
     assert await without(foreign, "2024-01-01") == set()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from db import clock
 from db.services import members as member_service
 from db import idnumber, models
 from db.engine import make_sessionmaker
@@ -42,7 +43,7 @@ def with_wrong_check_digit(number: str) -> str:
 
 
 def years_ago(years: int, today: dt.date | None = None) -> dt.date:
-    today = today or dt.date.today()
+    today = today or clock.today()
     try:
         return today.replace(year=today.year - years)
     except ValueError:  # 29 February
@@ -132,7 +133,7 @@ async def test_create_takes_gender_and_birth_date_from_the_id_number(api, world)
 async def test_create_rejects_an_invalid_id_number(api, world):
     before = await member_total(api)
     wrong_check = with_wrong_check_digit(id_number(dt.date(1990, 5, 20)))
-    future = idnumber.make("110105", dt.date.today() + dt.timedelta(days=1), 11)
+    future = idnumber.make("110105", clock.today() + dt.timedelta(days=1), 11)
     for bad in (wrong_check, wrong_check[:17], "110105199002301234", "11010519900520A23X", "", future,
                 "１１０１０５１９９００５２０１２３４"):
         result = await create(api, "a_operator", world.orgs["a1"], idNumber=bad)
@@ -285,7 +286,7 @@ class Person:
 
     @property
     def age(self) -> int:
-        today = dt.date.today()
+        today = clock.today()
         return today.year - self.birth.year - ((today.month, today.day) < (self.birth.month, self.birth.day))
 
 
@@ -741,10 +742,10 @@ async def test_create_places_the_member_from_since(api, world, engine):
     assert await _placement_start(engine, applied["member"]["id"]) == dt.date(2010, 3, 1)
     neither = await made(idNumber=id_number(dt.date(1985, 1, 4)), category="APPLICANT", joinedOn=None,
                          confirmedOn=None, appliedOn=None)
-    assert await _placement_start(engine, neither["member"]["id"]) == dt.date.today()
+    assert await _placement_start(engine, neither["member"]["id"]) == clock.today()
     # A day in the future or before birth is refused, and nothing is written.
     before = await member_total(api)
-    future = await made(since=(dt.date.today() + dt.timedelta(days=1)).isoformat(),
+    future = await made(since=(clock.today() + dt.timedelta(days=1)).isoformat(),
                         idNumber=id_number(dt.date(1985, 1, 5)))
     assert [(e["code"], e["field"]) for e in future["userErrors"]] == [("INVALID", ["since"])]
     unborn = await made(since="1980-01-01", idNumber=id_number(dt.date(1985, 1, 6)))

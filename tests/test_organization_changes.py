@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 
+from db import clock
 from tests.conftest import gid
 from tests.factories import set_member_status, new_id_number
 
@@ -15,7 +16,7 @@ A1_NAME = "中共示范市甲区第一支部委员会"
 A2_NAME = "中共示范市甲区第二支部委员会"
 B1_NAME = "中共示范市乙区第一支部委员会"
 
-TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+TOMORROW = (clock.today() + dt.timedelta(days=1)).isoformat()
 
 ORG_FIELDS = """
   id code name depth status revokedOn revokeReason version
@@ -173,6 +174,18 @@ async def test_invalid_move_dates_move_nothing(api, world):
     assert [e["kind"] for e in org["history"]] == ["CREATED"]
     assert await member_total_of(api, "a_viewer", "001001") == 3
     assert await member_total_of(api, "b_viewer", "001002") == 1
+
+
+
+async def test_the_day_is_the_clocks(api, world, monkeypatch):
+    """"Not in the future" reads db.clock: with the clock a day on, yesterday's tomorrow is allowed."""
+    tomorrow = clock.today() + dt.timedelta(days=1)
+    a1 = world.orgs["a1"]
+    assert problems(await move(api, "root_admin", a1, world.orgs["b"], date=tomorrow.isoformat(), codeSuffix="009"),
+                    "moveOrganization")
+    monkeypatch.setattr(clock, "_pinned", tomorrow)
+    result = await move(api, "root_admin", a1, world.orgs["b"], date=tomorrow.isoformat(), codeSuffix="009")
+    assert not problems(result, "moveOrganization"), result
 
 
 # ------------------------------------------------------------------ moveOrganization: the subtree follows

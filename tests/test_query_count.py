@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import event
 
-from db import models
+from db import clock, models
 from db.engine import make_sessionmaker
 from gql.ids import to_global_id
 from gql.settings import Settings
@@ -190,7 +190,7 @@ async def test_a_past_day_cross_tab_asks_its_probe_with_the_scope(api, world, en
       columns: GENDER, asOf: $asOf}) { rows { key label } cells total } }"""
     organization_id = to_global_id("Organization", world.orgs["root"].id)
     _, today = await run(api, engine, token, document, {"id": organization_id})
-    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    yesterday = (clock.today() - dt.timedelta(days=1)).isoformat()
     _, not_kept = await run(api, engine, token, document, {"id": organization_id, "asOf": yesterday})
     async with make_sessionmaker(engine)() as session, session.begin():
         await history.build_snapshot(session, dt.date.fromisoformat(yesterday))

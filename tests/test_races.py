@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import aliased
 from sqlalchemy.util import await_
 
-from db import models
+from db import clock, models
 from db.engine import WRITE_OPTION, make_sessionmaker
 from db.errors import DomainError
 from db.services import members as member_service
@@ -34,7 +34,7 @@ ROUNDS = 20
 # How long a racer waits for the others at the hook; what a round costs once the fixes serialise
 # the racers (the first waits this long for a racer that is blocked behind its lock).
 MEET_TIMEOUT = 0.3
-TODAY = dt.date.today().isoformat()
+TODAY = clock.today().isoformat()
 _names = itertools.count(1)
 
 

@@ -16,7 +16,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from db import changes
+from db import changes, clock
 from db.engine import make_sessionmaker
 from gql.app import create_app
 from gql.schema import schema
@@ -300,7 +300,7 @@ async def _transfer(api, world, _=None):
     payload = await ok(api, "a_admin", "transferMembers", "TransferMembersInput",
                        {"memberIds": [gid("Member", world.members["a1_first"])],
                         "toOrganizationId": gid("Organization", world.orgs["b1"]),
-                        "date": dt.date.today().isoformat()}, "transfers { id }")
+                        "date": clock.today().isoformat()}, "transfers { id }")
     return payload["transfers"][0]["id"]
 
 
@@ -310,7 +310,7 @@ async def _transfer_prepare(api, world):
 
 def _decide_transfer(name: str, who: str, reason: str | None = None):
     async def act(api, world, transfer_id):
-        data = {"transferId": transfer_id, "date": dt.date.today().isoformat()}
+        data = {"transferId": transfer_id, "date": clock.today().isoformat()}
         if reason:
             data["reason"] = reason
         await ok(api, who, name, "DecideTransferInput", data)

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from db import clock
 from db.branch import Branch
 from db.engine import make_sessionmaker
 from db.services import history, statistics
@@ -65,7 +66,7 @@ SHAPES = [("CATEGORY", "AGE_BAND", True), ("CHILD_ORGANIZATION", "STATUS", True)
           ("CHILD_ORGANIZATION", None, False), ("PARTY_AGE_BAND", "JOIN_YEAR", True), ("STATUS", "CATEGORY", False)]
 
 
-@pytest.mark.parametrize("today", [dt.date.today(), dt.date(2024, 2, 29), dt.date(2023, 3, 1)])
+@pytest.mark.parametrize("today", [clock.today(), dt.date(2024, 2, 29), dt.date(2023, 3, 1)])
 async def test_random_filters_today(engine, tree, monkeypatch, today):  # noqa: F811
     branch = Branch(path=tree.orgs["root"].path)
     async with make_sessionmaker(engine)() as session:
@@ -195,9 +196,9 @@ async def test_filter_shapes_from_one_client_do_not_disable_the_unfiltered_prebu
     root = tree.orgs["root"]
     for rows, columns in (("EDUCATION", "GENDER"), ("CHILD_ORGANIZATION", "AGE_BAND")):
         spec = CrossTabSpec(organization_id=root.id, rows=rows, columns=columns, subtree=True)
-        assert statistics._today_statement(spec, root, dt.date.today()) is not None, (rows, columns)
+        assert statistics._today_statement(spec, root, clock.today()) is not None, (rows, columns)
     # The filtered shapes stop at MAX_SHAPES; a new one then takes the generic builder.
     assert len(statistics._TODAY_FILTERED) == statistics.MAX_SHAPES
     spec = CrossTabSpec(organization_id=root.id, rows="GENDER", query=MemberQuery(genders=("MALE",) * 16,
                                                                                    has_account=False))
-    assert statistics._today_statement(spec, root, dt.date.today()) is None
+    assert statistics._today_statement(spec, root, clock.today()) is None

@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 
+from db import clock
 from db.branch import Branch
 from db.engine import make_sessionmaker
 from db.services import history, statistics
@@ -150,7 +151,7 @@ async def shuffled(engine, tree):  # noqa: F811
                                                                        "TRANSFERRING"])))
                 if rng.random() < 0.6:
                     back = left + dt.timedelta(days=rng.choice([0, 1, 30, 400]))
-                    if back < dt.date.today():
+                    if back < clock.today():
                         session.add(models.MemberStatusStep(member_id=member.id, effective_on=back, status="ACTIVE"))
             if later and rng.random() < 0.3:
                 session.add(models.MemberCategoryStep(member_id=member.id, effective_on=near(rng, later),

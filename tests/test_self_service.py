@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 
 import pytest
 from sqlalchemy import event, func, select
 
-from db import models
+from db import clock, models
 from db.branch import SYSTEM_ACTOR
 from db.services import lifecycle
 from db.engine import make_sessionmaker
@@ -273,7 +272,7 @@ async def test_a_rejection_keeps_its_reason_and_changes_nothing(api, engine, wor
 async def test_approved_dues_become_a_dues_record_of_the_month(api, engine, world):
     asked = await submit(api, "a1_member", REQUEST_DUES, {"monthlyAmount": "25.50"})
     assert asked["userErrors"] == []
-    month = dt.date.today().replace(day=1).isoformat()
+    month = clock.today().replace(day=1).isoformat()
     assert json.loads(asked["request"]["payload"]) == {"month": month, "monthlyAmount": "25.50"}
     bad = await submit(api, "a1_admin", DECIDE, {"requestId": asked["request"]["id"], "approve": True})
     assert bad["userErrors"] == []

@@ -13,7 +13,7 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
-from db import demo, models
+from db import clock, demo, models
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from db.services import history, statistics
@@ -24,7 +24,7 @@ from tests.test_cli import cli
 from tests.test_statistics import tree  # noqa: F401  (the fixture)
 from tests.test_statistics_as_of import TABLE
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 DAY = dt.date(2015, 6, 30)  # the generated tree's members changed around it (tests/test_statistics_as_of.py)
 
 

@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 
+from db import clock
 from db.engine import make_sessionmaker
 from db.services.statistics import MEMBER_DIMENSIONS, ORGANIZATION_DIMENSIONS
 from tests.conftest import error_codes, gid
@@ -208,7 +209,7 @@ async def test_labels_and_bands(api, tree):
 async def test_age_band_boundaries_on_both_engines(api, engine, world):
     """A member turning 31 today is 31–35; one turning 31 tomorrow is still ≤30 (the minAge
     arithmetic, 29 February included)."""
-    today = dt.date.today()
+    today = clock.today()
 
     def years_ago(n: int, days: int = 0) -> dt.date:
         try:
@@ -235,7 +236,7 @@ BAD_INPUTS = [
     ({"rows": "GENDER", "subject": "ORGANIZATIONS"}, "a member dimension on ORGANIZATIONS"),
     ({"rows": "GENDER", "columns": "GENDER"}, "the same dimension twice"),
     ({"rows": "LEVEL", "subject": "ORGANIZATIONS", "filter": {"genders": ["MALE"]}}, "a member filter on organizations"),
-    ({"rows": "GENDER", "asOf": (dt.date.today() + dt.timedelta(days=1)).isoformat()}, "a date after today"),
+    ({"rows": "GENDER", "asOf": (clock.today() + dt.timedelta(days=1)).isoformat()}, "a date after today"),
     ({"rows": "GENDER", "filter": {"minAge": 200}}, "an age out of range"),
 ]
 
@@ -248,12 +249,12 @@ async def test_bad_inputs_are_client_errors(api, world, bad, why):
 
 
 async def test_future_dates_say_so_in_chinese(api, world):
-    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    tomorrow = (clock.today() + dt.timedelta(days=1)).isoformat()
     result = await api.as_("a_viewer", CROSS_TAB, {"input": {"organizationId": gid("Organization", world.orgs["a"]),
                                                              "rows": "GENDER", "asOf": tomorrow}})
     assert "不能晚于今天" in result["errors"][0]["message"]
     today = await api.as_("a_viewer", CROSS_TAB, {"input": {"organizationId": gid("Organization", world.orgs["a"]),
-                                                            "rows": "GENDER", "asOf": dt.date.today().isoformat()}})
+                                                            "rows": "GENDER", "asOf": clock.today().isoformat()}})
     assert "errors" not in today and today["data"]["crossTab"]["total"] == 3
 
 
@@ -310,7 +311,7 @@ async def save(api, who, name, **cross) -> dict:
 async def test_saved_tables(api, world):
     a1 = gid("Organization", world.orgs["a1"])
     saved = await save(api, "a1_viewer", " 一支部性别学历 ", organizationId=a1, rows="GENDER", columns="EDUCATION",
-                       filter={"categories": ["FULL"]}, asOf=dt.date.today().isoformat())
+                       filter={"categories": ["FULL"]}, asOf=clock.today().isoformat())
     assert saved["userErrors"] == []
     definition = saved["definition"]
     assert definition["name"] == "一支部性别学历" and definition["organization"]["id"] == a1
@@ -348,7 +349,7 @@ async def test_saved_tables(api, world):
     assert "errors" not in before and before["data"]["node"]["result"]["total"] == 0
     future = await api.as_("a_admin", """query($id: ID!, $d: Date) { node(id: $id) { ... on StatDefinition {
         result(asOf: $d) { total } } } }""", {"id": definition["id"],
-                                               "d": (dt.date.today() + dt.timedelta(days=1)).isoformat()})
+                                               "d": (clock.today() + dt.timedelta(days=1)).isoformat()})
     assert error_codes(future) == ["BAD_USER_INPUT"]
     foreign = await api.as_("b_admin", """query($id: ID!) { node(id: $id) { id } }""", {"id": definition["id"]})
     assert foreign["data"]["node"] is None

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from db import models
+from db import clock, models
 from db.branch import Branch
 from db.engine import make_sessionmaker
 from db.services import statistics
@@ -23,7 +23,7 @@ from tests.conftest import error_codes, gid
 from tests.test_member_lifecycle import PROMOTE, STATUS, create, ok
 from tests.test_statistics import tree  # noqa: F401  (the fixture)
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 TABLE = """query($input: CrossTabInput!) { crossTab(input: $input) {
   rows { key label } columns { key label } cells rowTotals columnTotals total } }"""
 DRILL = """query($input: CrossTabInput!, $row: String!, $column: String) { crossTab(input: $input) {

@@ -11,6 +11,7 @@ import itertools
 
 import pytest
 
+from db import clock
 from db.branch import Branch
 from db.engine import make_sessionmaker
 from db.errors import DomainError
@@ -65,7 +66,7 @@ async def three_ways(session, branch, spec, monkeypatch, off: str = "READ_SNAPSH
 
 async def test_prebuilt_equals_generic_for_every_dimension_and_pair(engine, tree, monkeypatch):  # noqa: F811
     branch = Branch(path=tree.orgs["root"].path)
-    today = dt.date.today()
+    today = clock.today()
     compared = 0
     async with make_sessionmaker(engine)() as session:
         for name in ("root", "a", "a1", "a11"):
@@ -127,7 +128,7 @@ async def test_a_filter_is_prebuilt_by_its_shape_and_equals_the_generic_builder(
     organization = tree.orgs["a"]
     compared = 0
     async with make_sessionmaker(engine)() as session:
-        for today in (dt.date.today(), dt.date(2024, 2, 29)):
+        for today in (clock.today(), dt.date(2024, 2, 29)):
             for query in filters():
                 for subtree, (rows, columns) in ((True, ("EDUCATION", "GENDER")), (False, ("CATEGORY", "AGE_BAND")),
                                                  (True, ("CHILD_ORGANIZATION", "STATUS"))):
@@ -144,7 +145,7 @@ async def test_a_search_or_a_long_list_takes_the_generic_builder(engine, tree, m
     from db import codes
 
     branch = Branch(path=tree.orgs["root"].path)
-    today = dt.date.today()
+    today = clock.today()
     organization = tree.orgs["a"]
     many = tuple(c for c, _ in codes.entries("ethnicity"))[:statistics.MAX_FILTER_VALUES + 1]
     async with make_sessionmaker(engine)() as session:

@@ -76,7 +76,6 @@ foreign ids in answers; calling A1 the "sibling" of the files test gets a CSV an
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -85,7 +84,7 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import select
 
-from db import models
+from db import clock, models
 from gql.auth.directives import Auth
 from db.engine import make_sessionmaker
 from gql.ids import from_global_id, to_global_id
@@ -115,7 +114,7 @@ NODE_SKIP = {"pending", "transferMember", "flowMember"}  # Members like the "mem
 # callers see a and a1's, both sides in A) or outside A altogether (root's goes to b, not into A:
 # a receiving branch reads the transfer, and the member while PENDING).
 RECEIVER = {"root": "b", "a": "a1", "a1": "a2", "a2": "a", "b": "b1"}
-TODAY = dt.date.today().isoformat()
+TODAY = clock.today().isoformat()
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / "schema.graphql"
 SERVED = set(app_schema._schema.query_type.fields) | set(app_schema._schema.mutation_type.fields)
 

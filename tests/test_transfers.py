@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from db import idnumber, models
+from db import clock, idnumber, models
 from db.engine import make_sessionmaker
 from db.services import history
 from gql.ids import from_global_id
@@ -19,7 +19,7 @@ from tests.conftest import error_codes, gid
 from tests.factories import make_member, new_id_number
 from tests.test_races import ROUNDS, Race, assert_invariants, payload, setup, succeeded
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ from sqlalchemy import String, and_, case, cast, exists, func, literal, literal_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from db import models
+from db import clock, models
 from db.branch import Branch
 from db.errors import DomainError
 from db.pagination import Page, keyset_page
@@ -76,7 +76,7 @@ class BalanceInputError(DomainError):
 
 
 def check(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
-    today = today or dt.date.today()
+    today = today or clock.today()
     if start <= EARLIEST:  # the day before `from` must be a date (0001-01-01 has none)
         raise BalanceInputError(f"统计期间的开始日期（from）须晚于 {EARLIEST.isoformat()}", "from")
     if end < start:

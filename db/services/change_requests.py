@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import codes, models
+from db import clock, codes, models
 from db.branch import Actor, Branch, via_member
 from db.branch import get as branch_get
 from db.errors import DomainError, Problems, not_found
@@ -102,7 +102,7 @@ async def request_dues(session: AsyncSession, actor: Actor, monthly_amount: Deci
                        today: dt.date | None = None) -> tuple[models.ChangeRequest, str]:
     """A dues payment for the current month (the DUES record's own checks: > 0, two decimals)."""
     member, organization = await _own_member(session, actor)
-    month = (today or dt.date.today()).replace(day=1)
+    month = (today or clock.today()).replace(day=1)
     try:
         values = member_records.validate("DUES", {"date": month, "amount": monthly_amount})
     except DomainError as exc:
@@ -148,7 +148,7 @@ async def apply_transfer_request(session: AsyncSession, actor: Actor, member: mo
     from db.services import transfers  # transfers imports members and lifecycle: no cycle at import time
 
     await transfers.send(session, actor, [member.id], payload.get("to_organization_id"),
-                         payload.get("external_destination"), dt.date.today(), payload.get("reason"))
+                         payload.get("external_destination"), clock.today(), payload.get("reason"))
 
 
 async def _apply(session: AsyncSession, actor: Actor, request: models.ChangeRequest) -> None:

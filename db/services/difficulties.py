@@ -7,7 +7,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from db import codes, models
+from db import clock, codes, models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
 from db.changes import touch
@@ -22,7 +22,7 @@ async def add(session: AsyncSession, actor: Actor, member_id: int, kind_code: st
     problems = Problems()
     if not codes.is_valid(KIND_TABLE, kind_code or ""):
         problems.add("INVALID", f"困难类型代码 {kind_code} 不在代码表中", ["kindCode"])
-    if recorded_on > dt.date.today():
+    if recorded_on > clock.today():
         problems.add("INVALID", "登记日期不能晚于今天", ["recordedOn"])
     if organization.established_on and recorded_on < organization.established_on:
         problems.add("INVALID", "登记日期不能早于党组织的成立日期", ["recordedOn"])
@@ -47,7 +47,7 @@ async def revoke(session: AsyncSession, actor: Actor, difficulty_id: int, date: 
         raise DomainError("CONFLICT", "该困难记录已撤销", "difficultyId")
     if date < difficulty.recorded_on:
         raise DomainError("INVALID", "撤销日期不能早于登记日期", "date")
-    if date > dt.date.today():
+    if date > clock.today():
         raise DomainError("INVALID", "撤销日期不能晚于今天", "date")
     # Compare-and-set: only while still open. Two revocations at once (PostgreSQL, READ
     # COMMITTED) both read it open; the second UPDATE waits for the first's row lock, re-checks

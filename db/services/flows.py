@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from db import models
+from db import clock, models
 from db.branch import Actor, Branch, via_member, via_member_by_id
 from db.branch import get as branch_get
 from db.changes import touch
@@ -41,7 +41,7 @@ EDITABLE = ("destination", "reason", "contact")
 
 
 def _today() -> dt.date:
-    return dt.date.today()
+    return clock.today()
 
 
 def _text(problems: Problems, value: str | None, limit: int, field: str, required: bool = False) -> str | None:

@@ -28,7 +28,7 @@ from sqlalchemy import (Select, and_, bindparam, case, delete, event, except_, e
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-from db import models
+from db import clock, models
 from db.session import LOCK_EXCLUSIVE, LOCK_SHARED, holds_snapshot_lock
 
 CATEGORIES = ("APPLICANT", "ACTIVIST", "CANDIDATE", "PROBATIONARY", "FULL")
@@ -482,7 +482,7 @@ async def build_snapshot(session: AsyncSession, day: dt.date) -> int:
     today only (a later fact may not yet exist for a day not ended). Start the transaction with
     db.session.begin_write(session, exclusive=True) (or with no lock taken): SNAPSHOT_LOCK is taken
     exclusively here, and a transaction holding it shared would wait for every other writer."""
-    if day >= dt.date.today():
+    if day >= clock.today():
         raise ValueError("only a day before today can be kept")
     await lock_kept_days(session)
     d, s = models.StateSnapshot.__table__, models.MemberStateSnapshot.__table__
@@ -570,7 +570,7 @@ async def rebuild_snapshots(session) -> None:
 def differs_from_history(day: dt.date | None = None) -> Select:
     """Members whose cached organization, category or status is not the history's answer for
     `day` (default today): the invariant "history" of db.tree."""
-    day = day or dt.date.today()
+    day = day or clock.today()
     m = models.Member
     organization_id, category, status = state_columns(day)
     return select(m.id).where(or_(m.organization_id.is_distinct_from(organization_id),

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import models
+from db import clock, models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
 from db.errors import DomainError, Problems
@@ -32,7 +32,7 @@ async def set_term(session: AsyncSession, actor: Actor, organization_id: int, el
     problems = Problems()
     if election_method not in ELECTION_METHODS:
         problems.add("INVALID", "未知的选举方式", ["electionMethod"])
-    if elected_on > dt.date.today():
+    if elected_on > clock.today():
         problems.add("INVALID", "选举日期不能晚于今天", ["electedOn"])
     _not_before_established(problems, organization, elected_on, "electedOn")
     if term_ends_on <= elected_on:
@@ -81,7 +81,7 @@ async def appoint(session: AsyncSession, actor: Actor, organization_id: int, mem
     problems = Problems()
     if title not in TITLES:
         problems.add("INVALID", "未知的职务", ["title"])
-    if since > dt.date.today():
+    if since > clock.today():
         problems.add("INVALID", "任职日期不能晚于今天", ["since"])
     _not_before_established(problems, organization, since, "since")
     problems.raise_if_any()
@@ -124,7 +124,7 @@ async def end_position(session: AsyncSession, actor: Actor, position_id: int, un
         raise DomainError("CONFLICT", "该职务已经结束", "positionId")
     if until < position.since:
         raise DomainError("INVALID", "离任日期不能早于任职日期", "until")
-    if until > dt.date.today():
+    if until > clock.today():
         raise DomainError("INVALID", "离任日期不能晚于今天", "until")
     position.until = until
     organization.leadership_changed_on = max(filter(None, (organization.leadership_changed_on, until)))

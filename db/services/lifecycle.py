@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from db import idnumber, models
+from db import clock, idnumber, models
 from db.branch import Actor, Branch, members as members_in
 from db.branch import get as branch_get
 from db.changes import touch
@@ -41,7 +41,7 @@ EDITABLE = tuple(name for name in CAMEL if name not in ("id_number", "category")
 
 
 def _today() -> dt.date:
-    return dt.date.today()
+    return clock.today()
 
 
 async def lock_members(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, models.Member]:

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from sqlalchemy import delete, exists, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import codes, models
+from db import clock, codes, models
 from db.branch import Actor, Branch, members as members_in, via_member, via_member_in_sight
 from db.changes import touch
 from db.errors import DomainError, Problems
@@ -39,7 +39,7 @@ def validate(kind: str, fields: dict[str, Any], *, today: dt.date | None = None)
     """The row values of a record of `kind` (MemberRecordFields, snake_case); every problem at once,
     at ["fields", name]. Kind-specific: DUES an amount > 0 and a month (stored as its first day);
     REWARD and PUNISHMENT a code of their table and approvedBy; EVALUATION a result."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     problems = Problems()
 
     def at(name: str) -> list[str]:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from db import codes, idnumber, models
+from db import clock, codes, idnumber, models
 from db.branch import ANCHOR, IN_ANCHOR_SUBTREE, Actor, Branch, members
 from db.branch import get as branch_get
 from db.changes import FOLD_DUE, UNTRACKED, fold_branch_changes, touch
@@ -87,7 +87,7 @@ def validate_fields(fields: dict[str, Any], *, today: dt.date | None = None,
     Every problem is reported at once, with its path into the input (["fields", "idNumber"]).
     `probation_extended`: the member has a PROBATION_EXTENDED status change (延长预备期), so
     confirmedOn may lie up to two years after joinedOn, and no later; otherwise at least one."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     problems = Problems()
 
     def at(name: str) -> list[str]:
@@ -175,7 +175,7 @@ def validate_entry(fields: dict[str, Any], affiliation: str, since: dt.date | No
     placement's start and the affiliation; (row values, since). createMember and the bulk import
     (db.services.imports) both call this, so a row of a spreadsheet is judged exactly as the
     mutation's input is. Every problem at once (a bad record and a bad affiliation together)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     problems = Problems()
     values = None
     try:
@@ -278,7 +278,7 @@ def completeness_percent_of(values: dict[str, Any]) -> int:
 def probation_overdue(member: models.Member, today: dt.date | None = None) -> bool:
     """A probationary member whose probation year is over: the status changes decide whether it
     was extended (completeness() is then told)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     return member.category == "PROBATIONARY" and member.joined_on is not None and today - member.joined_on > PROBATION
 
 
@@ -286,7 +286,7 @@ def completeness(member: models.Member, today: dt.date | None = None,
                  probation_extended: bool = False) -> tuple[int, list[str], list[str]]:
     """(percent, names of missing fields, rule findings). `probation_extended`: the member has a
     PROBATION_EXTENDED status change (its probation may last up to two years)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     missing = [name for column, name in completeness_fields(member.category).items()
                if getattr(member, column) is None]
     percent = member.completeness
@@ -479,7 +479,7 @@ async def set_status(session: AsyncSession, member: models.Member, status: str, 
     for key, value in (("status", status), ("version", version), ("updated_at", now),
                        ("organization_id", organization_id), *(extra or {}).items()):
         set_committed_value(member, key, value)
-    history.add_status_step(session, member.id, status, effective_on or dt.date.today())
+    history.add_status_step(session, member.id, status, effective_on or clock.today())
     await count_change(session, organization_id, old, status)
 
 
@@ -554,7 +554,7 @@ _DEFAULT_STATUS_IN = models.Member.status.in_(DEFAULT_STATUSES)
 def conditions(query: MemberQuery, today: dt.date | None = None, *, status=None, category=None) -> list:
     """The filter's SQL conditions; ages at `today`. `status` and `category` replace the member
     row's columns (statistics as of a past day pass the dated history's answers)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     m = models.Member
     if not query.statuses and (status is None or status is m.status):
         where = [_DEFAULT_STATUS_IN]

@@ -5,7 +5,7 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import models
+from db import clock, models
 from db.branch import Actor
 from db.errors import DomainError, Problems
 from db.services import organizations
@@ -24,7 +24,7 @@ async def add(session: AsyncSession, actor: Actor, organization_id: int, kind: s
         problems.add("INVALID", "标题不能为空", ["title"])
     elif len(title) > 200:
         problems.add("INVALID", "标题不能超过 200 个字", ["title"])
-    if held_on > dt.date.today():
+    if held_on > clock.today():
         problems.add("INVALID", "日期不能晚于今天", ["heldOn"])
     if organization.established_on and held_on < organization.established_on:
         problems.add("INVALID", "日期不能早于该党组织的成立日期", ["heldOn"])

@@ -22,7 +22,7 @@ import uuid
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import models
+from db import clock, models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
 from db.changes import touch
@@ -132,7 +132,7 @@ async def _insert(session: AsyncSession, *, parent: models.Organization | None, 
     session.add(organization)
     await session.flush()
     organization.path = child_path(parent.path if parent else None, organization.id)
-    since = established_on or dt.date.today()
+    since = established_on or clock.today()
     session.add(models.OrganizationParentPeriod(
         organization_id=organization.id, parent_id=organization.parent_id, valid_from=since))
     session.add(models.OrganizationEvent(
@@ -157,7 +157,7 @@ async def create(session: AsyncSession, actor: Actor, *, parent_id: int | None, 
         problems.add("INVALID", "未知的党组织类别", ["type"])
     check_lengths(problems, {"short_name": short_name, "contact_phone": contact_phone, "address": address},
                   TEXT_LIMITS)
-    if established_on and established_on > dt.date.today():
+    if established_on and established_on > clock.today():
         problems.add("INVALID", "成立日期不能晚于今天", ["establishedOn"])
     if established_on and parent.established_on and established_on < parent.established_on:
         problems.add("INVALID", "成立日期不能早于上级党组织的成立日期", ["establishedOn"])
@@ -236,7 +236,7 @@ async def count_in_branch(session: AsyncSession, branch: Branch) -> int:
 
 
 def _check_event_date(problems: Problems, organization: models.Organization, day: dt.date, field: str) -> None:
-    if day > dt.date.today():
+    if day > clock.today():
         problems.add("INVALID", "日期不能晚于今天", [field])
     if organization.established_on and day < organization.established_on:
         problems.add("INVALID", "日期不能早于该党组织的成立日期", [field])

@@ -38,7 +38,7 @@ from sqlalchemy import and_, case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from db import models
+from db import clock, models
 from db.branch import Actor, Branch, via_member, via_member_by_id
 from db.branch import members as members_in
 from db.branch import get as branch_get
@@ -108,7 +108,7 @@ async def terminate(session: AsyncSession, actor: Actor, term_id: int | None, da
     seat, path = await get_term(session, actor.branch, term_id, "termId")
     problems = Problems()
     reason = _text(problems, reason, REASON_LIMIT, "reason", required=True)
-    if date > dt.date.today():
+    if date > clock.today():
         problems.add("INVALID", "终止日期不能晚于今天", ["date"])
     problems.raise_if_any()
     if seat.terminated_on is not None:

@@ -70,7 +70,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from db import codes, fast, models
+from db import clock, codes, fast, models
 from db.branch import Actor, Branch
 from db.branch import get as branch_get
 from db.branch import organization_row
@@ -176,7 +176,7 @@ class Table:
 def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str] = ()) -> dt.date:
     """The as-of date of a valid spec; StatInputError (with the input field) otherwise."""
     at = list(prefix)
-    today = today or dt.date.today()
+    today = today or clock.today()
     if spec.subject not in (MEMBERS, ORGANIZATIONS):
         raise StatInputError("未知的统计对象", at + ["subject"])
     allowed = MEMBER_DIMENSIONS if spec.subject == MEMBERS else ORGANIZATION_DIMENSIONS
@@ -675,7 +675,7 @@ async def scope_row(session: AsyncSession, branch: Branch, organization_id: int 
 async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
                     today: dt.date | None = None) -> Table:
     """The table: one GROUP BY statement (and, for CHILD_ORGANIZATION, one for the labels)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     as_of = check(spec, today)
     historical = spec.subject == MEMBERS and as_of != today
     children = None

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from db import idnumber, models
+from db import clock, idnumber, models
 from db.branch import (
     TRANSFER_FROM, TRANSFER_TO, Actor, Branch, directory, directory_organization, letter_snapshot,
     transfer_sight_path, transfers as transfers_in, transfers_with_member_sight,
@@ -60,7 +60,7 @@ CATEGORY_NAMES = {"APPLICANT": "入党申请人", "ACTIVIST": "入党积极分�
 
 
 def _today() -> dt.date:
-    return dt.date.today()
+    return clock.today()
 
 
 # ------------------------------------------------------------------ the directory (组织目录)
