@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import functools
 import logging
+import operator
 import time
 
 from sqlalchemy import Integer, and_, bindparam, case, cast, delete, exists, func, insert, literal, select, text, update
@@ -551,6 +552,35 @@ class MemberOrder:
 _DEFAULT_STATUS_IN = models.Member.status.in_(DEFAULT_STATUSES)
 
 
+# The member filter's rules, stated once. `conditions` applies them with the filter's values; the
+# statistics prebuild them by the filter's shape with bound values (statistics._filter_where and
+# _filter_parameters), so a rule added here reaches both.
+# The lists: the field, and the column each holds values of (statuses and categories may be a
+# past day's, from the dated history). An empty statuses list means the default statuses.
+FILTER_LISTS = ("statuses", "categories", "affiliations", "genders", "education_codes", "ethnicity_codes",
+                "job_position_codes")
+# The bounds: the field, the member column, the comparison and the compared value from the
+# field's value and the day ages count at.
+FILTER_BOUNDS = (
+    ("min_age", "birth_date", operator.le, lambda value, day: _years_after(day, -value)),
+    ("max_age", "birth_date", operator.gt, lambda value, day: _years_after(day, -(value + 1))),
+    ("joined_from", "joined_on", operator.ge, lambda value, day: value),
+    ("joined_to", "joined_on", operator.le, lambda value, day: value),
+    ("completeness_below", "completeness", operator.lt, lambda value, day: value),
+)
+
+
+def filter_list_columns(status, category, member=models.Member) -> dict:
+    """The column of each of FILTER_LISTS; `status` and `category`: the member's or a past day's."""
+    return dict(zip(FILTER_LISTS, (status, category, member.affiliation, member.gender, member.education_code,
+                                   member.ethnicity_code, member.job_position_code)))
+
+
+def has_account_condition(has_account: bool, member=models.Member):
+    holds = exists().where(models.Account.member_id == member.id)
+    return holds if has_account else ~holds
+
+
 def conditions(query: MemberQuery, today: dt.date | None = None, *, status=None, category=None) -> list:
     """The filter's SQL conditions; ages at `today`. `status` and `category` replace the member
     row's columns (statistics as of a past day pass the dated history's answers)."""
@@ -561,30 +591,20 @@ def conditions(query: MemberQuery, today: dt.date | None = None, *, status=None,
     else:
         status = m.status if status is None else status
         where = [status.in_(query.statuses or DEFAULT_STATUSES)]
-    category = m.category if category is None else category
     if query.name_contains:
         where.append(m.name.contains(query.name_contains.strip(), autoescape=True))
     if query.id_number:
         where.append(m.id_number == query.id_number.strip().upper())
-    for column, values in ((category, query.categories), (m.affiliation, query.affiliations),
-                           (m.gender, query.genders), (m.education_code, query.education_codes),
-                           (m.ethnicity_code, query.ethnicity_codes),
-                           (m.job_position_code, query.job_position_codes)):
+    columns = filter_list_columns(status, m.category if category is None else category)
+    for name in FILTER_LISTS[1:]:
+        values = getattr(query, name)
         if values is not None:
-            where.append(column.in_(values))
-    if query.min_age is not None:
-        where.append(m.birth_date <= _years_after(today, -query.min_age))
-    if query.max_age is not None:
-        where.append(m.birth_date > _years_after(today, -(query.max_age + 1)))
-    if query.joined_from is not None:
-        where.append(m.joined_on >= query.joined_from)
-    if query.joined_to is not None:
-        where.append(m.joined_on <= query.joined_to)
+            where.append(columns[name].in_(values))
+    for name, column, compare, value in FILTER_BOUNDS:
+        if getattr(query, name) is not None:
+            where.append(compare(getattr(m, column), value(getattr(query, name), today)))
     if query.has_account is not None:
-        holds = exists().where(models.Account.member_id == m.id)
-        where.append(holds if query.has_account else ~holds)
-    if query.completeness_below is not None:
-        where.append(m.completeness < query.completeness_below)
+        where.append(has_account_condition(query.has_account))
     return where
 
 

@@ -847,8 +847,9 @@ def _keys(rows: str, columns: str | None, dated: dict | None = None) -> tuple[li
 # A member filter is prebuilt by its shape: which of its parts are set and how many values each
 # list holds; its values are bound parameters (_filter_parameters), one per list value, so that
 # the statement neither expands an IN at execution nor varies with the values (db.fast runs it).
-# The same conditions as member_service.conditions, which the generic builder takes
-# (tests/test_statistics_prebuilt.py compares the two on every part of the filter): a report's
+# The rules are member_service's (FILTER_LISTS, FILTER_BOUNDS), which its conditions, the generic
+# builder's, applies with literal values (tests/test_statistics_prebuilt.py compares the two on
+# every part of the filter): a report's
 # filter (正式党员, 35 岁及以上) on a kept day took the generic builder's ~4 ms of Python at 100
 # members, 2.2x today's filtered cross-tab (bench.statistics --filtered). A name or ID-number
 # search, or a list longer than MAX_FILTER_VALUES, takes the generic builder, and so does any new
@@ -860,8 +861,7 @@ def _keys(rows: str, columns: str | None, dated: dict | None = None) -> tuple[li
 # kept, share one. db.fast plans at most 2 x MAX_SHAPES filtered statements and the ~1,200
 # unfiltered ones (today's ~410, a past day's ~390 kept and ~390 not kept): 1,706 at most, under
 # its MAX_PLANS of 2,000.
-_FILTER_LISTS = ("statuses", "categories", "affiliations", "genders", "education_codes", "ethnicity_codes",
-                 "job_position_codes")
+_FILTER_LISTS = member_service.FILTER_LISTS
 MAX_FILTER_VALUES = 16
 MAX_SHAPES = 256
 
@@ -880,8 +880,8 @@ def _filter_shape(query: MemberQuery | None) -> tuple | None:
         if values is not None and len(values) > MAX_FILTER_VALUES:
             return None
         lists.append(None if values is None else len(values))
-    return (tuple(lists), query.min_age is not None, query.max_age is not None, query.joined_from is not None,
-            query.joined_to is not None, query.has_account, query.completeness_below is not None)
+    bounds = tuple(getattr(query, name) is not None for name, *_ in member_service.FILTER_BOUNDS)
+    return tuple(lists), bounds, query.has_account
 
 
 _NO_FILTER = _filter_shape(None)
@@ -890,9 +890,8 @@ _NO_FILTER = _filter_shape(None)
 def _filter_where(shape: tuple, status, category) -> list:
     """member_service.conditions of a filter shape over the tables' columns, with bound values;
     `status` and `category`: the member's columns, or a kept day's."""
-    lists, min_age, max_age, joined_from, joined_to, has_account, completeness = shape
-    columns = dict(zip(_FILTER_LISTS, (status, category, _M.affiliation, _M.gender, _M.education_code,
-                                       _M.ethnicity_code, _M.job_position_code)))
+    lists, bounds, has_account = shape
+    columns = member_service.filter_list_columns(status, category, _M)
     where = []
     for name, n in zip(_FILTER_LISTS, lists):
         column = columns[name]
@@ -901,20 +900,11 @@ def _filter_where(shape: tuple, status, category) -> list:
                 where.append(column.in_(_DEFAULT_STATUSES))
         else:
             where.append(column.in_([bindparam(f"f_{name}_{i}", type_=column.type) for i in range(n)]))
-    birth, joined = _M.birth_date, _M.joined_on
-    if min_age:
-        where.append(birth <= bindparam("f_born_by", type_=birth.type))
-    if max_age:
-        where.append(birth > bindparam("f_born_after", type_=birth.type))
-    if joined_from:
-        where.append(joined >= bindparam("f_joined_from", type_=joined.type))
-    if joined_to:
-        where.append(joined <= bindparam("f_joined_to", type_=joined.type))
+    for (name, column, compare, _), bound in zip(member_service.FILTER_BOUNDS, bounds):
+        if bound:
+            where.append(compare(_M[column], bindparam(f"f_{name}", type_=_M[column].type)))
     if has_account is not None:
-        holds = exists().where(_A.member_id == _M.id)
-        where.append(holds if has_account else ~holds)
-    if completeness:
-        where.append(_M.completeness < bindparam("f_completeness", type_=_M.completeness.type))
+        where.append(member_service.has_account_condition(has_account, _M))
     return where
 
 
@@ -926,16 +916,9 @@ def _filter_parameters(query: MemberQuery | None, as_of: dt.date) -> dict[str, A
     for name in _FILTER_LISTS:
         for i, value in enumerate(getattr(query, name) or ()):
             parameters[f"f_{name}_{i}"] = value
-    if query.min_age is not None:
-        parameters["f_born_by"] = member_service._years_after(as_of, -query.min_age)
-    if query.max_age is not None:
-        parameters["f_born_after"] = member_service._years_after(as_of, -(query.max_age + 1))
-    if query.joined_from is not None:
-        parameters["f_joined_from"] = query.joined_from
-    if query.joined_to is not None:
-        parameters["f_joined_to"] = query.joined_to
-    if query.completeness_below is not None:
-        parameters["f_completeness"] = query.completeness_below
+    for name, _, _, value in member_service.FILTER_BOUNDS:
+        if getattr(query, name) is not None:
+            parameters[f"f_{name}"] = value(getattr(query, name), as_of)
     return parameters
 
 
