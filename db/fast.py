@@ -12,20 +12,25 @@ ms, W4-100 3.35 → 2.90, W3-10k 5.18 → 4.60. The gain is in the result handli
 costs the same either way (0.56-0.59 ms of wall in a loop, 0.40 ms on asyncpg alone).
 
 What it keeps:
-- the session's transaction: the same connection, once the transaction has begun (the read
-  snapshot of db.session.begin_read). The first statement of a transaction (a request's token
-  lookup) goes through SQLAlchemy, which sends the BEGIN; there a dead pooled connection is
-  detected and the read retried (gql.db).
-- SQLAlchemy's values: a statement qualifies only when none of its parameters has a bind processor
-  on the dialect (strings, integers, dates, booleans on asyncpg: none) or expands at execution (an
-  IN of bound values), and its result columns' processors (the UTC timestamps' TypeDecorator) are
-  applied as SQLAlchemy applies them; one whose processor needs the column's type (NUMERIC, FLOAT)
-  does not qualify. Rows answer by attribute and by index as SQLAlchemy's do.
+- the session's transaction: the same connection and its snapshot (db.session.begin_read). When
+  the statement is the transaction's first (a request's token lookup), it sends the BEGIN as
+  SQLAlchemy's asyncpg adapter would before its own first statement, under the adapter's lock and
+  with the isolation and read-only the session's connection set (SQLAlchemy's private
+  `_start_transaction`; without it, the statement goes through session.execute). A dead pooled
+  connection fails there, is invalidated, and gql.db runs the read again on a new one
+  (tests/test_hot_path.py). The token through here: 4554 → 4479 Python calls per W3-100 request,
+  ~0.15 ms of CPU per request on this machine (`python -m bench.request_cost W3-100 --calls`, and
+  a loop of gql.db read + close in process: 1.12-1.39 → 0.94-1.05 ms CPU).
+- SQLAlchemy's values: the parameters' bind processors (the UTC timestamps' TypeDecorator; strings,
+  integers, dates and booleans have none on asyncpg) are applied as SQLAlchemy applies them; a
+  statement with a parameter that expands at execution (an IN of bound values) does not qualify;
+  the result columns' processors are applied the same way, and a statement whose processor needs
+  the column's type (NUMERIC, FLOAT) does not qualify. Rows answer by attribute and by index as SQLAlchemy's do.
 - the engine's before_ and after_cursor_execute listeners see each statement (with no cursor and no
   execution context), so that the statement counts of the tests stay whole.
 - errors: a failing statement raises SQLAlchemy's DBAPIError, with the engine's hide_parameters,
   and a dead connection is invalidated (tests/test_review_fast_and_balance.py).
-Anything else, SQLite, or a connection not yet in its transaction goes through session.execute.
+Anything else, and SQLite, goes through session.execute.
 """
 from __future__ import annotations
 
@@ -40,11 +45,12 @@ ENABLED = True
 
 
 class _Plan:
-    __slots__ = ("compiled", "sql", "names", "row", "processors")
+    __slots__ = ("compiled", "sql", "names", "row", "processors", "binds")
 
-    def __init__(self, compiled, names: tuple[str, ...], row, processors):
+    def __init__(self, compiled, names: tuple[str, ...], row, processors, binds):
         self.compiled, self.sql, self.names, self.row = compiled, compiled.string, names, row
         self.processors = processors  # [(index, result processor)] of the columns that have one
+        self.binds = binds  # [(index, bind processor)] of the parameters that have one
 
 
 _PLANS: dict[tuple[int, str], _Plan | None] = {}
@@ -60,9 +66,11 @@ def _plan(stmt, dialect) -> _Plan | None:
     compiled = stmt.compile(dialect=dialect)
     if compiled.positiontup is None or compiled.literal_execute_params or compiled.post_compile_params:
         return None
-    for name in compiled.positiontup:
-        if compiled.binds[name].type._cached_bind_processor(dialect) is not None:
-            return None
+    binds = []
+    for index, name in enumerate(compiled.positiontup):
+        processor = compiled.binds[name].type._cached_bind_processor(dialect)
+        if processor is not None:
+            binds.append((index, processor))
     keys, processors = [], []
     for index, column in enumerate(compiled._result_columns):
         try:
@@ -76,7 +84,7 @@ def _plan(stmt, dialect) -> _Plan | None:
         row = namedtuple("Row", keys)
     except ValueError:  # a key that is no identifier: SQLAlchemy's rows then
         return None
-    return _Plan(compiled, tuple(compiled.positiontup), row, processors)
+    return _Plan(compiled, tuple(compiled.positiontup), row, processors, binds)
 
 
 def _processed(record, processors) -> list:
@@ -102,11 +110,14 @@ async def rows(session: AsyncSession, stmt, parameters: dict[str, Any]) -> list:
                 _KEEP.append(stmt)
         if plan is not None:
             raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            if driver.is_in_transaction():
+            driver, adapted = raw.driver_connection, raw.dbapi_connection
+            begin = getattr(adapted, "_start_transaction", None)
+            if driver.is_in_transaction() or (begin is not None and adapted._transaction is None):
                 # The statement's own bound values (literals, defaults) and the request's.
                 values = plan.compiled.construct_params(parameters, _check=False)
                 arguments = [values[name] for name in plan.names]
+                for index, process in plan.binds:
+                    arguments[index] = process(arguments[index])
                 dispatch = connection.sync_engine.dispatch
                 # What counts or times the statements (the suites' N+1 tests, bench) sees these too,
                 # without a cursor or an execution context (None: how a listener tells them).
@@ -114,6 +125,13 @@ async def rows(session: AsyncSession, stmt, parameters: dict[str, Any]) -> list:
                 for observe in dispatch.before_cursor_execute:
                     observe(*event)
                 try:
+                    if not driver.is_in_transaction():
+                        # The first statement of the session's transaction: its BEGIN, with the
+                        # isolation and read-only of the session's connection, as SQLAlchemy's
+                        # adapter sends it before its own first statement (under its lock).
+                        async with adapted._execute_mutex:
+                            if adapted._transaction is None:
+                                await begin()
                     records = await driver.fetch(plan.sql, *arguments)
                 except Exception as error:  # asyncpg's errors as SQLAlchemy gives them
                     # A dead connection is invalidated as SQLAlchemy's own statements do it (the

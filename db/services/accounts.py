@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, Protocol, TypeVar
 from sqlalchemy import bindparam, case, func, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import changes, models
+from db import changes, fast, models
 from db.branch import Actor, Branch, accounts
 from db.branch import get as branch_get
 from db.changes import touch
@@ -426,7 +426,8 @@ async def for_token(session: AsyncSession, token_hash: str):
     viewer needs (id, role, organization_id, member_id, must_change_password and the
     organization's path), not the ORM account (16 columns, an identity-mapped object) on every
     request."""
-    return (await session.execute(_FOR_TOKEN, {"token_hash": token_hash, "now": now()})).first()
+    found = await fast.rows(session, _FOR_TOKEN, {"token_hash": token_hash, "now": now()})
+    return found[0] if found else None
 
 
 # Built once: its cache key is memoized on the statement object (see db.branch's prebuilt statements).
