@@ -19,6 +19,7 @@ from strawberry.schema.name_converter import NameConverter
 from gql.auth import guard
 from gql.auth.policy import request_policy
 from gql.schema.base import attribute_resolvers
+from gql.schema.execution import ExecutionContext
 from gql.schema.account import Account
 from gql.schema.difficulty import Difficulty
 from gql.schema.leadership import LeaderPosition
@@ -76,6 +77,8 @@ schema = Schema(
     extensions=[request_policy(LIMIT_RULES, MAX_TOKENS)],
     config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter(),
                             batching_config={"max_operations": MAX_BATCH}),
+    # Lists of scalars completed in one loop (the cross-tabs' cells): gql.schema.execution.
+    execution_context_class=ExecutionContext,
 )
 
 # Basic fields read their attribute directly (gql.schema.base.attribute_resolvers); then @auth is
