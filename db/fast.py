@@ -135,9 +135,14 @@ async def rows(session: AsyncSession, stmt, parameters: dict[str, Any]) -> list:
                     records = await driver.fetch(plan.sql, *arguments)
                 except Exception as error:  # asyncpg's errors as SQLAlchemy gives them
                     # A dead connection is invalidated as SQLAlchemy's own statements do it (the
-                    # session's close then discards it instead of failing on its ROLLBACK).
+                    # session's close then discards it instead of failing on its ROLLBACK), and
+                    # so is the pool's generation of connections (Connection._handle_dbapi_exception:
+                    # a restarted server killed them all). Without the pool's, gql.db's retry of
+                    # a request's first read took the next dead connection from the pool and
+                    # failed (tests/test_review_session2.py).
                     closed = driver.is_closed()
                     if closed:
+                        connection.sync_engine.pool._invalidate(raw, error)
                         await connection.invalidate(error)
                     raise exc.DBAPIError.instance(
                         plan.sql, parameters, error, Exception, dialect=dialect, ismulti=False,
