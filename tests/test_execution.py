@@ -136,3 +136,106 @@ async def test_the_shortcut_is_taken_for_plain_lists_only(field, shortcut, monke
     fast = strawberry.Schema(query=Query, execution_context_class=ExecutionContext)
     await fast.execute(f"{{ {field} }}")
     assert taken and all(taken) == shortcut, taken
+
+
+# ------------------------------------------------------------------ attribute fields read directly
+
+
+class Broken:
+    @property
+    def value(self):
+        raise RuntimeError("no value")
+
+
+@strawberry.type
+class Thing:
+    name: str
+    count: int
+    maybe: Optional[int]
+    colour: Colour
+    when: Optional[str] = None
+
+
+@strawberry.type
+class Things:
+    @strawberry.field
+    def good(self) -> list[Thing]:
+        return [Thing(name="a", count=1, maybe=None, colour=Colour.RED),
+                Thing(name="b", count=2, maybe=3, colour=Colour.GREEN, when="x")]
+
+    @strawberry.field
+    def null_name(self) -> list[Optional[Thing]]:
+        return [Thing(name=None, count=1, maybe=None, colour=Colour.RED)]  # type: ignore[arg-type]
+
+    @strawberry.field
+    def bad_count(self) -> Optional[Thing]:
+        return Thing(name="a", count="many", maybe=2**40, colour="BLUE")  # type: ignore[arg-type]
+
+    @strawberry.field
+    def raising(self) -> Optional[Thing]:
+        thing = Thing(name="a", count=1, maybe=None, colour=Colour.RED)
+        thing.__class__ = type("RaisingThing", (Thing,), {"count": property(lambda self: 1 // 0)})
+        return thing
+
+    @strawberry.field
+    def error_value(self) -> Optional[Thing]:
+        return Thing(name=ValueError("boom"), count=1, maybe=None, colour=Colour.RED)  # type: ignore[arg-type]
+
+
+THING = "{ name count maybe colour when a: name }"
+THING_FIELDS = ["good", "nullName", "badCount", "raising", "errorValue"]
+
+
+def things_schemas():
+    from gql.schema.base import attribute_resolvers
+
+    fast = strawberry.Schema(query=Things, execution_context_class=ExecutionContext)
+    plain = strawberry.Schema(query=Things, execution_context_class=StrawberryGraphQLCoreExecutionContext)
+    assert attribute_resolvers(fast) and attribute_resolvers(plain)
+    return fast, plain
+
+
+@pytest.mark.parametrize("field", THING_FIELDS)
+async def test_an_attribute_field_answers_as_graphql_core_answers_it(field):
+    fast, plain = things_schemas()
+    query = f"{{ {field} {THING} }}"
+    assert answer(await fast.execute(query)) == answer(await plain.execute(query))
+
+
+async def test_attribute_fields_all_in_one_request():
+    fast, plain = things_schemas()
+    query = "{ " + " ".join(f"{field} {THING}" for field in THING_FIELDS) + " }"
+    fast_answer, plain_answer = answer(await fast.execute(query)), answer(await plain.execute(query))
+    assert fast_answer == plain_answer and plain_answer[1]
+
+
+async def test_attribute_fields_are_read_directly(monkeypatch):
+    from gql.schema import execution
+
+    taken = []
+    leaf = execution._leaf
+
+    def spy(*args):
+        value = leaf(*args)
+        taken.append(value is not execution._GENERAL)
+        return value
+
+    monkeypatch.setattr(execution, "_leaf", spy)
+    fast, _ = things_schemas()
+    await fast.execute(f"{{ good {THING} }}")
+    assert taken and all(taken), taken
+
+
+def test_no_field_read_directly_carries_a_rule():
+    """Only fields without an @auth rule read their attribute without a resolver: the guard wraps
+    the resolver of every other field (gql.auth.guard.install), and the wrapper carries no
+    `dangjian_attribute`. Generated from the served schema, so a field added later is checked."""
+    from graphql import GraphQLObjectType
+
+    from gql.auth.guard import PUBLIC, rule_in
+
+    direct = [(type_, name) for type_ in served._schema.type_map.values() if isinstance(type_, GraphQLObjectType)
+              and not type_.name.startswith("__") for name, field in type_.fields.items()
+              if getattr(field.resolve, "dangjian_attribute", None) is not None]
+    assert len(direct) > 50
+    assert [f"{t.name}.{n}" for t, n in direct if rule_in(served._schema, t, n) is not PUBLIC] == []

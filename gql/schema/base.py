@@ -198,6 +198,8 @@ def _attribute(default_resolver, name: str):
     if default_resolver is getattr:
         def resolve(source, _info, **_arguments):
             return getattr(source, name)
+
+        resolve.dangjian_attribute = name  # gql.schema.execution reads it without a resolve info
     else:
         def resolve(source, _info, **_arguments):
             return default_resolver(source, name)
