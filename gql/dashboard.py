@@ -20,7 +20,10 @@ loads: this page 3.9 KB, dashboard.js 23 KB, dashboard.css 2.5 KB, ECharts' comm
 """
 from __future__ import annotations
 
+import datetime as dt
 import html
+
+from db import clock
 
 __all__ = ["dashboard_html"]
 
@@ -33,14 +36,20 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
-def dashboard_html(static_prefix: str = "/static") -> str:
+def dashboard_html(static_prefix: str = "/static", today: dt.date | None = None) -> str:
+    """The page; `today` (default db.clock's) is the server's day, which the page counts to (the
+    member balance's end, the as-of field's latest day) rather than the browser's: a browser east
+    of the server (Beijing against a server on UTC) is a day ahead for part of every day, and the
+    API refuses a day after its own today."""
     static = html.escape(static_prefix.rstrip("/"), quote=True)
+    day = (today or clock.today()).isoformat()
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="robots" content="noindex">
+  <meta name="dangjian-today" content="{day}">
   <title>党建统计看板</title>
   <link rel="icon" href="data:,">
   <link rel="stylesheet" href="{static}/dashboard/dashboard.css">

@@ -16,9 +16,12 @@ Typical wiring::
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import pathlib
+
+from db import clock
 
 __all__ = ["STATIC_DIR", "DEFAULT_QUERY", "READY_QUERIES", "graphiql_html"]
 
@@ -138,19 +141,24 @@ def _js(value: object) -> str:
     )
 
 
-def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static") -> str:
+def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static", today: dt.date | None = None) -> str:
     """Return a complete HTML page rendering GraphiQL against ``endpoint``.
 
     Assets are loaded from ``{static_prefix}/graphiql/`` (mount
-    :data:`STATIC_DIR` at ``static_prefix``).
+    :data:`STATIC_DIR` at ``static_prefix``). ``today`` (default db.clock's) is the server's day,
+    which the ready queries' $TODAY takes: a browser east of the server (Beijing against a server
+    on UTC) is a day ahead for part of every day, and memberBalance refuses a `to` after the
+    server's today.
     """
     assets = html.escape(static_prefix.rstrip("/") + "/graphiql", quote=True)
+    day = (today or clock.today()).isoformat()
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="robots" content="noindex">
+  <meta name="dangjian-today" content="{day}">
   <title>党建工作平台 GraphQL</title>
   <link rel="stylesheet" href="{assets}/graphiql.min.css">
   <style>
@@ -180,6 +188,8 @@ def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static") ->
       function pad(n) {{ return (n < 10 ? "0" : "") + n; }}
       function welcome(viewer) {{
         var d = new Date(), today = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+        var served = document.querySelector('meta[name="dangjian-today"]');
+        if (served && /^\\d{{4}}-\\d{{2}}-\\d{{2}}$/.test(served.content)) today = served.content;  // the server's day
         var text = (ready[viewer.role] || ready.VIEWER).split("$ORG").join(viewer.organization.id)
           .split("$FROM").join(today.slice(0, 4) + "-01-01").split("$TODAY").join(today);
         return "# 已登录：" + viewer.name + "（" + viewer.role + "，" + viewer.organization.name + "）。\\n" +

@@ -286,6 +286,23 @@ def test_dashboard_works_under_its_own_csp(browser, server):
         tab.close()
 
 
+def test_a_browser_a_day_ahead_counts_to_the_servers_day(browser, server):
+    """A browser east of the server (Beijing, a server on UTC) is a day ahead for part of every day:
+    the page counts to the server's day (its meta dangjian-today), so the member balance and the
+    as-of field never ask for a day the API refuses as after its today."""
+    t = Tab(browser, server)
+    try:
+        t.page.clock.set_fixed_time(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+        sign_in(t)
+        page, today = t.page, dt.date.today().isoformat()  # the server's calendar: a process of its own
+        assert page.evaluate("new Date().toISOString().slice(0, 10)") > today  # the browser is ahead
+        assert page.evaluate("window.dashboard.requests.map(r => r.errors)") == [None] * 3
+        assert page.evaluate("window.dashboard.data.balance")["to"] == today
+        assert page.get_attribute("#as-of", "max") == today
+    finally:
+        t.close()
+
+
 def test_dashboard_first_view(tab, server):
     sign_in(tab)
     page, county = tab.page, server.county

@@ -65,3 +65,22 @@ async def test_ready_queries_answer_the_role(api, world, role, username, org):
         result = response.json()
         assert "errors" not in result, (name, result)
         assert result["data"], name
+
+
+@pytest.mark.parametrize("path, headers", [("/dashboard", {}), ("/graphql", {"Accept": "text/html"})])
+async def test_the_pages_count_to_the_servers_day(client, monkeypatch, path, headers):
+    """Both pages carry the server's day (db.clock), which their scripts take for "today" (the
+    member balance's end, the as-of field's latest day, GraphiQL's $TODAY) instead of the
+    browser's: a browser east of the server (Beijing, server on UTC) is a day ahead from 00:00 to
+    08:00 and the API refuses a day after its own today. Drawn in Chromium: tests/test_browser.py."""
+    import datetime as dt
+
+    from db import clock
+
+    day = dt.date(2031, 3, 7)
+    monkeypatch.setattr(clock, "_pinned", day)
+    page = (await client.get(path, headers=headers)).text
+    assert re.findall(r'<meta name="dangjian-today" content="([^"]+)">', page) == ["2031-03-07"]
+    script = "gql/static/dashboard/dashboard.js" if path == "/dashboard" else None
+    code = (STATIC_DIR.parent.parent / script).read_text(encoding="utf-8") if script else page
+    assert 'meta[name="dangjian-today"]' in code

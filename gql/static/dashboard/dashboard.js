@@ -93,7 +93,12 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function isoDate(d) { return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()); }
-  function today() { return isoDate(new Date()); }
+  // The server's day (its page says it): the API refuses a day after its own today, and a browser
+  // east of the server is a day ahead for part of every day. The browser's only without it.
+  function today() {
+    var served = document.querySelector('meta[name="dangjian-today"]');
+    return served && /^\d{4}-\d{2}-\d{2}$/.test(served.content) ? served.content : isoDate(new Date());
+  }
 
   // ------------------------------------------------------------------ state (URL hash)
 
@@ -231,7 +236,7 @@
     $("#as-of").max = today();
     var presets = $("#presets");
     presets.textContent = "";
-    var year = new Date().getFullYear();
+    var year = Number(today().slice(0, 4));
     [["今天", null], [(year - 1) + " 年末", (year - 1) + "-12-31"], [(year - 2) + " 年末", (year - 2) + "-12-31"],
       [(year - 3) + " 年末", (year - 3) + "-12-31"]].forEach(function (p) {
       var b = el("button", { type: "button", "data-as-of": p[1] || "" }, p[0]);
