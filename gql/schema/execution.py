@@ -68,24 +68,32 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().complete_iterable_value(item_type, field_details_list, info, path, items, position_context)
 
 
+_GENERAL = object()  # graphql-core completes the value itself
+
+
+def _coerced(coerce, value, is_awaitable):
+    """A value that is not null, coerced by its scalar or enum; _GENERAL where it is not plain."""
+    if isinstance(value, Exception) or is_awaitable(value):
+        return _GENERAL
+    try:
+        coerced = coerce(value)
+    except Exception:
+        return _GENERAL
+    return _GENERAL if coerced is None or coerced is Undefined else coerced
+
+
 def _leaves(coerce, items, is_awaitable) -> list[Any] | None:
     """The coerced items, or None where graphql-core has to complete the list itself."""
     completed = []
     append = completed.append
     for item in items:
-        if item is None or item is Undefined or isinstance(item, Exception) or is_awaitable(item):
+        if item is None or item is Undefined:
             return None
-        try:
-            value = coerce(item)
-        except Exception:
-            return None
-        if value is None or value is Undefined:
+        value = _coerced(coerce, item, is_awaitable)
+        if value is _GENERAL:
             return None
         append(value)
     return completed
-
-
-_GENERAL = object()  # graphql-core completes the field itself
 
 
 def _leaf(coerce, source, name: str, non_null: bool, is_awaitable):
@@ -97,12 +105,4 @@ def _leaf(coerce, source, name: str, non_null: bool, is_awaitable):
         return _GENERAL
     if value is None or value is Undefined:
         return _GENERAL if non_null else None
-    if isinstance(value, Exception) or is_awaitable(value):
-        return _GENERAL
-    try:
-        coerced = coerce(value)
-    except Exception:
-        return _GENERAL
-    if coerced is None or coerced is Undefined:
-        return _GENERAL
-    return coerced
+    return _coerced(coerce, value, is_awaitable)
