@@ -25,7 +25,8 @@ What it keeps:
   integers, dates and booleans have none on asyncpg) are applied as SQLAlchemy applies them; a
   statement with a parameter that expands at execution (an IN of bound values) does not qualify;
   the result columns' processors are applied the same way, and a statement whose processor needs
-  the column's type (NUMERIC, FLOAT) does not qualify. Rows answer by attribute and by index as SQLAlchemy's do.
+  the column's type (NUMERIC, FLOAT) does not qualify. Rows answer by attribute and by index as
+  SQLAlchemy's do.
 - the engine's before_ and after_cursor_execute listeners see each statement (with no cursor and no
   execution context), so that the statement counts of the tests stay whole.
 - errors: a failing statement raises SQLAlchemy's DBAPIError, with the engine's hide_parameters,

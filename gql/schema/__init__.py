@@ -77,7 +77,8 @@ schema = Schema(
     extensions=[request_policy(LIMIT_RULES, MAX_TOKENS)],
     config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter(),
                             batching_config={"max_operations": MAX_BATCH}),
-    # Lists of scalars completed in one loop (the cross-tabs' cells): gql.schema.execution.
+    # Lists of scalars completed in one loop (the cross-tabs' cells), unguarded attribute fields read
+    # without a resolve info: gql.schema.execution.
     execution_context_class=ExecutionContext,
 )
 
