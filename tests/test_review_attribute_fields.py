@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from db import clock
 from gql.schema import execution
 from gql.schema import schema as served
 from gql.settings import Settings
@@ -47,7 +48,7 @@ FRAGMENTS = ORG_BITS + "\n" + MEMBER_BITS
 def queries(world) -> list[tuple[str, dict]]:
     a, b, a1 = gid("Organization", world.orgs["a"]), gid("Organization", world.orgs["b"]), gid("Organization", world.orgs["a1"])
     first = gid("Member", world.members["a1_first"])
-    today = dt.date.today()
+    today = clock.today()
     return [
         (f"query($yes: Boolean! = true, $a: ID!) {{ organization(id: $a) {{ {ORG_FIELDS} }} }} {FRAGMENTS}", {"a": a}),
         (f"query($yes: Boolean! = false, $a: ID!) {{ organization(id: $a) {{ {ORG_FIELDS} }} }} {FRAGMENTS}", {"a": a1}),
