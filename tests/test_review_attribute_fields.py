@@ -11,10 +11,10 @@ import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from db import clock
-from gql.schema import execution
 from gql.schema import schema as served
 from gql.settings import Settings
 from tests.conftest import gid
+from tests.test_execution import spy_on_the_field_shortcut
 
 TEMPORARY = "Temp0rary2024"
 
@@ -98,15 +98,7 @@ async def both(api, token, query, variables, monkeypatch) -> tuple[dict, dict]:
 
 
 async def test_the_served_schema_answers_as_graphql_core(api, world, monkeypatch):
-    taken = []
-    leaf = execution._leaf
-
-    def spy(*args):
-        value = leaf(*args)
-        taken.append(value is not execution._GENERAL)
-        return value
-
-    monkeypatch.setattr(execution, "_leaf", spy)
+    taken = spy_on_the_field_shortcut(monkeypatch)
     differences = []
     for user in USERS:
         token = await api.login(user) if user else None
