@@ -20,7 +20,6 @@ loads: this page 3.9 KB, dashboard.js 23 KB, dashboard.css 2.5 KB, ECharts' comm
 """
 from __future__ import annotations
 
-import datetime as dt
 import html
 
 from db import clock
@@ -36,13 +35,13 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
-def dashboard_html(static_prefix: str = "/static", today: dt.date | None = None) -> str:
-    """The page; `today` (default db.clock's) is the server's day, which the page counts to (the
+def dashboard_html(static_prefix: str = "/static") -> str:
+    """The page; it carries the server's day (db.clock), which the page counts to (the
     member balance's end, the as-of field's latest day) rather than the browser's: a browser east
     of the server (Beijing against a server on UTC) is a day ahead for part of every day, and the
     API refuses a day after its own today."""
     static = html.escape(static_prefix.rstrip("/"), quote=True)
-    day = (today or clock.today()).isoformat()
+    day = clock.today().isoformat()
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
 <head>

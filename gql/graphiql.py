@@ -16,7 +16,6 @@ Typical wiring::
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import pathlib
@@ -141,17 +140,17 @@ def _js(value: object) -> str:
     )
 
 
-def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static", today: dt.date | None = None) -> str:
+def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/static") -> str:
     """Return a complete HTML page rendering GraphiQL against ``endpoint``.
 
     Assets are loaded from ``{static_prefix}/graphiql/`` (mount
-    :data:`STATIC_DIR` at ``static_prefix``). ``today`` (default db.clock's) is the server's day,
+    :data:`STATIC_DIR` at ``static_prefix``). The page carries the server's day (db.clock),
     which the ready queries' $TODAY takes: a browser east of the server (Beijing against a server
     on UTC) is a day ahead for part of every day, and memberBalance refuses a `to` after the
     server's today.
     """
     assets = html.escape(static_prefix.rstrip("/") + "/graphiql", quote=True)
-    day = (today or clock.today()).isoformat()
+    day = clock.today().isoformat()
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
 <head>
