@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shutil
 import uuid
 
 import httpx
@@ -74,12 +75,41 @@ async def assert_healthy(engine) -> None:
         assert await invariant_violations(session) == HEALTHY
 
 
+# An empty SQLite database with every table, made by create_all once per process and copied for each
+# test (a file copy instead of create_all: ~80 ms less per SQLite test).
+_SQLITE_TEMPLATE: list = []
+_POSTGRES_DDL: list = []  # create_all's statements for PostgreSQL, collected once
+
+
+def _postgres_ddl() -> str:
+    """create_all's DDL for PostgreSQL as one script, collected once (a mock engine records what
+    create_all would send, no checks first): sent in one round trip it makes a test's schema in
+    ~0.2 s instead of create_all's ~0.4 s (its per-table existence checks and per-statement
+    round trips), on each of ~740 PostgreSQL tests."""
+    if not _POSTGRES_DDL:
+        from sqlalchemy import create_mock_engine
+
+        statements: list[str] = []
+        mock = create_mock_engine("postgresql+asyncpg://", lambda sql, *a, **k: statements.append(
+            str(sql.compile(dialect=mock.dialect)).strip()))
+        models.Base.metadata.create_all(mock, checkfirst=False)
+        _POSTGRES_DDL.append(";\n".join(statements))
+    return _POSTGRES_DDL[0]
+
+
 @pytest.fixture(params=BACKENDS)
-async def engine(request, tmp_path):
+async def engine(request, tmp_path, tmp_path_factory):
     if request.param == "sqlite":
+        template = _SQLITE_TEMPLATE[0] if _SQLITE_TEMPLATE else None
+        if template is None:
+            template = str(tmp_path_factory.mktemp("template") / "empty.db")
+            maker = make_engine(f"sqlite+aiosqlite:///{template}")
+            async with maker.begin() as connection:
+                await connection.run_sync(models.Base.metadata.create_all)
+            await maker.dispose()
+            _SQLITE_TEMPLATE.append(template)
+        shutil.copyfile(template, tmp_path / "test.db")
         engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
-        async with engine.begin() as connection:
-            await connection.run_sync(models.Base.metadata.create_all)
         yield engine
         await assert_healthy(engine)
         await engine.dispose()
@@ -90,7 +120,8 @@ async def engine(request, tmp_path):
         await connection.exec_driver_sql(f'CREATE SCHEMA "{schema_name}"')
     engine = make_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema_name}})
     async with engine.begin() as connection:
-        await connection.run_sync(models.Base.metadata.create_all)
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.execute(_postgres_ddl())  # asyncpg: a script, one round trip
     yield engine
     await assert_healthy(engine)
     await engine.dispose()
