@@ -10,6 +10,7 @@ import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gql.schema import schema as served
+from gql.schema.base import ATTRIBUTE_OF
 from gql.schema.execution import ExecutionContext
 
 
@@ -234,14 +235,34 @@ async def test_attribute_fields_are_read_directly(monkeypatch):
 
 def test_no_field_read_directly_carries_a_rule():
     """Only fields without an @auth rule read their attribute without a resolver: the guard wraps
-    the resolver of every other field (gql.auth.guard.install), and the wrapper carries no
-    `dangjian_attribute`. Generated from the served schema, so a field added later is checked."""
+    the resolver of every other field (gql.auth.guard.install), and a wrapper is not in
+    ATTRIBUTE_OF. Generated from the served schema, so a field added later is checked."""
     from graphql import GraphQLObjectType
 
     from gql.auth.guard import PUBLIC, rule_in
 
     direct = [(type_, name) for type_ in served._schema.type_map.values() if isinstance(type_, GraphQLObjectType)
               and not type_.name.startswith("__") for name, field in type_.fields.items()
-              if getattr(field.resolve, "dangjian_attribute", None) is not None]
+              if ATTRIBUTE_OF.get(field.resolve) is not None]
     assert len(direct) > 50
     assert [f"{t.name}.{n}" for t, n in direct if rule_in(served._schema, t, n) is not PUBLIC] == []
+
+
+async def test_a_wrapper_around_an_attribute_resolver_is_not_skipped():
+    """A resolver wrapped later (functools.wraps copies the wrapped function's attributes) runs: the
+    shortcut knows the attribute resolvers themselves (ATTRIBUTE_OF), not a mark a wrapper copies."""
+    import functools
+
+    fast, _ = things_schemas()
+    field = fast._schema.type_map["Thing"].fields["name"]
+    inner = field.resolve
+    assert ATTRIBUTE_OF.get(inner) == "name"
+
+    @functools.wraps(inner)
+    def shouting(source, info, **arguments):
+        return inner(source, info, **arguments).upper()
+
+    field.resolve = shouting
+    assert ATTRIBUTE_OF.get(shouting) is None
+    result = await fast.execute("{ good { name } }")
+    assert result.errors is None and result.data["good"] == [{"name": "A"}, {"name": "B"}]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from enum import Enum
 from typing import Any, Awaitable, Callable, Generic, TypeVar
 
@@ -194,12 +195,19 @@ def attribute_resolvers(schema) -> int:
     return changed
 
 
+# The resolvers made by _attribute that only read their attribute, and its name: gql.schema.execution
+# reads such a field without a resolve info. Kept by the function object itself, not as an attribute
+# on it: functools.wraps copies a function's attributes, so a wrapper (a guard, a logger) around one
+# of these would have carried the mark and been skipped (tests/test_execution.py).
+ATTRIBUTE_OF: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
 def _attribute(default_resolver, name: str):
     if default_resolver is getattr:
         def resolve(source, _info, **_arguments):
             return getattr(source, name)
 
-        resolve.dangjian_attribute = name  # gql.schema.execution reads it without a resolve info
+        ATTRIBUTE_OF[resolve] = name
     else:
         def resolve(source, _info, **_arguments):
             return default_resolver(source, name)

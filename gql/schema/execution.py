@@ -17,8 +17,8 @@ and its nulls are graphql-core's (tests/test_execution.py compares the two).
 The same holds for the attribute fields (a cross-tab's rows and columns, `key` and `label`: 28
 fields at W3-100): graphql-core builds a resolve info (strawberry's, per field), calls the resolver
 and completes the value through complete_value; here the attribute is read and coerced. A field
-with an @auth rule is never one of them (gql.auth.guard wraps its resolver, which then carries no
-`dangjian_attribute`), nor one with arguments; a value that is None where the type is non-null,
+with an @auth rule is never one of them (gql.auth.guard wraps its resolver, and only the resolvers
+themselves are in gql.schema.base.ATTRIBUTE_OF, never a wrapper), nor one with arguments; a value that is None where the type is non-null,
 an exception, awaitable, or not coerced takes graphql-core's way, which reads the attribute again.
 
 Measured (`python -m bench.request_cost W3-100 W4-100 --calls`): Python calls per request W3-100
@@ -30,6 +30,8 @@ from typing import Any
 
 from graphql import GraphQLNonNull, Undefined, is_leaf_type
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from gql.schema.base import ATTRIBUTE_OF
 
 _PLAIN_LISTS = (list, tuple)
 
@@ -48,7 +50,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def execute_field(self, parent_type, source, field_details_list, path, position_context):
         field_def = parent_type.fields.get(field_details_list[0].node.name.value)
-        name = getattr(field_def.resolve, "dangjian_attribute", None) if field_def is not None else None
+        name = ATTRIBUTE_OF.get(field_def.resolve) if field_def is not None else None
         if name is not None and not field_def.args and self.plain_resolvers:
             return_type = field_def.type
             non_null = isinstance(return_type, GraphQLNonNull)
