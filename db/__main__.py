@@ -134,6 +134,7 @@ CHECK_LABELS = {
     "history": "党员的当前组织、类别或状态与其历史记录（组织关系、发展、党籍异动）今天的结果不一致",
     "last_fact": "党员的最近一次变动日期（last_fact_on）与其历史记录不一致",
     "snapshot": "保留日期的党员状态（member_state_snapshot）与其历史记录不一致",
+    "periods": "党员的状态区间（member_state_period）与其历史记录不一致",
 }
 
 

@@ -818,6 +818,7 @@ async def generate(engine: AsyncEngine, orgs: int, members: int, seed: int = 1, 
             # Days kept before the load (python -m db snapshot build on the empty database): built
             # again from the loaded history (the bulk inserts pass by the flush hook).
             await history.rebuild_snapshots(conn)
+            await history.rebuild_periods(conn)
             await recount(conn)
             if engine.dialect.name == "postgresql":
                 for table in ("organization", "member", "member_placement", "organization_parent_period",

@@ -395,6 +395,33 @@ class MemberStateSnapshot(Base):
     status: Mapped[str | None] = mapped_column(String(20))
 
 
+class MemberStatePeriod(Base):
+    """A member's state (organization, category, status) between two of its fact days: from the
+    end of `valid_from` (a day with a fact of the member) until the end of `valid_to` (its next
+    fact day; open while null), as the dated history gives it at the end of `valid_from`
+    (db.services.history.state_columns). A period starts at every fact day, whether the state
+    changed or not, so the open period starts at member.last_fact_on: a member with a fact after
+    a day D stood at the end of D in the one closed period with valid_from <= D < valid_to, and
+    every other member stood as its row stands (history.unchanged_since). Days the member was not
+    placed have no period. Rewritten from the facts at every flush that writes one
+    (history.refresh_member_periods); the invariant "periods" holds it equal to them."""
+
+    __tablename__ = "member_state_period"
+    __table_args__ = (
+        # A scope's members changed since a day: per organization of the scope, the periods that
+        # ended after it, index-only (statistics as of a day not kept).
+        Index("ix_member_state_period_org_to", "organization_id", "valid_to", "valid_from", "member_id",
+              "category", "status"),
+    )
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    category: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str | None] = mapped_column(String(20))
+
+
 class StatusChange(Base):
     """党籍异动: death, withdrawal, removal, expulsion, probation cancelled (→ LEFT), suspended,
     restored, probation extended. `organization_id`: the member's organization when recorded; it

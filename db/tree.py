@@ -56,7 +56,7 @@ def _violation_queries():
     from sqlalchemy.orm import aliased
 
     from db import models
-    from db.services.history import differs_from_history, last_fact_differs, snapshot_differs
+    from db.services.history import differs_from_history, last_fact_differs, periods_differ, snapshot_differs
     from db.services.members import DEFAULT_STATUSES, completeness_percent, subtree_count
 
     child, parent = models.Organization, aliased(models.Organization)
@@ -87,6 +87,8 @@ def _violation_queries():
         "last_fact": last_fact_differs(),
         # The kept days' member states = the dated history's answer for those days (db.services.history).
         "snapshot": snapshot_differs(),
+        # The members' state periods = the dated history's answer at each of their fact days.
+        "periods": periods_differ(),
         # An open flow (流动) belongs to a member who is FLOWING_OUT (db.services.flows): a flow
         # ends when the member returns or leaves the party.
         "open_flow": (select(models.Flow.id).join(models.Member, models.Member.id == models.Flow.member_id)
@@ -98,7 +100,7 @@ def _violation_queries():
 VIOLATION_TABLES = {"path": "organization", "depth": "organization", "code": "organization",
                     "root": "organization", "member_count": "organization",
                     "subtree_member_count": "organization", "completeness": "member", "history": "member",
-                    "last_fact": "member", "snapshot": "member",
+                    "last_fact": "member", "snapshot": "member", "periods": "member",
                     "open_flow": "flow"}
 
 
@@ -140,7 +142,8 @@ async def repair_rollups(session) -> None:
 
     from db import clock, models
     from db.services.history import lock_kept_days as _lock_kept_days
-    from db.services.history import differs_from_history, last_fact, rebuild_snapshots, refresh_last_fact, state_columns
+    from db.services.history import (differs_from_history, last_fact, rebuild_periods, rebuild_snapshots,
+                                     refresh_last_fact, state_columns)
     from db.services.members import completeness_percent, recount
 
     # The kept days are built again below: their lock first, before any member row is updated
@@ -161,12 +164,13 @@ async def repair_rollups(session) -> None:
                           .execution_options(synchronize_session=False))
     await session.execute(refresh_last_fact(models.Member.last_fact_on.is_distinct_from(last_fact(models.Member.id))))
     await rebuild_snapshots(session)  # after last_fact_on, which says whose states are kept
+    await rebuild_periods(session)
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("LOCK TABLE organization IN EXCLUSIVE MODE"))
         await session.execute(text("LOCK TABLE member_count_delta IN EXCLUSIVE MODE"))
     await recount(session)
 
 
-REPAIRABLE = ("member_count", "subtree_member_count", "completeness", "history", "last_fact", "snapshot")
+REPAIRABLE = ("member_count", "subtree_member_count", "completeness", "history", "last_fact", "snapshot", "periods")
 HEALTHY = {"path": 0, "depth": 0, "code": 0, "root": 0, "member_count": 0, "subtree_member_count": 0,
-           "completeness": 0, "history": 0, "last_fact": 0, "snapshot": 0, "open_flow": 0}
+           "completeness": 0, "history": 0, "last_fact": 0, "snapshot": 0, "periods": 0, "open_flow": 0}

@@ -374,10 +374,24 @@ def state_by_rows(day: dt.date, organization_condition=None, name: str = "state"
             .where(unchanged_since(day)))
     if organization_condition is not None:
         rows = rows.where(m.organization_id.in_(select(o.id).where(organization_condition)))
+    return union_all(rows, select(changed_state(day, organization_condition, name)))
+
+
+def changed_state(day: dt.date, organization_condition=None, name: str = "state"):
+    """Subquery (member_id, organization_id, category, status) at the end of `day` of the members
+    with a fact after it placed that day (in an organization matching `organization_condition`):
+    from their periods (period_of), or, with READ_PERIODS off or every member read from the
+    history (READ_ROWS off), by seeks per member (state_of_members)."""
+    if READ_PERIODS and READ_ROWS:
+        return period_of(day, organization_condition, f"{name}_changed")
     # From a subquery: SQLite takes no parenthesized (LIMIT/OFFSET-fenced) member in a UNION.
-    changed = state_of_members(day, changed_members(day, organization_condition), name,
-                               organization_condition).subquery(f"{name}_changed")
-    return union_all(rows, select(changed))
+    return state_of_members(day, changed_members(day, organization_condition), name,
+                            organization_condition).subquery(f"{name}_changed")
+
+
+# Off only in tests: the members changed since a day read by seeks in their history, not from their
+# periods.
+READ_PERIODS = True
 
 
 def placed_in(day: dt.date, organization_condition):
@@ -386,6 +400,93 @@ def placed_in(day: dt.date, organization_condition):
     m, p, o = models.Member, models.MemberPlacement, models.Organization
     return m.id.in_(select(p.member_id).join(o, o.id == p.organization_id)
                     .where(organization_condition, in_force(p, day)))
+
+
+# ------------------------------------------------------------------ state periods
+#
+# member_state_period (models.MemberStatePeriod): each member's state from each of its fact days
+# to the next, computed from the facts alone. A day's cross-tab reads the members changed since
+# that day (a small share) from here: per organization of the scope, an index range of the periods
+# that ended after the day, instead of finding those members (changed_members) and then seeking
+# their placement, category and status one member at a time (state_of_members: ~10 µs a member).
+
+
+def _fact_days(member_condition=None):
+    """(member_id, day) of every day with a fact of the members matching `member_condition` (over
+    the member table; None: all): the days last_fact reads, without repeats."""
+    c, s, x = models.MemberCategoryStep, models.MemberStatusStep, models.StatusChange
+    p = models.MemberPlacement
+    m = models.Member.__table__
+    parts = [select(c.member_id.label("member_id"), c.effective_on.label("day")),
+             select(s.member_id, s.effective_on),
+             select(p.member_id, p.valid_from),
+             select(p.member_id, p.valid_to).where(p.valid_to.is_not(None)),
+             select(x.member_id, x.date)]
+    if member_condition is not None:
+        ids = select(m.c.id).where(member_condition)
+        parts = [part.where(part.selected_columns[0].in_(ids)) for part in parts]
+    return union(*parts).subquery("fact_days")
+
+
+def period_states(member_condition=None) -> Select:
+    """(member_id, valid_from, valid_to, organization_id, category, status): the periods of the
+    members matching `member_condition` (None: all), one from each fact day to the next, where
+    the member was placed. The history's correlated seeks at each day, fenced by OFFSET 0 as in
+    state_of_members."""
+    days = _fact_days(member_condition)
+    following = func.lead(days.c.day).over(partition_by=days.c.member_id, order_by=days.c.day)
+    stated = (select(days.c.member_id.label("member_id"), days.c.day.label("valid_from"),
+                     following.label("valid_to"),
+                     _placement_as_of(days.c.day, days.c.member_id).label("organization_id"),
+                     _category_as_of(days.c.day, days.c.member_id).label("category"),
+                     _status_as_of(days.c.day, days.c.member_id).label("status"))
+              .offset(literal_column("0")).subquery("stated"))
+    return (select(stated.c.member_id, stated.c.valid_from, stated.c.valid_to, stated.c.organization_id,
+                   stated.c.category, stated.c.status)
+            .where(stated.c.organization_id.is_not(None)))
+
+
+_PERIOD_COLUMNS = ["member_id", "valid_from", "valid_to", "organization_id", "category", "status"]
+
+
+def refresh_periods(connection, member_ids: Sequence[int]) -> None:
+    """Rewrites these members' periods from their facts (a sync Connection; the caller has locked
+    the member rows: refresh_snapshots)."""
+    ids = sorted(set(member_ids))
+    t, m = models.MemberStatePeriod.__table__, models.Member.__table__
+    connection.execute(delete(t).where(t.c.member_id.in_(ids)))
+    connection.execute(insert(t).from_select(_PERIOD_COLUMNS, period_states(m.c.id.in_(ids))))
+
+
+async def rebuild_periods(session) -> None:
+    """Every member's periods computed again (`python -m db check --repair`, a bulk load)."""
+    t = models.MemberStatePeriod.__table__
+    await session.execute(delete(t))
+    await session.execute(insert(t).from_select(_PERIOD_COLUMNS, period_states()))
+
+
+def periods_differ() -> Select:
+    """Members whose periods are not the history's (a row too many, missing or different): the
+    invariant "periods" of db.tree."""
+    t = models.MemberStatePeriod.__table__
+    kept = select(*(t.c[name] for name in _PERIOD_COLUMNS))
+    computed = period_states()
+    extra = except_(kept, computed).subquery("extra")
+    missing = except_(computed, kept).subquery("missing")
+    both = union_all(select(extra.c.member_id), select(missing.c.member_id)).subquery("wrong")
+    return select(both.c.member_id).distinct()
+
+
+def period_of(day, organization_condition=None, name: str = "state"):
+    """Subquery (member_id, organization_id, category, status) at the end of `day` of the members
+    with a fact after it placed that day (in an organization matching `organization_condition`,
+    over models.Organization): state_of_members(day, changed_members(day, ...)) from the periods."""
+    t, o = models.MemberStatePeriod.__table__, models.Organization
+    stmt = (select(t.c.member_id, t.c.organization_id, t.c.category, t.c.status)
+            .where(t.c.valid_to > day, t.c.valid_from <= day))
+    if organization_condition is not None:
+        stmt = stmt.where(t.c.organization_id.in_(select(o.id).where(organization_condition)))
+    return stmt.subquery(name)
 
 
 # ------------------------------------------------------------------ snapshots of kept days
@@ -452,19 +553,20 @@ async def lock_kept_days(session) -> None:
 
 
 def refresh_snapshots(connection, member_ids: Sequence[int], locked: bool = False) -> None:
-    """Rewrites the kept days' rows of these members from their facts (a sync Connection: the
-    flush hook's). Nothing more than one small read when no day is kept (and the shared lock,
-    unless `locked`: the transaction took it at BEGIN)."""
+    """Rewrites these members' periods (refresh_periods) and the kept days' rows of these members
+    from their facts (a sync Connection: the flush hook's), the shared lock first unless `locked`
+    (the transaction took it at BEGIN)."""
     if not locked:
         _lock_shared(connection)
-    if connection.execute(select(models.StateSnapshot.__table__.c.day).limit(1)).first() is None:
-        return
     m, s = models.Member.__table__, models.MemberStateSnapshot.__table__
     ids = sorted(set(member_ids))
     # The member rows locked (FOR NO KEY UPDATE, as in _note_facts: FOR UPDATE deadlocked two writers
     # of one member, each holding the row FOR KEY SHARE through its fact's foreign key), so that a
     # second writer's rewrite reads the first's committed facts.
     connection.execute(select(m.c.id).where(m.c.id.in_(ids)).order_by(m.c.id).with_for_update(key_share=True))
+    refresh_periods(connection, ids)
+    if connection.execute(select(models.StateSnapshot.__table__.c.day).limit(1)).first() is None:
+        return
     connection.execute(delete(s).where(s.c.member_id.in_(ids)))
     connection.execute(insert(s).from_select(_SNAPSHOT_COLUMNS, snapshot_states(m.c.id.in_(ids))))
 

@@ -39,7 +39,8 @@ engines. Not dated (today's values, documented gaps): LEVEL (an organization's d
 member's other attributes (gender, education, job, affiliation, ...) and HAS_ACCOUNT. Read in two parts summed in
 SQL: the members with no fact after D from their member rows (their state that day is today's:
 db.services.history.unchanged_since; the covering index carries member.last_fact_on), the others
-from the history; and when no parent period in the scope ended after D (past_day), the tree
+from their state periods (member_state_period: per organization of the scope, the periods that
+ended after D; history.changed_state), or a kept day's rows; and when no parent period in the scope ended after D (past_day), the tree
 of that day is today's paths. ORGANIZATIONS
 are counted as they are today whatever the date (the organizations' own history is not read there).
 Drill-through as of a past day lists exactly the members counted in the cell, totalCount equal to
@@ -593,8 +594,7 @@ def member_columns(as_of: dt.date, historical: bool, organization: models.Organi
         else:
             condition = o.id == organization.id
     if changed_only:
-        state = history.state_of_members(as_of, history.changed_members(as_of, condition), "state",
-                                         condition).subquery("state")
+        state = history.changed_state(as_of, condition)
     else:
         state = history.state_by_rows(as_of, condition).subquery("state")
     return MemberColumns(organization_id=state.c.organization_id, category=state.c.category,
@@ -987,11 +987,13 @@ def _prebuilt(cache: dict, build, shape: tuple, spec: CrossTabSpec, organization
 # ANALYZE, medians of 30, the bench data at 2025-12-31; the same rows).
 #
 # A day not kept (over today's tree too) is prebuilt the same way, the changed members' states
-# read from the history (_changed_state: history.state_of_members' seeks, the day and the scope
-# bound). Built generically it cost ~5 ms of Python per request, and at 100 members the day not
-# kept took 2.6-4.8x today's cross-tab; prebuilt, 1.7-2.0x (10k members: 2.1-2.4x, the history's
-# seeks; bench.statistics). Its two parts are each aggregated and summed, as the generic builder
-# does: at the bench root one GROUP BY over their union took 1.62-1.74 s against 1.33-1.37 s (the
+# read from their state periods (member_state_period: the period each stood in that day, an index
+# range per organization of the scope, as a kept day's rows are read). Built generically it cost
+# ~5 ms of Python per request, and at 100 members the day not kept took 2.6-4.8x today's
+# cross-tab; prebuilt, 1.7-2.0x; at 10k members 2.1-2.4x while the changed members were found
+# and then sought in the history one by one (_changed_state, still the statement with
+# history.READ_PERIODS off; bench.statistics). Its two parts are each aggregated and summed, as
+# the generic builder does: at the bench root one GROUP BY over their union took 1.62-1.74 s against 1.33-1.37 s (the
 # rows part's 890,000 members then pass through the union instead of a parallel aggregate).
 _KEPT_DAY = bindparam("kept_day", type_=models.Member.__table__.c.last_fact_on.type)
 
@@ -1007,11 +1009,19 @@ def _changed_state(subtree: bool):
                                     condition).subquery("state")
 
 
-def _build_kept(rows: str, columns: str | None, subtree: bool, shape: tuple = _NO_FILTER, kept: bool = True):
+def _build_kept(rows: str, columns: str | None, subtree: bool, shape: tuple = _NO_FILTER, kept: bool = True,
+                _periods: bool = True):
     """The past day's statement; `kept`: the changed members' states from the day's kept rows,
-    otherwise from the history (_changed_state)."""
+    otherwise from their periods (`_periods`, history.READ_PERIODS) or the history's seeks
+    (_changed_state)."""
     m, o = models.Member.__table__, models.Organization.__table__
-    s = models.MemberStateSnapshot.__table__ if kept else _changed_state(subtree)
+    periods = not kept and _periods
+    if kept:
+        s = models.MemberStateSnapshot.__table__
+    elif periods:
+        s = models.MemberStatePeriod.__table__
+    else:
+        s = _changed_state(subtree)
     joined_on = case((_M.joined_on <= _KEPT_DAY, _M.joined_on), else_=None)
     parts = []
     for dated in ({"joined_on": joined_on},
@@ -1027,6 +1037,8 @@ def _build_kept(rows: str, columns: str | None, subtree: bool, shape: tuple = _N
                     .where(*_filter_where(shape, s.c.status, s.c.category)))
             if kept:
                 stmt = stmt.where(s.c.day == _KEPT_DAY)
+            elif periods:  # the period each changed member stood in that day
+                stmt = stmt.where(s.c.valid_to > _KEPT_DAY, s.c.valid_from <= _KEPT_DAY)
             scope = s.c.organization_id == _SCOPE_ID
         if subtree:
             scope = and_(_O.path >= _SCOPE_LOW, _O.path < _SCOPE_HIGH)
@@ -1054,7 +1066,8 @@ def _kept_statement(spec: CrossTabSpec, organization, as_of: dt.date, kept: bool
         return None
     bounded = filtered != _NO_FILTER
     return _prebuilt(_KEPT_FILTERED if bounded else _KEPT, _build_kept,
-                     (spec.rows, spec.columns, spec.subtree, filtered, kept), spec, organization, as_of, bounded,
+                     (spec.rows, spec.columns, spec.subtree, filtered, kept, kept or history.READ_PERIODS), spec,
+                     organization, as_of, bounded,
                      kept_day=as_of, **_filter_parameters(spec.query, as_of))
 
 
