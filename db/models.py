@@ -404,7 +404,7 @@ class MemberStatePeriod(Base):
     a day D stood at the end of D in the one closed period with valid_from <= D < valid_to, and
     every other member stood as its row stands (history.unchanged_since). Days the member was not
     placed have no period. Rewritten from the facts at every flush that writes one
-    (history.refresh_member_periods); the invariant "periods" holds it equal to them."""
+    (history.refresh_periods); the invariant "periods" holds it equal to them."""
 
     __tablename__ = "member_state_period"
     __table_args__ = (
