@@ -342,7 +342,7 @@ async def write(session: AsyncSession, actor: Actor, organization_id: int, entri
         # Their states on the kept days (db.services.history, "snapshots"): a member entered with a
         # past `since` was placed on days already kept. Unseen by the flush hook (Core inserts).
         await session.run_sync(lambda sync, ids=ids: history.refresh_snapshots(
-            sync.connection(), ids, locked=holds_snapshot_lock(sync)))
+            sync.connection(), ids, locked=holds_snapshot_lock(sync), new=frozenset(ids)))
         await member_service.count_change(session, organization.id, None, status, members=len(batch))
     return len(entries)
 
