@@ -275,23 +275,20 @@ def _note_snapshots(session: Session, _flush_context) -> None:
     """Keeps the kept days' member states (member_state_snapshot) of the members whose facts this
     flush wrote, after _note_facts (listeners run in the order registered) has set their
     last_fact_on. See "snapshots" below."""
-    created = _created_members(session)
+    transaction = session.get_transaction()
+    held = session.info.get("dangjian_new_members")
+    if held is None or held[0] is not transaction:
+        held = session.info["dangjian_new_members"] = (transaction, set(), set())
+    _, inserted, rewritten = held
+    inserted.update(obj.id for obj in session.new if type(obj) is models.Member and obj.id is not None)
     touched = _touched_members(session)
     if touched:
+        # Members this transaction inserted, whose periods it has not written yet, have none, and no
+        # other transaction sees them before the commit: no lock and no delete (createMember: two
+        # statements fewer).
         refresh_snapshots(session.connection(), sorted(touched), locked=holds_snapshot_lock(session),
-                          new=created)
-
-
-def _created_members(session: Session) -> set[int]:
-    """The ids of the members this session's transaction inserted (this flush's included): no other
-    transaction sees them before the commit, so their periods need no lock and have no rows yet
-    (createMember: two statements fewer per member)."""
-    transaction = session.get_transaction()
-    held = session.info.get("dangjian_created_members")
-    if held is None or held[0] is not transaction:
-        held = session.info["dangjian_created_members"] = (transaction, set())
-    held[1].update(obj.id for obj in session.new if type(obj) is models.Member and obj.id is not None)
-    return held[1]
+                          new=inserted - rewritten)
+        rewritten.update(touched)
 
 
 def unchanged_since(day: dt.date):
@@ -580,8 +577,8 @@ async def lock_kept_days(session) -> None:
 def refresh_snapshots(connection, member_ids: Sequence[int], locked: bool = False, new=frozenset()) -> None:
     """Rewrites these members' periods (refresh_periods) and the kept days' rows of these members
     from their facts (a sync Connection: the flush hook's), the shared lock first unless `locked`
-    (the transaction took it at BEGIN). `new`: ids of members inserted by this transaction (no
-    lock, no old rows)."""
+    (the transaction took it at BEGIN). `new`: ids of members inserted by this transaction whose
+    periods it has not written yet (no lock, no rows yet)."""
     if not locked:
         _lock_shared(connection)
     m, s = models.Member.__table__, models.MemberStateSnapshot.__table__
