@@ -14,35 +14,15 @@ from sqlalchemy import select
 from db import clock, models
 from db.engine import make_sessionmaker
 from db.services import history
-from db.tree import HEALTHY, invariant_violations, within
+from db.tree import HEALTHY, invariant_violations
 from tests.conftest import gid
 from tests.test_member_lifecycle import PROMOTE, REQUIRE, RESUBMIT, REVIEW, STATUS, UPDATE, create, ok
-from tests.test_state_periods import fact_days
+from tests.test_state_periods import assert_periods_are_the_seeks
 from tests.test_statistics_as_of import assert_drills_match, table
 from tests.test_transfers import DECIDE, TRANSFER_FIELDS, send
 
 TODAY = clock.today()
 DELETE = """mutation($ids: [ID!]!) { deleteRejectedMembers(input: {memberIds: $ids}) { ok userErrors { code field message } } }"""
-
-
-async def assert_periods_are_the_seeks(engine, organizations) -> int:
-    """period_of = state_of_members(changed_members) for every day around every fact, over the
-    whole tree and each organization's subtree; the number of rows compared."""
-    found = 0
-    async with make_sessionmaker(engine)() as session:
-        assert await session.scalar(select(history.periods_differ().subquery().c.member_id).limit(1)) is None
-        days = {d + dt.timedelta(days=k) for d in await fact_days(session) for k in (-1, 0, 1)}
-        days = sorted(d for d in days if d < TODAY)
-        for condition in [None] + [within(models.Organization.path, o.path) for o in organizations]:
-            for day in days:
-                periods = history.period_of(day, condition)
-                seeks = history.state_of_members(day, history.changed_members(day, condition), "s",
-                                                 condition).subquery("s")
-                read = sorted(map(tuple, await session.execute(select(periods))))
-                sought = sorted(map(tuple, await session.execute(select(seeks))))
-                assert read == sought, (day, condition)
-                found += len(read)
-    return found
 
 
 async def assert_same_tables(api, monkeypatch, who, scope, days) -> None:
