@@ -513,10 +513,10 @@ def period_of(day, organization_condition=None, name: str = "state"):
 
 # ------------------------------------------------------------------ snapshots of kept days
 #
-# A past day's cross-tab reads the members changed since that day from their history: ~15 µs a
+# A past day's cross-tab read the members changed since that day from their history: ~15 µs a
 # member in index seeks, against ~0.4 µs for a member read index-only from its row. At the bench
 # root as of 2025-12-31 (109,930 of 1,000,000 members changed since) that made it 11x today's
-# table. For a day chosen to be kept (state_snapshot: the annual report's 12-31, `python -m db
+# table (a day not kept now reads their state periods, above). For a day chosen to be kept (state_snapshot: the annual report's 12-31, `python -m db
 # snapshot build DAY`), member_state_snapshot holds the state that day of exactly the members
 # with a fact after it and placed that day: what state_of_members would answer. It is read by an
 # index range of (day, organization_id) instead (figures: README, statistics).
