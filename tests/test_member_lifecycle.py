@@ -192,6 +192,22 @@ async def test_status_change_rules(api, world):
     assert problems(result, "recordStatusChange") == [("NOT_FOUND", ["memberId"])]
 
 
+async def test_a_status_change_may_not_precede_a_suspension_record(api, world):
+    """A 党籍异动 record is a fact of the history: a change dated before the member's SUSPENDED
+    record is refused (before 2026-12 only steps and placement starts counted, so a RESTORED
+    dated before the suspension was accepted and the member stayed suspended)."""
+    member = gid("Member", world.members["a1_second"])  # FULL, placed 2010-07-01
+
+    async def change(kind, day):
+        return problems(await api.as_("a_operator", STATUS, {"m": member, "k": kind, "d": day}), "recordStatusChange")
+
+    assert await change("SUSPENDED", "2021-06-01") == []
+    assert await change("RESTORED", "2021-03-01") == [("INVALID", ["date"])]
+    assert await change("DEATH", "2021-05-31") == [("INVALID", ["date"])]
+    assert await change("RESTORED", "2021-06-01") == []  # the same day is not before it
+    assert await change("SUSPENDED", "2021-07-01") == []  # restored: it may be suspended again
+
+
 async def test_probation_extension_and_confirmation(api, world):
     joined = TODAY - dt.timedelta(days=200)
     member = await create(api, "a_admin", world.orgs["a2"], category="PROBATIONARY", appliedOn="2010-01-01",

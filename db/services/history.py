@@ -63,17 +63,12 @@ def add_status_step(session: AsyncSession, member_id: int, status: str, day: dt.
 
 
 async def latest_fact_date(session: AsyncSession, member_id: int) -> dt.date | None:
-    """The date of the member's latest category or status step or placement start: a new fact
-    may not be dated before it (the history stays one line; see db.services.status_changes)."""
-    c, s, p = models.MemberCategoryStep, models.MemberStatusStep, models.MemberPlacement
-    days = []
-    for column, member_column in ((c.effective_on, c.member_id), (s.effective_on, s.member_id),
-                                  (p.valid_from, p.member_id)):
-        days.append(select(column).where(member_column == member_id).order_by(column.desc()).limit(1)
-                    .scalar_subquery())
-    row = (await session.execute(select(*days))).one()
-    found = [d for d in row if d is not None]
-    return max(found) if found else None
+    """The date of the member's latest fact (last_fact: a placement's start or end, a category or
+    status step, a 党籍异动 record): a new fact may not be dated before it (the history stays one
+    line). Until 2026-12 this read steps and placement starts only, so a RESTORED dated before the
+    member's SUSPENDED record was accepted and left the member suspended (tests/test_member_lifecycle.py)."""
+    m = models.Member
+    return await session.scalar(select(last_fact(m.id)).where(m.id == member_id))
 
 
 # ------------------------------------------------------------------ as of a day
