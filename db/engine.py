@@ -37,9 +37,12 @@ POSTGRES_SETTINGS = {
     # Starting parallel workers costs these 2-core VMs several milliseconds, more than the default
     # 1000 tells the planner: a past day's cross-tab over 10,000 members ran as a parallel append
     # of its two parts in 12-14 ms against 6.7-7.2 ms serially (EXPLAIN ANALYZE, medians of 15;
-    # today's table 5.1-5.5 ms). Aggregates over a few hundred thousand members and more, whose
-    # cost runs to six figures, stay parallel.
-    "parallel_setup_cost": "4000",
+    # today's table 5.1-5.5 ms). At 4000 the same day over the 30,229-member subtree still ran as a
+    # parallel append: 20.7-22.4 ms against 12.8-13.9 ms at 10000, today's table 7.3-9.3 ms
+    # (`python -m bench.statistics`, 1,000,000-member data, alternating runs, 2026-12-01; every
+    # other figure of that run within its noise). Aggregates over a few hundred thousand members
+    # and more, whose cost runs to six figures, stay parallel.
+    "parallel_setup_cost": "10000",
 }
 
 
