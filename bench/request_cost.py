@@ -2,7 +2,7 @@
 over asyncpg) called directly, one request after another, no HTTP server and no client.
 
     .venv/bin/python -m bench.request_cost [W3-100 W4-100 W3-10k ...] [--requests 500] [--calls]
-        [--profile FILE] [--as-of 2025-12-31]
+        [--profile FILE] [--as-of 2025-12-31] [--phases]
 
 Why: bench/compare.py measures req/s of a served worker against PostGraphile, which a shared
 2-core machine moves by ±50%; this isolates the worker's own CPU per request (process time, user
@@ -19,6 +19,19 @@ completion of the answer's objects by graphql-core behind a per-request resolve 
 SQLAlchemy execution of its 3 statements and the session (17%), building the GROUP BY anew in
 db.services.statistics (9%), the extension hooks, the argument conversion and the lookup of the
 scope organization (5% each).
+
+--phases splits the CPU per request between the request body's parsing, the token lookup
+(gql.context.viewer_for_request), schema.execute (strawberry and graphql-core, the resolvers and
+their SQL included), the service call inside it (db.services.statistics.cross_tab) and closing the
+request's session (its ROLLBACK); the rest is the ASGI app without uvicorn: Starlette, the
+middlewares, strawberry's HTTP view, the JSON. Each phase's coroutine is timed from its call to its
+return in process time, which counts only while this process runs; no profiler is in the way.
+Measured on 2026-12-01 (07:58, a quiet moment, 1,000 requests, commit 8839467), W3-100: 1.55 ms of
+CPU per request; the body 0.06 ms (4%), the token lookup 0.31 ms (20%: the session's connection
+from the pool, its BEGIN and the token's statement), schema.execute 0.83 ms (54%) of which the
+service call 0.38 ms (25%), closing the session 0.16 ms (10%), the rest ~0.19 ms (12%). W4-100:
+1.86 ms; 4%, 19%, 56% (the service call 27%), 10%. PostGraphile answered W3-100 in 0.8 ms at one
+connection in the same hour (bench.compare, HTTP included): no one of these parts alone is the gap.
 """
 from __future__ import annotations
 
@@ -64,6 +77,49 @@ async def call(app, body: bytes, token: str | None) -> tuple[int, bytes]:
     return messages[0]["status"], b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
 
 
+class Phases:
+    """CPU (process time) spent inside some coroutine functions, patched in place for the run."""
+
+    def __init__(self):
+        self.spent: dict[str, float] = {}
+        self.undo: list = []
+
+    def time(self, owner, name: str, label: str) -> None:
+        original = getattr(owner, name)
+        spent = self.spent
+        spent[label] = 0.0  # printed in this order
+
+        async def timed(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - started
+
+        setattr(owner, name, timed)
+        self.undo.append((owner, name, original))
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self.undo):
+            setattr(owner, name, original)
+        self.undo.clear()
+
+
+def patch_phases() -> Phases:
+    import gql.app
+    from db.services import statistics
+    from gql.db import Db
+    from gql.schema import schema
+
+    phases = Phases()
+    phases.time(gql.app.GraphQLView, "parse_http_body", "request body (parse_http_body)")
+    phases.time(gql.app, "viewer_for_request", "token lookup (viewer_for_request: BEGIN and the token)")
+    phases.time(schema, "execute", "schema.execute")
+    phases.time(statistics, "cross_tab", "  of which the service call (statistics.cross_tab)")
+    phases.time(Db, "close", "closing the session (Db.close: ROLLBACK, the connection back to the pool)")
+    return phases
+
+
 async def run(args) -> int:
     data = await compare.prepare_postgres(args.orgs, args.members, None)
     os.environ.update({"DATABASE_URL": compare.role_url(data.schema), "DANGJIAN_RESPONSE_CACHE": "0",
@@ -91,6 +147,7 @@ async def run(args) -> int:
             raise SystemExit(f"{workload}: {status} {body[:500]!r}")
         for _ in range(min(50, args.requests)):
             await call(app, request, token)
+        phases = patch_phases() if args.phases else None
         gc.collect()
         # CPU time, not wall: waiting for PostgreSQL inside a greenlet would count as the time of the
         # frame that switched out (sqlalchemy _execute_context, ~20% of a wall-clock profile).
@@ -113,6 +170,11 @@ async def run(args) -> int:
             if args.profile:
                 profile.dump_stats(f"{args.profile}.{workload}")
         print(line, flush=True)
+        if phases:
+            phases.restore()
+            cpu = ended.user - times.user + ended.system - times.system
+            for label, spent in phases.spent.items():
+                print(f"  {label}: {spent / n * 1e3:.3f} ms ({spent / cpu:.0%})", flush=True)
     return 0
 
 
@@ -124,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", metavar="DAY", help="the cross-tabs as of DAY (YYYY-MM-DD)")
     parser.add_argument("--calls", action="store_true", help="count Python calls per request (cProfile; slower)")
     parser.add_argument("--profile", metavar="FILE", help="dump cProfile stats to FILE.<workload>")
+    parser.add_argument("--phases", action="store_true",
+                        help="split the CPU per request between schema.execute, the service call, the token, ...")
     parser.add_argument("--orgs", type=int, default=50_000)
     parser.add_argument("--members", type=int, default=1_000_000)
     args = parser.parse_args(argv)
