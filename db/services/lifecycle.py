@@ -166,8 +166,33 @@ async def _apply_field_changes(session: AsyncSession, member: models.Member, cha
     columns = {name: values[name] for name in EDITABLE if values[name] != getattr(member, name)}
     if columns:
         columns["completeness"] = completeness_percent_of(values)
+    await _check_steps_before_status_records(session, member, columns)
     await _move_category_steps(session, member, columns)
     return columns
+
+
+# A corrected development date moves its category step; these 党籍异动 records rest on the steps
+# before them: no step after the member's leaving, and the probationary step (joinedOn) not after
+# a probation's extension or cancellation (the member was probationary by then).
+_STEP_BOUNDS = {name: LEAVING_KINDS for name in history.CATEGORY_DATES.values()}
+_STEP_BOUNDS["joined_on"] = LEAVING_KINDS + ("PROBATION_EXTENDED",)
+
+
+async def _check_steps_before_status_records(session: AsyncSession, member: models.Member,
+                                             columns: dict[str, Any]) -> None:
+    moved = {name: columns[name] for name in _STEP_BOUNDS if columns.get(name) is not None}
+    if not moved:
+        return
+    s = models.StatusChange
+    first = dict((await session.execute(select(s.kind, func.min(s.date)).where(s.member_id == member.id)
+                                        .group_by(s.kind))).all())
+    problems = Problems()
+    for name, day in moved.items():
+        bounds = [first[kind] for kind in _STEP_BOUNDS[name] if kind in first]
+        if bounds and day > min(bounds):
+            problems.add("INVALID", f"发展日期不能晚于该党员的党籍异动记录（{min(bounds).isoformat()}）",
+                         ["fields", CAMEL[name]])
+    problems.raise_if_any()
 
 
 async def _apply_entry_changes(session: AsyncSession, member: models.Member, changes: dict[str, Any]) -> dict:
