@@ -31,6 +31,7 @@ from db.services import audit, exports, sheets, statistics
 from db.services.members import AFFILIATIONS, CATEGORIES, STATUSES
 from db.session import begin_read
 from gql.auth.errors import AppError
+from gql.auth.text import control_character
 from gql.auth.viewer import Viewer
 from gql.context import viewer_for_request
 from gql.db import Db
@@ -90,9 +91,21 @@ async def signed_in(request: Request, required: str) -> Viewer:
     return viewer
 
 
+def _control_characters(request: Request) -> None:
+    """The text rules of GraphQL requests (gql.auth.text) for the query parameters and the path:
+    a NUL in nameContains or a code list reached PostgreSQL ("invalid byte sequence": a 500) where
+    SQLite answered (tests/test_review_statistics_hostile.py). The value is never echoed."""
+    items = [*request.query_params.multi_items(), *request.path_params.items()]
+    for name, value in items:
+        for text in (name, value):
+            if isinstance(text, str) and control_character(text):
+                raise bad_input(f"参数 {name if not control_character(name) else ''} 含有不允许的控制字符")
+
+
 def handled(handler):
     async def run(request: Request) -> Response:
         try:
+            _control_characters(request)
             return await handler(request)
         except HttpError as exc:
             return exc.response

@@ -287,9 +287,18 @@ def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple
     c = classified(organization, subtree, start, end, *ends)
     m, o = models.Member, models.Organization
     placed = case((c.c.counted_after == 1, c.c.org1), else_=c.c.org0)
-    return (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
+    stmt = (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
             .join(o, o.id == placed)
             .where(c.c.kind == literal(kind), branch.holds(o.path)))
+    # Nor is one placed that day by an organization then outside the caller's branch (moved in since).
+    from db.services.statistics import branch_then
+
+    at_end = branch_then(branch, end, "branch_at_end")
+    if at_end is not None:
+        at_start = branch_then(branch, start - dt.timedelta(days=1), "branch_at_start")
+        stmt = stmt.where(or_(and_(c.c.counted_after == 1, o.id.in_(select(at_end.c.id))),
+                              and_(c.c.counted_after != 1, o.id.in_(select(at_start.c.id)))))
+    return stmt
 
 
 async def line_page(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,

@@ -1090,7 +1090,31 @@ def _drill(table: Table, row: str, column: str | None, *columns):
     stmt = _scoped(spec, ctx, *columns).where(dimension(spec.rows, ctx.cols).condition(row, ctx))
     if column is not None and spec.columns is not None:
         stmt = stmt.where(dimension(spec.columns, ctx.cols).condition(column, ctx))
+    if table.historical and table.branch is not None:
+        # As of a past day a member is listed with its organization of that day; one since moved
+        # (with its whole subtree) out of the caller's branch does not exist for the caller: the
+        # member was counted, but is not listed (nor in totalCount), as memberBalance's lines do.
+        # Listed, its node failed the guard's scope check: INTERNAL_SERVER_ERROR
+        # (tests/test_review_statistics_hostile.py).
+        stmt = stmt.where(table.branch.holds(models.Organization.path))
+        # ... and one whose organization of that day was not in the caller's branch that day (an
+        # organization moved into the branch since) was never in the branch: listed, its record of
+        # today (written by the branch that holds it now) was readable through here.
+        then = branch_then(table.branch, table.as_of, "branch_then")
+        if then is not None:
+            stmt = stmt.where(models.Organization.id.in_(select(then.c.id)))
     return stmt
+
+
+def branch_then(branch: Branch, day: dt.date, name: str):
+    """CTE (id) of the caller's branch at the end of `day` (the subtree of its organization that
+    day, from the parent periods); None for the whole tree (the root's branch) or a self-only one."""
+    segments = [s for s in branch.path.split("/") if s]
+    if branch.is_self_only or len(segments) < 2:
+        return None
+    from db.services.balance import subtree_as_of
+
+    return subtree_as_of(int(segments[-1]), day, name)
 
 
 async def drill_page(session: AsyncSession, table: Table, row: str, column: str | None, first: int,
