@@ -35,15 +35,26 @@ async def _uncancellable(work: Coroutine[Any, Any, R]) -> R:
         raise
 
 
+class RequestFinished(RuntimeError):
+    """A read or write asked of a request's Db after its close()."""
+
+
 class Db:
     def __init__(self, sessionmaker: async_sessionmaker):
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
+            if self._closed:
+                # A resolver still running after its request was answered (a sibling field's
+                # error ended the response first) would open a session here that no one closes:
+                # a pooled connection left idle in a transaction, holding its snapshot (seen by a
+                # reviewer on PostgreSQL: the test's DROP SCHEMA waited on it; tests/test_db_session.py).
+                raise RequestFinished("the request's database session is closed")
             self._session = self._sessionmaker()
         return self._session
 
@@ -98,6 +109,7 @@ class Db:
 
     async def close(self) -> None:
         async with self._lock:
+            self._closed = True
             if self._session is None:
                 return
             session, self._session = self._session, None

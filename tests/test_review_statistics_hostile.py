@@ -21,6 +21,7 @@ import datetime as dt
 import pytest
 
 from db.engine import make_sessionmaker
+from db.services.statistics import MOVED_OUT_LABEL
 from tests.factories import make_org
 from tests.test_member_lifecycle import create, ok
 from tests.test_transfers import DECIDE, SEND
@@ -80,18 +81,18 @@ async def test_a_past_drill_into_an_organization_moved_out_of_the_branch_is_no_i
 
 
 async def test_a_past_table_does_not_show_the_name_given_after_the_organization_left_the_branch(api, dated):
-    """Policy, not a crash: A's past table still counts A2 before its move (documented and tested in
-    tests/test_statistics_as_of.py), but its label is A2's name of today, which B's ADMIN chose
-    after A2 left A; node(id:) of the same key is null for the A viewer. memberBalance treats an
-    organization moved out of the branch as not existing for the caller. No fix here: a decision
-    for the maintainers (a label of that day, or a neutral one)."""
+    """A's past table still counts A2 before its move (documented and tested in
+    tests/test_statistics_as_of.py), but A2 does not exist for the A viewer now (node(id:) is null),
+    and its name of today is the one B's ADMIN chose after A2 left A: the row is not named
+    (statistics.MOVED_OUT_LABEL), as memberBalance treats an organization moved out of the branch."""
     ga, ga2, _ = await moved_out(api, dated)
     result = await api.as_("a_viewer", DRILL, {"input": {"organizationId": ga, "rows": "CHILD_ORGANIZATION",
                                                          "asOf": "2024-02-29"}, "row": gid("Organization", dated.orgs["a1"])})
     labels = {r["key"]: r["label"] for r in result["data"]["crossTab"]["rows"]}
     node = await api.as_("a_viewer", "query($id: ID!) { node(id: $id) { id } }", {"id": ga2})
     assert node["data"]["node"] is None  # A2 does not exist for the A viewer ...
-    assert "乙区新命名支部" not in labels.values(), labels  # ... yet its new name is shown
+    assert "乙区新命名支部" not in labels.values(), labels  # ... nor is its new name shown
+    assert labels[ga2] == MOVED_OUT_LABEL and list(labels.values()).count(MOVED_OUT_LABEL) == 1
 
 
 UPDATE = """mutation($m: ID!) { updateMember(input: {memberId: $m, fields: {phone: "13912345678"}}) {

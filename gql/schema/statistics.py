@@ -117,7 +117,11 @@ class CrossTab:
         "omitted; keys are those of `rows` and `columns`. totalCount equals that cell. MEMBERS only.\n"
         "In tree order, keyset-paged like every member list; a key that is not a row or column of this\n"
         "table is BAD_USER_INPUT. As of a past date every member counted is listed, one since transferred\n"
-        "out of the caller's branch included, with `organization` the one of that day (in the scope)."))
+        "out of the caller's branch included, with `organization` the one of that day (in the scope),\n"
+        "except a member counted through an organization that is outside the caller's branch now (moved\n"
+        "out since: its CHILD_ORGANIZATION row is labelled （已划出本级管辖的党组织）) or was outside it that\n"
+        "day (moved in since): counted, not listed, so totalCount is then less than the cell (neither the\n"
+        "organization nor such a member exists for the caller; memberBalance's lines do the same)."))
     async def members(self, info: strawberry.Info, row: str, column: str | None = None, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         row_key = self.keys.get(row) if row in {v.key for v in self.rows} else None
@@ -227,8 +231,8 @@ class BalanceLine:
         "The members behind this line, each with `organization` the one that placed it in the scope (an increase:\n"
         "at the end of `to`; a decrease: at the start of `from`), in tree order of those. A member since transferred\n"
         "out of the caller's branch is listed so; totalCount equals count, except that a member counted through an\n"
-        "organization since moved out of the caller's branch is counted, not listed (that organization does not\n"
-        "exist for the caller)."))
+        "organization since moved out of the caller's branch, or through one that was outside it that day (moved in\n"
+        "since), is counted, not listed (that organization, or that member, does not exist for the caller)."))
     async def members(self, info: strawberry.Info, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         page, count = await resolvers.balance_line(info, self.balance, self.kind.value, first, after)
