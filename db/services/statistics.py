@@ -1090,7 +1090,7 @@ class UnknownKey(StatInputError):
     pass
 
 
-def _drill(table: Table, row: str, column: str | None, *columns):
+def _drill(table: Table, row: str, column: str | None, *columns, held: bool = True):
     """The statement of the members counted in a cell (or a whole row)."""
     spec = table.spec
     if spec.subject != MEMBERS:
@@ -1115,21 +1115,23 @@ def _drill(table: Table, row: str, column: str | None, *columns):
         # ... and one whose organization of that day was not in the caller's branch that day (an
         # organization moved into the branch since) was never in the branch: listed, its record of
         # today (written by the branch that holds it now) was readable through here.
-        then = branch_then(table.branch, table.as_of, "branch_then")
-        if then is not None:
-            stmt = stmt.where(models.Organization.id.in_(select(then.c.id)))
+        # Only where the scope itself was outside the caller's branch that day (held:
+        # balance.held_then), as its whole tree of that day was otherwise.
+        if not held:
+            from db.services.balance import branch_then
+
+            then = branch_then(table.branch, table.as_of, "branch_then")
+            if then is not None:
+                stmt = stmt.where(models.Organization.id.in_(select(then.c.id)))
     return stmt
 
 
-def branch_then(branch: Branch, day: dt.date, name: str):
-    """CTE (id) of the caller's branch at the end of `day` (the subtree of its organization that
-    day, from the parent periods); None for the whole tree (the root's branch) or a self-only one."""
-    segments = [s for s in branch.path.split("/") if s]
-    if branch.is_self_only or len(segments) < 2:
-        return None
-    from db.services.balance import subtree_as_of
+async def _held(session: AsyncSession, table: Table) -> bool:
+    if not table.historical or table.branch is None:
+        return True
+    from db.services.balance import held_then
 
-    return subtree_as_of(int(segments[-1]), day, name)
+    return await held_then(session, table.branch, table.organization.id, table.as_of)
 
 
 async def drill_page(session: AsyncSession, table: Table, row: str, column: str | None, first: int,
@@ -1139,7 +1141,8 @@ async def drill_page(session: AsyncSession, table: Table, row: str, column: str 
     the scope, so in the caller's branch), not today's: every member counted is listed, one since
     transferred away included, as it stood then."""
     order = MemberOrder()
-    stmt = _drill(table, row, column, models.Member, models.Organization.path, models.Organization.id)
+    stmt = _drill(table, row, column, models.Member, models.Organization.path, models.Organization.id,
+                  held=await _held(session, table))
     return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(tuple(r)[:2], order))
 
@@ -1149,7 +1152,7 @@ def check_drill(table: Table, row: str, column: str | None) -> None:
 
 
 async def drill_count(session: AsyncSession, table: Table, row: str, column: str | None) -> int:
-    stmt = _drill(table, row, column, func.count(models.Member.id))
+    stmt = _drill(table, row, column, func.count(models.Member.id), held=await _held(session, table))
     return int((await session.execute(stmt)).scalar_one())
 
 
