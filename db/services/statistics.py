@@ -172,6 +172,9 @@ class Table:
     branch: Branch | None = None
     # Historical SUBTREE: the scope's tree of that day is today's (past_day).
     same_tree: bool = False
+    # Historical: the scope was in the caller's branch that day (balance.held_then), read once by
+    # the first drill-through (its page and its count ask the same).
+    held: bool | None = None
 
 
 def check(spec: CrossTabSpec, today: dt.date | None = None, prefix: Sequence[str] = ()) -> dt.date:
@@ -1129,9 +1132,11 @@ def _drill(table: Table, row: str, column: str | None, *columns, held: bool = Tr
 async def _held(session: AsyncSession, table: Table) -> bool:
     if not table.historical or table.branch is None:
         return True
-    from db.services.balance import held_then
+    if table.held is None:
+        from db.services.balance import held_then
 
-    return await held_then(session, table.branch, table.organization.id, table.as_of)
+        table.held = await held_then(session, table.branch, table.organization.id, table.as_of)
+    return table.held
 
 
 async def drill_page(session: AsyncSession, table: Table, row: str, column: str | None, first: int,
