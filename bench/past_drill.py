@@ -5,12 +5,13 @@
 Why: a past drill-through and a balance line list only members counted through an organization
 that was in the caller's branch that day (tests/test_review_statistics_hostile.py). Walking the
 caller's whole branch as of that day (db.services.balance.branch_then) for every page took 2.3 s
-over a 10,000-member branch; balance.held_then first walks up from the scope (as deep as the tree)
-and the walk down runs only when the scope itself was outside the branch that day. This times the
-page of 20 and the count of the first GENDER row over bench.compare's subtrees (about 100, 10k and
-30k members), with the branch the scope's own and the root's, and with the walk down forced (what
-the rare case of a scope moved into the branch since that day costs). The data are bench.compare's
-(built on first use).
+over a 10,000-member branch. balance.held_then walks up instead (as deep as the tree): from the
+scope (in the branch that day: list as today) and, when not, from the branch's organization (not
+inside the scope's tree that day: nothing to list); only when the branch's organization was inside
+the scope's tree that day (a scope moved above its branch and back under it since) does the walk
+down run. This times the page of 20 and the count of the first GENDER row over bench.compare's
+subtrees (about 100, 10k and 30k members), with the branch the scope's own and the root's, and
+with the walk down forced (that rare case). The data are bench.compare's (built on first use).
 """
 from __future__ import annotations
 

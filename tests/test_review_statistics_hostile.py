@@ -103,11 +103,24 @@ BALANCE_LINES = """query($o: ID!) { memberBalance(organizationId: $o, scope: SEL
   start decreases { kind count members(first: 10) { totalCount edges { node { id name phone } } } } } }"""
 
 
-async def test_a_past_drill_lists_no_member_that_was_never_in_the_callers_branch(api, world, engine):
+@pytest.mark.parametrize("walk", [False, True])
+async def test_a_past_drill_lists_no_member_that_was_never_in_the_callers_branch(api, world, engine, monkeypatch,
+                                                                                   walk):
     """X under B holds 乙区党员 until 2024-03-10, when B transfers it to B1 (and later writes its phone);
     X moves under A on 2024-04-01. The A viewer may count X's past (X is A's now), but 乙区党员 was
     never in A's branch: B's member then and now. Listing it (with the phone B wrote) as of
-    2024-01-01 let the A viewer read a member that node(id:) hides from it."""
+    2024-01-01 let the A viewer read a member that node(id:) hides from it. `walk`: the same with
+    balance.held_then's answer "the branch's organization was inside X's tree that day" forced, so
+    that the walk down A's branch of that day (branch_then) decides, as it does in that rare case."""
+    if walk:
+        from db.services import balance
+
+        real = balance.held_then
+
+        async def held_or_walk(*args):
+            return True if await real(*args) else False
+
+        monkeypatch.setattr(balance, "held_then", held_or_walk)
     async with make_sessionmaker(engine)() as session, session.begin():
         x = await make_org(session, world.orgs["b"], "乙区X支部", "009", type="BRANCH", established_on=dt.date(2000, 1, 1))
     gx, gb1, ga = gid("Organization", x), gid("Organization", world.orgs["b1"]), gid("Organization", world.orgs["a"])

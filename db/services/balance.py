@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true
+from sqlalchemy import String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true, false
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -120,22 +120,34 @@ def branch_then(branch: Branch, day: dt.date, name: str):
     return subtree_as_of(int(segments[-1]), day, name)
 
 
-async def held_then(session: AsyncSession, branch: Branch, organization_id: int, day: dt.date) -> bool:
-    """Whether the organization was in the caller's branch at the end of `day` (its ancestors that
-    day, walked up the parent periods, include the branch's organization; a walk as long as the
-    tree is deep). Then its whole tree of that day was too, and what a past drill-through or a
-    balance line lists through it needs no branch_then. True for the whole tree's branch."""
+async def held_then(session: AsyncSession, branch: Branch, organization_id: int, day: dt.date) -> bool | None:
+    """Where a past drill-through or a balance line through the organization (a scope) may list
+    its members of `day`: True where the organization was in the caller's branch at the end of
+    that day (then its whole tree of that day was: no branch_then needed); None where not, nor was
+    the branch's organization in the scope's tree that day (no organization of that tree was in the
+    branch: nothing to list); False where the branch's organization was inside the scope's tree
+    that day (only that part was in the branch: branch_then, a walk down the branch). True for the
+    whole tree's branch. Each test is a walk up the parent periods, as long as the tree is deep."""
     segments = [s for s in branch.path.split("/") if s]
     if branch.is_self_only or len(segments) < 2:
         return True
+    branch_id = int(segments[-1])
+    if await _was_under(session, organization_id, branch_id, day):
+        return True
+    return False if await _was_under(session, branch_id, organization_id, day) else None
+
+
+async def _was_under(session: AsyncSession, organization_id: int, ancestor_id: int, day: dt.date) -> bool:
+    """The organization was the ancestor or below it at the end of `day` (the parent periods in
+    force that day, walked up; an organization's first period reaches back before its start)."""
     o, pp = models.Organization, models.OrganizationParentPeriod
     first = aliased(models.OrganizationParentPeriod)
     first_id = select(func.min(first.id)).where(first.organization_id == pp.organization_id).scalar_subquery()
     live = and_(or_(pp.valid_from <= day, pp.id == first_id), or_(pp.valid_to.is_(None), pp.valid_to > day))
-    base = select(o.id.label("id")).where(o.id == organization_id).cte("held_then", recursive=True)
+    base = select(o.id.label("id")).where(o.id == organization_id).cte("was_under", recursive=True)
     up = base.union_all(select(pp.parent_id).join(base, pp.organization_id == base.c.id)
                         .where(live, pp.parent_id.is_not(None)))
-    return bool(await session.scalar(select(exists().where(up.c.id == int(segments[-1])))))
+    return bool(await session.scalar(select(exists().where(up.c.id == ancestor_id))))
 
 
 def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date,
@@ -308,7 +320,7 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
 
 
 def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple[bool, ...] = (),
-          held: tuple[bool, bool] = (True, True)):
+          held: tuple[bool | None, bool | None] = (True, True)):
     """The members of one line, each with the organization that placed it in the scope (an
     increase: at the end; a decrease: at the start), as a past date's drill-through lists them:
     a member since transferred out of the caller's branch is listed with that organization, inside
@@ -324,13 +336,21 @@ def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple
     # since): only where the scope itself was outside it on that end's day (held: held_then of the
     # day before `from`, of `to`), as its whole tree of that day was otherwise.
     held_start, held_end = held
-    at_start = None if held_start else branch_then(branch, start - dt.timedelta(days=1), "branch_at_start")
-    at_end = None if held_end else branch_then(branch, end, "branch_at_end")
-    if at_start is not None or at_end is not None:
-        after = true() if at_end is None else o.id.in_(select(at_end.c.id))
-        before = true() if at_start is None else o.id.in_(select(at_start.c.id))
+    if held_start is not True or held_end is not True:
+        after = _listed(branch, held_end, end, "branch_at_end", o)
+        before = _listed(branch, held_start, start - dt.timedelta(days=1), "branch_at_start", o)
         stmt = stmt.where(or_(and_(c.c.counted_after == 1, after), and_(c.c.counted_after != 1, before)))
     return stmt
+
+
+def _listed(branch: Branch, held: bool | None, day: dt.date, name: str, o):
+    """The condition on the organization of `day` for a member to be listed (held_then's answer)."""
+    if held is True:
+        return true()
+    if held is None:
+        return false()
+    then = branch_then(branch, day, name)
+    return true() if then is None else o.id.in_(select(then.c.id))
 
 
 async def _held(session: AsyncSession, branch: Branch, organization, start: dt.date, end: dt.date):
