@@ -9,7 +9,7 @@ over a 10,000-member branch. balance.held_then walks up instead (as deep as the 
 scope (in the branch that day: list as today) and, when not, from the branch's organization (not
 inside the scope's tree that day: nothing to list); only when the branch's organization was inside
 the scope's tree that day (a scope moved above its branch and back under it since) does the walk
-down run. This times the page of 20 and the count of the first GENDER row over bench.compare's
+down run (a member in the branch today is listed either way). This times the page of 20 and the count of the first GENDER row over bench.compare's
 subtrees (about 100, 10k and 30k members), with the branch the scope's own and the root's, and
 with the walk down forced (that rare case). The data are bench.compare's (built on first use).
 """

@@ -126,6 +126,9 @@ async def test_a_past_drill_lists_no_member_that_was_never_in_the_callers_branch
     gx, gb1, ga = gid("Organization", x), gid("Organization", world.orgs["b1"]), gid("Organization", world.orgs["a"])
     member = await create(api, "root_admin", x, name="乙区党员", since="2016-01-01", joinedOn="2012-07-01",
                           confirmedOn="2013-07-01", appliedOn="2011-03-01")
+    # One who stays in X, so in A's branch today: A's viewer sees it anyway, and it is listed.
+    stayer = await create(api, "root_admin", x, name="留任党员", since="2016-01-01", joinedOn="2012-07-01",
+                          confirmedOn="2013-07-01", appliedOn="2011-03-01")
     sent = ok(await api.as_("b_admin", SEND, {"input": {"memberIds": [member], "toOrganizationId": gb1,
                                                          "date": "2024-03-10"}}), "transferMembers")
     ok(await api.as_("b_admin", DECIDE % ("acceptTransfer", "id"),
@@ -139,8 +142,8 @@ async def test_a_past_drill_lists_no_member_that_was_never_in_the_callers_branch
                                                                    "asOf": "2024-01-01"}})
         assert "errors" not in result, result
         listed = result["data"]["crossTab"]["members"]
-        assert [e["node"]["id"] for e in listed["edges"]] == [], listed  # was: 乙区党员 with B's phone
-        assert listed["totalCount"] == 0
+        assert [e["node"]["id"] for e in listed["edges"]] == [stayer], listed  # was: 乙区党员 with B's phone too
+        assert listed["totalCount"] == 1 and result["data"]["crossTab"]["total"] == 2  # counted, not listed
     balance = await api.as_("a_viewer", BALANCE_LINES, {"o": gx})
     assert "errors" not in balance, balance
     for line in balance["data"]["memberBalance"]["decreases"]:
@@ -148,4 +151,4 @@ async def test_a_past_drill_lists_no_member_that_was_never_in_the_callers_branch
     # B's own accounts still see it, with the same numbers.
     result = await api.as_("root_admin", PAST_DRILL, {"input": {"organizationId": gx, "scope": "SELF", "rows": "GENDER",
                                                                  "asOf": "2024-01-01"}})
-    assert result["data"]["crossTab"]["members"]["totalCount"] == result["data"]["crossTab"]["total"] == 1
+    assert result["data"]["crossTab"]["members"]["totalCount"] == result["data"]["crossTab"]["total"] == 2

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true, false
+from sqlalchemy import String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -344,13 +344,23 @@ def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple
 
 
 def _listed(branch: Branch, held: bool | None, day: dt.date, name: str, o):
-    """The condition on the organization of `day` for a member to be listed (held_then's answer)."""
+    """The condition for a member counted through the organization `o` of `day` to be listed
+    (held_then's answer for the scope): that organization was in the caller's branch that day,
+    or the member is in it today (the caller sees it anyway: listed, the drill's totalCount comes
+    closer to its cell)."""
     if held is True:
         return true()
+    now = in_branch_now(branch)
     if held is None:
-        return false()
+        return now
     then = branch_then(branch, day, name)
-    return true() if then is None else o.id.in_(select(then.c.id))
+    return true() if then is None else or_(o.id.in_(select(then.c.id)), now)
+
+
+def in_branch_now(branch: Branch):
+    """The member (models.Member) is in the caller's branch today: its organization of today's path."""
+    today = aliased(models.Organization)
+    return exists().where(today.id == models.Member.organization_id, branch.holds(today.path))
 
 
 async def _held(session: AsyncSession, branch: Branch, organization, start: dt.date, end: dt.date):

@@ -1131,14 +1131,17 @@ def _drill(table: Table, row: str, column: str | None, *columns, held: bool | No
         # unless the branch's organization was inside the scope's tree that day (the walk down
         # the branch, branch_then: its plan ran the counting union once per organization, 1.2 s
         # over a 10k branch, bench.past_drill).
-        if held is None:
-            stmt = stmt.where(false())
-        elif held is False:
-            from db.services.balance import branch_then
+        # A member in the caller's branch today is listed all the same (the caller sees it anyway).
+        if held is not True:
+            from db.services.balance import branch_then, in_branch_now
 
-            then = branch_then(table.branch, table.as_of, "branch_then")
-            if then is not None:
-                stmt = stmt.where(models.Organization.id.in_(select(then.c.id)))
+            now = in_branch_now(table.branch)
+            if held is None:
+                stmt = stmt.where(now)
+            else:
+                then = branch_then(table.branch, table.as_of, "branch_then")
+                if then is not None:
+                    stmt = stmt.where(or_(models.Organization.id.in_(select(then.c.id)), now))
     return stmt
 
 

@@ -120,8 +120,9 @@ class CrossTab:
         "out of the caller's branch included, with `organization` the one of that day (in the scope),\n"
         "except a member counted through an organization that is outside the caller's branch now (moved\n"
         "out since: its CHILD_ORGANIZATION row is labelled （已划出本级管辖的党组织）) or was outside it that\n"
-        "day (moved in since): counted, not listed, so totalCount is then less than the cell (neither the\n"
-        "organization nor such a member exists for the caller; memberBalance's lines do the same)."))
+        "day (moved in since) and the member is not in the caller's branch today: counted, not listed, so\n"
+        "totalCount is then less than the cell (neither the organization nor such a member exists for the\n"
+        "caller; memberBalance's lines do the same)."))
     async def members(self, info: strawberry.Info, row: str, column: str | None = None, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         row_key = self.keys.get(row) if row in {v.key for v in self.rows} else None
@@ -232,7 +233,8 @@ class BalanceLine:
         "at the end of `to`; a decrease: at the start of `from`), in tree order of those. A member since transferred\n"
         "out of the caller's branch is listed so; totalCount equals count, except that a member counted through an\n"
         "organization since moved out of the caller's branch, or through one that was outside it that day (moved in\n"
-        "since), is counted, not listed (that organization, or that member, does not exist for the caller)."))
+        "since) when the member is not in the caller's branch today, is counted, not listed (that organization, or\n"
+        "that member, does not exist for the caller)."))
     async def members(self, info: strawberry.Info, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         page, count = await resolvers.balance_line(info, self.balance, self.kind.value, first, after)
