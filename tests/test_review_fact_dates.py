@@ -87,6 +87,14 @@ async def test_a_transfer_and_a_later_suspension_at_once_one_wins(api, world, en
         race.remove()
 
 
+async def probationary_with(api, world, joined: dt.date, kind: str, day: dt.date) -> str:
+    """A probationary member of A2 joined on `joined`, with a 党籍异动 record `kind` on `day`."""
+    member = await create(api, "a_admin", world.orgs["a2"], category="PROBATIONARY", appliedOn="2010-01-01",
+                          joinedOn=joined.isoformat(), confirmedOn=None, since=joined.isoformat())
+    ok(await api.as_("a_admin", STATUS, {"m": member, "k": kind, "d": day.isoformat()}), "recordStatusChange")
+    return member
+
+
 async def test_a_corrected_join_date_may_not_follow_the_probation_cancellation(api, world, engine):
     """A probationary member joined on J; 取消预备党员资格 on C (LEFT). updateMember then corrects
     joinedOn to a day after C: accepted, and the PROBATIONARY step moves after C. The history then
@@ -96,10 +104,7 @@ async def test_a_corrected_join_date_may_not_follow_the_probation_cancellation(a
     later facts."""
     joined = TODAY - dt.timedelta(days=200)
     cancelled = TODAY - dt.timedelta(days=100)
-    member = await create(api, "a_admin", world.orgs["a2"], category="PROBATIONARY", appliedOn="2010-01-01",
-                          joinedOn=joined.isoformat(), confirmedOn=None, since=joined.isoformat())
-    ok(await api.as_("a_admin", STATUS, {"m": member, "k": "PROBATION_CANCELLED", "d": cancelled.isoformat()}),
-       "recordStatusChange")
+    member = await probationary_with(api, world, joined, "PROBATION_CANCELLED", cancelled)
     member_id = from_global_id(member)[1]
     assert (await state_on(engine, cancelled))[member_id][1:] == ("PROBATIONARY", "LEFT")
     later = (TODAY - dt.timedelta(days=10)).isoformat()
@@ -114,10 +119,7 @@ async def test_a_corrected_join_date_may_not_follow_the_probation_extension(api,
     the extension precede the admission. A correction before E (and a same-day one) stays allowed."""
     joined = TODAY - dt.timedelta(days=300)
     extended = TODAY - dt.timedelta(days=200)
-    member = await create(api, "a_admin", world.orgs["a2"], category="PROBATIONARY", appliedOn="2010-01-01",
-                          joinedOn=joined.isoformat(), confirmedOn=None, since=joined.isoformat())
-    ok(await api.as_("a_admin", STATUS, {"m": member, "k": "PROBATION_EXTENDED", "d": extended.isoformat()}),
-       "recordStatusChange")
+    member = await probationary_with(api, world, joined, "PROBATION_EXTENDED", extended)
     result = await api.as_("a_admin", UPDATE, {"m": member, "f": {"joinedOn": (extended + dt.timedelta(days=1)).isoformat()}})
     assert problems(result, "updateMember") == [("INVALID", ["fields", "joinedOn"])]
     for corrected in (joined + dt.timedelta(days=20), extended):

@@ -102,11 +102,23 @@ def subtree_as_of(organization_id: int, day: dt.date, name: str):
     organization's first period reaches back before its start (it was recorded with that parent:
     members placed in it earlier, back-dated, count under that parent)."""
     o, pp = models.Organization, models.OrganizationParentPeriod
+    base = select(o.id.label("id")).where(o.id == organization_id).cte(name, recursive=True)
+    return base.union_all(select(pp.organization_id).join(base, pp.parent_id == base.c.id).where(_in_force(pp, day)))
+
+
+def _in_force(pp, day: dt.date):
+    """The parent period `pp` (OrganizationParentPeriod) was in force at the end of `day`; an
+    organization's first period reaches back before its start."""
     first = aliased(models.OrganizationParentPeriod)
     first_id = select(func.min(first.id)).where(first.organization_id == pp.organization_id).scalar_subquery()
-    live = and_(or_(pp.valid_from <= day, pp.id == first_id), or_(pp.valid_to.is_(None), pp.valid_to > day))
-    base = select(o.id.label("id")).where(o.id == organization_id).cte(name, recursive=True)
-    return base.union_all(select(pp.organization_id).join(base, pp.parent_id == base.c.id).where(live))
+    return and_(or_(pp.valid_from <= day, pp.id == first_id), or_(pp.valid_to.is_(None), pp.valid_to > day))
+
+
+def _branch_organization(branch: Branch) -> int | None:
+    """The id of the branch's organization; None for the whole tree (the root's branch) or a
+    self-only branch, where no walk is needed."""
+    segments = [s for s in branch.path.split("/") if s]
+    return None if branch.is_self_only or len(segments) < 2 else int(segments[-1])
 
 
 def branch_then(branch: Branch, day: dt.date, name: str):
@@ -114,10 +126,8 @@ def branch_then(branch: Branch, day: dt.date, name: str):
     day, from the parent periods); None for the whole tree (the root's branch) or a self-only one.
     A walk down the whole branch: over a 10,000-member branch of the bench data a past drill page
     with it took 2.3 s against 32 ms without (held_then decides when it is needed)."""
-    segments = [s for s in branch.path.split("/") if s]
-    if branch.is_self_only or len(segments) < 2:
-        return None
-    return subtree_as_of(int(segments[-1]), day, name)
+    branch_id = _branch_organization(branch)
+    return None if branch_id is None else subtree_as_of(branch_id, day, name)
 
 
 async def held_then(session: AsyncSession, branch: Branch, organization_id: int, day: dt.date) -> bool | None:
@@ -128,10 +138,9 @@ async def held_then(session: AsyncSession, branch: Branch, organization_id: int,
     branch: nothing to list); False where the branch's organization was inside the scope's tree
     that day (only that part was in the branch: branch_then, a walk down the branch). True for the
     whole tree's branch. Each test is a walk up the parent periods, as long as the tree is deep."""
-    segments = [s for s in branch.path.split("/") if s]
-    if branch.is_self_only or len(segments) < 2:
+    branch_id = _branch_organization(branch)
+    if branch_id is None:
         return True
-    branch_id = int(segments[-1])
     if await _was_under(session, organization_id, branch_id, day):
         return True
     return False if await _was_under(session, branch_id, organization_id, day) else None
@@ -141,12 +150,9 @@ async def _was_under(session: AsyncSession, organization_id: int, ancestor_id: i
     """The organization was the ancestor or below it at the end of `day` (the parent periods in
     force that day, walked up; an organization's first period reaches back before its start)."""
     o, pp = models.Organization, models.OrganizationParentPeriod
-    first = aliased(models.OrganizationParentPeriod)
-    first_id = select(func.min(first.id)).where(first.organization_id == pp.organization_id).scalar_subquery()
-    live = and_(or_(pp.valid_from <= day, pp.id == first_id), or_(pp.valid_to.is_(None), pp.valid_to > day))
     base = select(o.id.label("id")).where(o.id == organization_id).cte("was_under", recursive=True)
     up = base.union_all(select(pp.parent_id).join(base, pp.organization_id == base.c.id)
-                        .where(live, pp.parent_id.is_not(None)))
+                        .where(_in_force(pp, day), pp.parent_id.is_not(None)))
     return bool(await session.scalar(select(exists().where(up.c.id == ancestor_id))))
 
 
