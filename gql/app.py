@@ -140,6 +140,13 @@ def batch_password_checks(items) -> int:
     return total
 
 
+async def close_request_db(scope) -> None:
+    """Close the request's Db (gql.db), if it opened one; twice is harmless."""
+    db = scope.get("state", {}).get("db")
+    if db is not None:
+        await db.close()
+
+
 class GraphQLView(GraphQL):
     """Strawberry's view, with the request body held to what a GraphQL request is.
 
@@ -339,6 +346,15 @@ class GraphQLView(GraphQL):
         page = graphiql_html(endpoint="/graphql", static_prefix="/static")
         return HTMLResponse(page, headers={"Content-Security-Policy": graphiql_csp(page)})
 
+    async def __call__(self, scope, receive, send):
+        """The request's session is closed after the response is sent, not before: its ROLLBACK
+        (and the connection's way back to the pool) is then off the client's wait. The close
+        runs whatever happened to the send (a client gone, the timeout's cancellation)."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await close_request_db(scope)
+
     async def run(self, request, context=None, root_value=None):  # type: ignore[override]
         cache = self.cache
         media_type = response_media_type(request.headers.get("accept"))
@@ -383,10 +399,9 @@ class GraphQLView(GraphQL):
                 return bad_request("变更（mutation）只能用 POST 发送", 405, "METHOD_NOT_ALLOWED", media_type,
                                    headers={"Allow": "POST"})
             return bad_request(exc.reason, exc.status_code, code, media_type)
-        finally:
-            db = getattr(request.state, "db", None) if hasattr(request, "state") else None
-            if db is not None:
-                await db.close()
+        except BaseException:
+            await close_request_db(request.scope)
+            raise
 
 
 @functools.lru_cache(maxsize=8)

@@ -34,3 +34,62 @@ async def test_a_db_closed_before_any_read_opens_none(engine):
     await db.close()
     with pytest.raises(RequestFinished):
         await db.read(lambda session: session.scalar(text("SELECT 1")))
+
+
+# ------------------------------------------------------------------ the close after the response
+#
+# gql.app closes the request's Db after the response is sent (GraphQLView.__call__), so that its
+# ROLLBACK is off the client's wait; whatever happened to the send, the connection goes back.
+
+QUERY = b'{"query": "{ __typename }"}'
+
+
+async def _call(app, send):
+    """POST /graphql with a token that matches none: the token's lookup opens the request's session."""
+    headers = [(b"host", b"test"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(QUERY)).encode()), (b"authorization", b"Bearer no-such-token")]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/graphql", "raw_path": b"/graphql", "query_string": b"",
+             "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
+             "server": ("127.0.0.1", 8000), "state": {}}
+    received = False
+
+    async def receive():
+        nonlocal received
+        if received:
+            return {"type": "http.disconnect"}
+        received = True
+        return {"type": "http.request", "body": QUERY, "more_body": False}
+
+    await app(scope, receive, send)
+
+
+async def test_the_session_closes_after_the_response_is_sent(engine, settings):
+    from gql.app import create_app
+    app = create_app(engine, settings)
+    pool = engine.sync_engine.pool
+    before = pool.checkedout()
+    seen = []
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            seen.append(pool.checkedout())  # the request's connection, still out
+
+    await _call(app, send)
+    assert seen == [before + 1]
+    assert pool.checkedout() == before
+
+
+async def test_the_session_closes_when_the_client_is_gone(engine, settings):
+    from gql.app import create_app
+    app = create_app(engine, settings)
+    pool = engine.sync_engine.pool
+    before = pool.checkedout()
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            raise OSError("the client went away")
+
+    with pytest.raises(OSError):
+        await _call(app, send)
+    assert pool.checkedout() == before

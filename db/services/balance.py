@@ -59,6 +59,7 @@ from db.errors import DomainError
 from db.pagination import Page, keyset_page
 from db.services import history
 from db.services import members as member_service
+from db.services.lifecycle import LEAVING_KINDS
 from db.services.members import ADMITTED as PARTY_CATEGORIES
 from db.services.members import DEFAULT_STATUSES, MemberOrder
 from db.services.statistics import EARLIEST, WIDE_SCOPE, past_period, scope_organization
@@ -66,7 +67,6 @@ from db.tree import within
 
 INCREASES = {"ADMITTED": "发展党员", "RECORDED": "首次录入", "TRANSFERRED_IN": "转入", "RESTORED": "恢复党籍"}
 DECREASES = {"DIED": "死亡", "LEFT_PARTY": "出党", "SUSPENDED": "停止党籍", "TRANSFERRED_OUT": "转出"}
-LEAVING_KINDS = ("DEATH", "WITHDRAWAL", "REMOVAL", "EXPULSION", "PROBATION_CANCELLED")
 SUSPENSION_KINDS = ("SUSPENDED", "RESTORED")
 
 
