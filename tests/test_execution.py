@@ -20,6 +20,15 @@ class Colour(enum.Enum):
     GREEN = "GREEN"
 
 
+class Label(str):
+    def __str__(self):
+        return "label"
+
+
+class Count(int):
+    pass
+
+
 @strawberry.type
 class Query:
     @strawberry.field
@@ -71,6 +80,34 @@ class Query:
         return ["a", "b", 1]  # type: ignore[list-item]
 
     @strawberry.field
+    def plain_strings(self) -> list[str]:
+        return ["a", "b", ""]
+
+    @strawberry.field
+    def str_subclass(self) -> list[str]:
+        return ["a", Label("b")]  # type: ignore[list-item]
+
+    @strawberry.field
+    def bools_as_ints(self) -> list[int]:
+        return [True, 2, False]  # type: ignore[list-item]
+
+    @strawberry.field
+    def int_bounds(self) -> list[int]:
+        return [-2**31, 0, 2**31 - 1]
+
+    @strawberry.field
+    def just_too_big(self) -> list[int]:
+        return [1, 2**31]
+
+    @strawberry.field
+    def just_too_small(self) -> list[int]:
+        return [-2**31 - 1, 1]
+
+    @strawberry.field
+    def int_subclass(self) -> list[int]:
+        return [Count(3), 4]  # type: ignore[list-item]
+
+    @strawberry.field
     def colours(self) -> list[Colour]:
         return [Colour.RED, Colour.GREEN]
 
@@ -91,7 +128,8 @@ class Query:
 
 
 FIELDS = ["ints", "grid", "empty", "tupleInts", "generated", "nullInNonNull", "nullInNullable", "tooBig", "notANumber",
-          "errorItem", "floatsAsInts", "strings", "colours", "badColours", "awaited", "fromAsyncResolver"]
+          "errorItem", "floatsAsInts", "strings", "plainStrings", "strSubclass", "boolsAsInts", "intBounds",
+          "justTooBig", "justTooSmall", "intSubclass", "colours", "badColours", "awaited", "fromAsyncResolver"]
 
 
 def answer(result) -> tuple:
@@ -121,7 +159,8 @@ def test_the_served_schema_completes_with_it():
 
 @pytest.mark.parametrize("field, shortcut", [("ints", True), ("grid", True), ("colours", True), ("tupleInts", True),
                                              ("nullInNonNull", False), ("tooBig", False), ("errorItem", False),
-                                             ("awaited", False)])
+                                             ("awaited", False), ("plainStrings", True), ("intBounds", True),
+                                             ("justTooBig", False)])
 async def test_the_shortcut_is_taken_for_plain_lists_only(field, shortcut, monkeypatch):
     from gql.schema import execution
 

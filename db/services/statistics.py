@@ -734,10 +734,15 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
     counts: dict[tuple[str, str], int] = {}
     # A prebuilt statement straight on the driver (db.fast); a generic one is built per request.
-    result = await (fast.rows(session, stmt, parameters) if prebuilt is not None else session.execute(stmt, parameters))
-    for row in result:
-        column_key = row.k1 if col_dim is not None else TOTAL
-        counts[(row.k0, column_key)] = int(row.n)
+    result = await (fast.rows(session, stmt, parameters, by_index=True) if prebuilt is not None
+                    else session.execute(stmt, parameters))
+    # By position: k0[, k1], n.
+    if col_dim is not None:
+        for row in result:
+            counts[(row[0], row[1])] = int(row[2])
+    else:
+        for row in result:
+            counts[(row[0], TOTAL)] = int(row[1])
     rows = await row_dim.values(session, {r for r, _ in counts}, ctx)
     if col_dim is not None:
         columns = await col_dim.values(session, {c for _, c in counts}, ctx)
