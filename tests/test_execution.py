@@ -40,6 +40,34 @@ class Query:
         return [[1, 2], [3, 4], []]
 
     @strawberry.field
+    def tuple_grid(self) -> list[list[int]]:
+        return ((1, 2), [3])  # type: ignore[return-value]
+
+    @strawberry.field
+    def grid_with_null_line(self) -> list[Optional[list[int]]]:
+        return [[1], None, [2]]
+
+    @strawberry.field
+    def grid_with_null_line_non_null(self) -> list[list[int]]:
+        return [[1], None, [2]]  # type: ignore[list-item]
+
+    @strawberry.field
+    def grid_with_bad_value(self) -> list[list[int]]:
+        return [[1, 2], [3, "x"], [5]]  # type: ignore[list-item]
+
+    @strawberry.field
+    def grid_with_null_value(self) -> list[list[Optional[int]]]:
+        return [[1, None], [2]]
+
+    @strawberry.field
+    def grid_of_generators(self) -> list[list[int]]:
+        return [[1], (i for i in range(2))]  # type: ignore[list-item]
+
+    @strawberry.field
+    def grid_of_strings(self) -> list[list[str]]:
+        return [["a", "b"], ["c"]]
+
+    @strawberry.field
     def empty(self) -> list[int]:
         return []
 
@@ -127,7 +155,8 @@ class Query:
         return [7, 8]
 
 
-FIELDS = ["ints", "grid", "empty", "tupleInts", "generated", "nullInNonNull", "nullInNullable", "tooBig", "notANumber",
+FIELDS = ["ints", "grid", "tupleGrid", "gridWithNullLine", "gridWithNullLineNonNull", "gridWithBadValue",
+          "gridWithNullValue", "gridOfGenerators", "gridOfStrings", "empty", "tupleInts", "generated", "nullInNonNull", "nullInNullable", "tooBig", "notANumber",
           "errorItem", "floatsAsInts", "strings", "plainStrings", "strSubclass", "boolsAsInts", "intBounds",
           "justTooBig", "justTooSmall", "intSubclass", "colours", "badColours", "awaited", "fromAsyncResolver"]
 

@@ -752,7 +752,7 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
         rows, columns = _unnamed_outside(rows, ctx.paths, branch), _unnamed_outside(columns, ctx.paths, branch)
     cells = [[counts.get((r.key, c.key), 0) for c in columns] for r in rows]
     row_totals = [sum(line) for line in cells]
-    column_totals = [sum(line[j] for line in cells) for j in range(len(columns))]
+    column_totals = [sum(column) for column in zip(*cells)] if cells else [0] * len(columns)
     return Table(spec=spec, organization=organization, as_of=as_of, rows=rows, columns=columns, cells=cells,
                  row_totals=row_totals, column_totals=column_totals, total=sum(row_totals), paths=ctx.paths,
                  historical=historical, branch=branch, same_tree=same_tree)
