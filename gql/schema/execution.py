@@ -3,10 +3,11 @@ loop, not item by item through the general machinery; and a scalar or enum field
 its object's attribute (gql.schema.base.attribute_resolvers, no @auth check, no arguments) is read
 without a resolve info.
 
-Why: a cross-tab's `cells` is [[Int!]!]! (W3-100: 11 rows of 3 counts, W4: rows x 8 age bands; its
-inner lists are completed here too, _grid), and graphql-core completes every count on its own: a Path, an awaitable check, complete_value's
+Why: a cross-tab's `cells` is [[Int!]!]! (W3-100: 11 rows of 3 counts, W4: rows x 8 age bands),
+and graphql-core completes every count on its own: a Path, an awaitable check, complete_value's
 dispatch through the non-null and list checks, then the scalar's coercion, about ten Python calls
-per number. Here such a list is one loop of the scalar's coerce_output_value.
+per number. Here such a list is one loop of the scalar's coerce_output_value, and a list of such
+lists (the cells themselves) one loop of those (_grid).
 
 What stays exactly graphql-core's: anything not plain takes its way, for the whole list. That is
 a list that is no list or tuple (a generator, an async iterable), a @stream, an item that is None,
@@ -89,7 +90,7 @@ _GENERAL = object()  # graphql-core completes the value itself
 # Int's and String's coercion return a plain int in the 32-bit range and a plain str as they are
 # (graphql-core's serialize_int and serialize_string): those values skip the call. W4-10k's cells
 # are 216 counts; each went through an Exception check, the awaitable check and serialize_int's
-# isinstance chain, 13% of the request's Python calls.
+# isinstance chain (with the rows read by position, 8,629 → 5,977 Python calls per request).
 _INT, _STRING = GraphQLInt.coerce_output_value, GraphQLString.coerce_output_value
 
 
