@@ -343,16 +343,16 @@ def _line(branch, organization, subtree, start, end, kind, *columns, ends: tuple
     # day before `from`, of `to`), as its whole tree of that day was otherwise.
     held_start, held_end = held
     if held_start is not True or held_end is not True:
-        after = _listed(branch, held_end, end, "branch_at_end", o)
-        before = _listed(branch, held_start, start - dt.timedelta(days=1), "branch_at_start", o)
+        after = listed(branch, held_end, end, "branch_at_end", o)
+        before = listed(branch, held_start, start - dt.timedelta(days=1), "branch_at_start", o)
         stmt = stmt.where(or_(and_(c.c.counted_after == 1, after), and_(c.c.counted_after != 1, before)))
     return stmt
 
 
-def _listed(branch: Branch, held: bool | None, day: dt.date, name: str, o):
+def listed(branch: Branch, held: bool | None, day: dt.date, name: str, o):
     """The condition for a member counted through the organization `o` of `day` to be listed
-    (held_then's answer for the scope): that organization was in the caller's branch that day,
-    or the member is in it today (the caller sees it anyway: listed, the drill's totalCount comes
+    (held_then's answer for the scope; a past drill-through's too): that organization was in the
+    caller's branch that day, or the member is in it today (the caller sees it anyway: listed, the drill's totalCount comes
     closer to its cell)."""
     if held is True:
         return true()

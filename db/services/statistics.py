@@ -1138,15 +1138,9 @@ def _drill(table: Table, row: str, column: str | None, *columns, held: bool | No
         # over a 10k branch, bench.past_drill).
         # A member in the caller's branch today is listed all the same (the caller sees it anyway).
         if held is not True:
-            from db.services.balance import branch_then, in_branch_now
+            from db.services.balance import listed
 
-            now = in_branch_now(table.branch)
-            if held is None:
-                stmt = stmt.where(now)
-            else:
-                then = branch_then(table.branch, table.as_of, "branch_then")
-                if then is not None:
-                    stmt = stmt.where(or_(models.Organization.id.in_(select(then.c.id)), now))
+            stmt = stmt.where(listed(table.branch, held, table.as_of, "branch_then", models.Organization))
     return stmt
 
 
