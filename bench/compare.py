@@ -41,6 +41,10 @@ What it does, every step bounded in time and every socket on 127.0.0.1:
    load average; appends JSON lines to var/bench/results/compare-<time>.jsonl.
 
 Workloads:
+- W0: a signed-in `{ __typename }` (PostGraphile: the same, signed out): no field reads the database,
+  so it measures the served stack's floor for a request -- HTTP, the body, the token lookup and the
+  session around it, GraphQL, the JSON -- the cost every cold request pays before its own fields.
+  Not in the default list; PostGraphile only as a reference (bare SQL has no such request).
 - W1: an organization with its children and the subtree member count of each (a county-level
   committee: the level-1 district/county committee with the most children; at the default size
   桃源县, 22 children, 169 organizations, 3,262 members; --county CODE picks another).
@@ -110,6 +114,7 @@ W2_FIRST = 50
 # nearest number of members (and has children), the root for 1m (pick_organizations).
 SIZES = {"100": 100, "10k": 10_000, "100k": 100_000, "1m": None}
 WORKLOADS = {
+    "W0": "a signed-in { __typename }: the served stack's floor (no field reads the database)",
     "W1": "organization + children + subtree memberCount (county level)",
     "W2": f"first {W2_FIRST} members of a subtree, gender + education filter, with organization name",
     "W1-root": "W1 at the root",
@@ -124,11 +129,14 @@ DEFAULT_WORKLOADS = ["W1", "W2", "W1-root"]
 STAT_WORKLOADS = [f"{kind}-{size}" for kind in ("W3", "W4") for size in SIZES]
 # Workload kinds each contender can answer (PostGraphile: W3/W4 with the pg-aggregates plugin's
 # groupedAggregates).
-POSTGRAPHILE_KINDS = ("W1", "W2", "W3", "W4")
+POSTGRAPHILE_KINDS = ("W0", "W1", "W2", "W3", "W4")
 
 
 def supports(contender: str, workload: str) -> bool:
-    return contender != "postgraphile" or workload.split("-")[0] in POSTGRAPHILE_KINDS
+    kind = workload.split("-")[0]
+    if contender == "sql":
+        return kind != "W0"
+    return contender != "postgraphile" or kind in POSTGRAPHILE_KINDS
 CONTENDERS = {
     "dangjian": "python -m gql.serve, 1 worker, PostgreSQL, response cache off (cold)",
     "dangjian-w2": "python -m gql.serve --workers 2 (TCP_NODELAY), PostgreSQL, cache off",
@@ -143,6 +151,7 @@ CONTENDERS = {
 # ------------------------------------------------------------------ the questions, three ways
 
 DANGJIAN_QUERY = {
+    "W0": "{ __typename }",
     "W1": "query($code: String!) { organization(code: $code) { name memberCount(filter: {scope: SUBTREE}) "
           "children { name memberCount(filter: {scope: SUBTREE}) } } }",
     "W2": "query($code: String!, $genders: [Gender!], $education: [String!]) { organization(code: $code) { "
@@ -154,6 +163,7 @@ DANGJIAN_QUERY = {
           "{ rows { key label } columns { key label } cells total } }",
 }
 POSTGRAPHILE_QUERY = {
+    "W0": "{ __typename }",
     "W1": "query($code: String!) { organizationByCode(code: $code) { name subtreeMemberCount "
           "organizationsByParentId(condition: {status: \"ACTIVE\"}, orderBy: CODE_ASC) "
           "{ nodes { name subtreeMemberCount } } } }",
@@ -265,6 +275,8 @@ def age_bounds(today: dt.date | None = None) -> list[dt.date]:
 
 
 def variables(workload: str, code: str, ids: dict[str, int] | None = None) -> dict:
+    if workload == "W0":
+        return {}
     if workload in ("W3", "W4"):
         from gql.ids import to_global_id
         # $org for the product, $code for PostGraphile (each ignores the variable it does not declare).
@@ -277,6 +289,8 @@ def variables(workload: str, code: str, ids: dict[str, int] | None = None) -> di
 def normalize(contender: str, workload: str, data: dict):
     """Each answer as plain tuples, to compare across contenders."""
     kind = workload.split("-")[0]
+    if kind == "W0":
+        return data["__typename"]
     if contender == "postgraphile":
         org = data["organizationByCode"]
         if kind == "W1":
@@ -460,7 +474,8 @@ async def pick_organizations(engine, county: str | None) -> tuple[dict[str, str]
                 shape[f"{kind}-{size}"] = text_
     shape["W2"] = shape["W3"] = shape["W4"] = shape["W1"]
     shape["W3-root"] = shape["W4-root"] = shape["W1-root"]
-    codes = {"W1": county, "W2": county, "W3": county, "W4": county,
+    shape["W0"] = "no organization (a signed-in { __typename })"
+    codes = {"W0": root.code, "W1": county, "W2": county, "W3": county, "W4": county,
              "W1-root": root.code, "W3-root": root.code, "W4-root": root.code,
              **{f"{kind}-{size}": code for size, code in sized.items() for kind in ("W3", "W4")}}
     return codes, shape, ids
@@ -771,7 +786,8 @@ async def run(args) -> int:
                         raise SystemExit(f"{workload}: {name} answers differently from {reference_name}:\n"
                                          f"  {reference_name}: {str(reference)[:600]}\n  {name}: {str(answer)[:600]}")
                 size = len(reference[2]) if kind == "W1" else len(reference)
-                what = (f"{reference[1]} members, {size} children" if kind == "W1"
+                what = (f"__typename {reference}" if kind == "W0"
+                        else f"{reference[1]} members, {size} children" if kind == "W1"
                         else f"{size} nonzero cells, {sum(n for *_, n in reference)} members" if kind in ("W3", "W4")
                         else f"{size} members")
                 print(f"  check {workload}: {len(answers[workload])} contenders agree ({what})", flush=True)
