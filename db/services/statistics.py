@@ -747,7 +747,7 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     if col_dim is not None:
         columns = await col_dim.values(session, {c for _, c in counts}, ctx)
     else:
-        columns = [Value(TOTAL, TOTAL_LABEL)] if counts else []
+        columns = [Value(TOTAL, TOTAL_LABEL)]  # the contract: a single "total" column, even when nothing is counted
     if historical and branch is not None:
         rows, columns = _unnamed_outside(rows, ctx.paths, branch), _unnamed_outside(columns, ctx.paths, branch)
     cells = [[counts.get((r.key, c.key), 0) for c in columns] for r in rows]
@@ -926,9 +926,9 @@ def _filter_where(shape: tuple, status, category) -> list:
                 where.append(column.in_(_DEFAULT_STATUSES))
         else:
             where.append(column.in_([bindparam(f"f_{name}_{i}", type_=column.type) for i in range(n)]))
-    for (name, column, compare, _), bound in zip(member_service.FILTER_BOUNDS, bounds):
-        if bound:
-            where.append(compare(_M[column], bindparam(f"f_{name}", type_=_M[column].type)))
+    for i, ((_name, column, compare, _), bound) in enumerate(zip(member_service.FILTER_BOUNDS, bounds)):
+        if bound:  # by position: a field may have two bounds (joinedFrom)
+            where.append(compare(_M[column], bindparam(f"f_bound_{i}", type_=_M[column].type)))
     if has_account is not None:
         where.append(member_service.has_account_condition(has_account, _M))
     return where
@@ -942,9 +942,9 @@ def _filter_parameters(query: MemberQuery | None, as_of: dt.date) -> dict[str, A
     for name in _FILTER_LISTS:
         for i, value in enumerate(getattr(query, name) or ()):
             parameters[f"f_{name}_{i}"] = value
-    for name, _, _, value in member_service.FILTER_BOUNDS:
+    for i, (name, _, _, value) in enumerate(member_service.FILTER_BOUNDS):
         if getattr(query, name) is not None:
-            parameters[f"f_{name}"] = value(getattr(query, name), as_of)
+            parameters[f"f_bound_{i}"] = value(getattr(query, name), as_of)
     return parameters
 
 
