@@ -1156,15 +1156,24 @@ async def _held(session: AsyncSession, table: Table) -> bool | None:
 
 async def drill_page(session: AsyncSession, table: Table, row: str, column: str | None, first: int,
                      after: str | None) -> Page:
-    """A page of (member, organization path, organization id) rows of the cell, in tree order (as
-    member lists). As of a past day the organization is the member's organization of that day (in
-    the scope, so in the caller's branch), not today's: every member counted is listed, one since
-    transferred away included, as it stood then."""
+    """A page of (member, organization path, organization id, letter) rows of the cell, in tree
+    order (as member lists). As of a past day the organization is the member's organization of
+    that day (in the scope, so in the caller's branch), not today's: every member counted is
+    listed, one since gone from the caller's branch included, as a letter shows it (`letter`,
+    balance.with_letters; None for a member in the branch today)."""
+    from db.services.balance import in_branch_now, with_letters
+
     order = MemberOrder()
-    stmt = _drill(table, row, column, models.Member, models.Organization.path, models.Organization.id,
+    historical = table.historical and table.branch is not None
+    now = (in_branch_now(table.branch) if historical else literal(True)).label("in_branch_now")
+    stmt = _drill(table, row, column, models.Member, models.Organization.path, models.Organization.id, now,
                   held=await _held(session, table))
-    return await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
+    page = await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(tuple(r)[:2], order))
+    if not historical:
+        return Page(rows=[(member, path, organization_id, None) for member, path, organization_id, _now in page.rows],
+                    cursors=page.cursors, has_next_page=page.has_next_page)
+    return await with_letters(session, table.branch, page)
 
 
 def check_drill(table: Table, row: str, column: str | None) -> None:

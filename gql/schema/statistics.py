@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from types import SimpleNamespace
 
 import strawberry
 from strawberry import Private
@@ -116,9 +117,11 @@ class CrossTab:
         "Drill-through (穿透查询): the members counted in one cell, or in a whole row when `column` is\n"
         "omitted; keys are those of `rows` and `columns`. totalCount equals that cell. MEMBERS only.\n"
         "In tree order, keyset-paged like every member list; a key that is not a row or column of this\n"
-        "table is BAD_USER_INPUT. As of a past date every member counted is listed, one since transferred\n"
-        "out of the caller's branch included, with `organization` the one of that day (in the scope),\n"
-        "except a member counted through an organization that is outside the caller's branch now (moved\n"
+        "table is BAD_USER_INPUT. As of a past date every member counted is listed, with `organization` the\n"
+        "one of that day (in the scope); one since gone from the caller's branch as the letter of the\n"
+        "transfer that took it out shows it (see Member: nothing of the record the other branch keeps now;\n"
+        "without such a transfer, a letter made from its identity fields). Except a member counted through\n"
+        "an organization that is outside the caller's branch now (moved\n"
         "out since: its CHILD_ORGANIZATION row is labelled （已划出本级管辖的党组织）) or was outside it that\n"
         "day (moved in since) and the member is not in the caller's branch today: counted, not listed, so\n"
         "totalCount is then less than the cell (neither the organization nor such a member exists for the\n"
@@ -134,12 +137,7 @@ class CrossTab:
         if row_key is None:
             raise BadUserInput(f"行 {row!r} 不是这张表的行")
         page, count = await resolvers.drill_through(info, self.table, row_key, column_key, first, after)
-        nodes = []
-        for member, path, organization_id in page.rows:
-            node = Member.from_row((member, path))
-            node.organization_pk = organization_id  # the organization of the table's date
-            nodes.append(node)
-        return connection(nodes, page.cursors, page.has_next_page, count)
+        return connection(_listed(page.rows), page.cursors, page.has_next_page, count)
 
 
 @strawberry.type(description="A saved statistics table (统计表格), rerun on demand and exported.",
@@ -231,19 +229,16 @@ class BalanceLine:
     @strawberry.field(description=(
         "The members behind this line, each with `organization` the one that placed it in the scope (an increase:\n"
         "at the end of `to`; a decrease: at the start of `from`), in tree order of those. A member since transferred\n"
-        "out of the caller's branch is listed so; totalCount equals count, except that a member counted through an\n"
+        "out of the caller's branch is listed so, as the letter of that transfer shows it (see Member; without such a\n"
+        "transfer, a letter made from its identity fields); totalCount equals count, except that a member counted\n"
+        "through an\n"
         "organization since moved out of the caller's branch, or through one that was outside it that day (moved in\n"
         "since) when the member is not in the caller's branch today, is counted, not listed (that organization, or\n"
         "that member, does not exist for the caller)."))
     async def members(self, info: strawberry.Info, first: int | None = None,
                       after: str | None = None) -> Connection[Member]:
         page, count = await resolvers.balance_line(info, self.balance, self.kind.value, first, after)
-        nodes = []
-        for member, path, organization_id in page.rows:
-            node = Member.from_row((member, path))
-            node.organization_pk = organization_id  # the organization of that day (see the description)
-            nodes.append(node)
-        return connection(nodes, page.cursors, page.has_next_page, count)
+        return connection(_listed(page.rows), page.cursors, page.has_next_page, count)
 
 
 @strawberry.type(description=(
@@ -278,3 +273,19 @@ def member_balance_of(result, start: dt.date, end: dt.date, subtree: bool) -> Me
 
     return MemberBalance(from_=start, to=end, start=first, increases=lines(INCREASES), decreases=lines(DECREASES),
                          end=last)
+
+
+def _listed(rows) -> list[Member]:
+    """Members listed as of a day, each with its organization of that day (in the caller's branch):
+    one in the caller's branch today from its record; one gone from it since, as the letter of the
+    transfer that took it out shows it (db.services.balance.with_letters; the letter reach)."""
+    nodes = []
+    for member, path, organization_id, letter in rows:
+        if letter is None:
+            node = Member.from_row((member, path))
+            node.organization_pk = organization_id
+        else:
+            node = Member.from_letter(SimpleNamespace(transfer=letter, sight_organization_id=organization_id,
+                                                      sight_path=path))
+        nodes.append(node)
+    return nodes
