@@ -168,9 +168,9 @@ async def test_a_member_transferred_out_of_the_branch_is_listed_with_its_organiz
     """转移 placed in B1 from 2024-01-01 (out of A's branch): A's 2024 balance lists it among the
     transfers out to A's viewer as to the root's ADMIN, with organization A2 (where it was counted at
     the start of 2024), not B1; totalCount equals the count."""
-    from tests.test_statistics_as_of import move_placement
+    from tests.test_statistics_as_of import transfer_out
 
-    await move_placement(engine, "转移", dated.orgs["b1"].id, dt.date(2024, 1, 1))
+    await transfer_out(engine, "转移", dated.orgs["b1"].id, dt.date(2024, 1, 1))
     variables = {"o": gid("Organization", dated.orgs["a"]), "from": "2024-01-01", "to": "2024-12-31"}
     for who in ("a_viewer", "root_admin"):
         result = await api.as_(who, LINE_ORGS, variables)

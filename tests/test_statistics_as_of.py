@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from db import clock, models
-from db.branch import Branch
+from db.branch import Branch, letter_snapshot
 from db.engine import make_sessionmaker
 from db.services import statistics
 from db.services.members import MemberQuery
@@ -221,7 +221,7 @@ async def test_drill_through_lists_every_member_of_the_cell_as_of_a_past_date(ap
     2022-06-30, and listed there to A's viewer as to the root's ADMIN (totalCount equals the cell,
     always), with its organization of that day (A1, inside A's branch), not B1."""
     b1 = dated.orgs["b1"]
-    await move_placement(engine, "转移", b1.id, dt.date(2024, 1, 1))
+    await transfer_out(engine, "转移", b1.id, dt.date(2024, 1, 1))
     input_ = {"organizationId": gid("Organization", dated.orgs["a"]), "rows": "CHILD_ORGANIZATION",
               "asOf": "2022-06-30"}
     a1 = gid("Organization", dated.orgs["a1"])
@@ -278,6 +278,22 @@ async def test_a_past_date_counts_over_the_tree_of_that_day(api, dated):
     # The A viewer's past tables still count A2 before the move (A's branch then), never after.
     t = await table(api, "a_viewer", organizationId=ga, rows="CHILD_ORGANIZATION", asOf="2024-02-29")
     assert by_row(t) == {ga1: 4, ga2: 3}
+
+
+async def transfer_out(engine, name: str, to_organization_id: int, day: dt.date) -> None:
+    """`name` moved to `to_organization_id` on `day` by an accepted transfer from its organization
+    then: the transfer (with its letter, db.branch.letter_snapshot) and the placement, in the history."""
+    async with make_sessionmaker(engine)() as session, session.begin():
+        member = (await session.execute(select(models.Member).where(models.Member.name == name))).scalar_one()
+        p = models.MemberPlacement
+        sender = (await session.execute(select(p.organization_id).where(
+            p.member_id == member.id, p.valid_from <= day, (p.valid_to.is_(None)) | (p.valid_to > day)))).scalar_one()
+        session.add(models.Transfer(
+            member_id=member.id, from_organization_id=sender, to_organization_id=to_organization_id,
+            status="ACCEPTED", requested_on=day, decided_on=day, letter_year=day.year, letter_seq=member.id,
+            letter_number=f"test-{day.year}-{member.id}", valid_until=day + dt.timedelta(days=30),
+            **letter_snapshot(member)))
+    await move_placement(engine, name, to_organization_id, day)
 
 
 async def move_placement(engine, name: str, organization_id: int, day: dt.date) -> None:

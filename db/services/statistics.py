@@ -1141,6 +1141,11 @@ def _drill(table: Table, row: str, column: str | None, *columns, held: bool | No
             from db.services.balance import listed
 
             stmt = stmt.where(listed(table.branch, held, table.as_of, "branch_then", models.Organization))
+        # ... and one gone from the branch since is listed through the letter of the transfer that
+        # took it out (balance.with_letters), or, without one, counted and not listed.
+        from db.services.balance import listable_today
+
+        stmt = stmt.where(listable_today(table.branch))
     return stmt
 
 
@@ -1159,8 +1164,8 @@ async def drill_page(session: AsyncSession, table: Table, row: str, column: str 
     """A page of (member, organization path, organization id, letter) rows of the cell, in tree
     order (as member lists). As of a past day the organization is the member's organization of
     that day (in the scope, so in the caller's branch), not today's: every member counted is
-    listed, one since gone from the caller's branch included, as a letter shows it (`letter`,
-    balance.with_letters; None for a member in the branch today)."""
+    listed, one since transferred out of the caller's branch included, as the letter of that
+    transfer shows it (`letter`, balance.with_letters; None for a member in the branch today)."""
     from db.services.balance import in_branch_now, with_letters
 
     order = MemberOrder()

@@ -112,9 +112,8 @@ LETTER_NOTE = "Read through a transfer's letter (see Member): "
     "transfer was sent, never the member's current record; every other nullable field is null and\n"
     "every list empty; status, createdAt, updatedAt, version, completeness and organization say so\n"
     "in their descriptions. A member listed as of a past day (a crossTab drill-through, a memberBalance\n"
-    "line) that has left the caller's branch since is read the same way, through the letter of the\n"
-    "transfer that took it out, or a letter made from its identity fields where no transfer did (its\n"
-    "organization: the one of that day)."))
+    "line) that has been transferred out of the caller's branch since is read the same way, through\n"
+    "the letter of that transfer (its organization: the one of that day)."))
 class Member(Node):
     id: strawberry.ID
     name: str
