@@ -1145,7 +1145,7 @@ def _drill(table: Table, row: str, column: str | None, *columns, held: bool | No
         # took it out (balance.with_letters), or, without one, counted and not listed.
         from db.services.balance import listable_today
 
-        stmt = stmt.where(listable_today(table.branch))
+        stmt = stmt.where(listable_today(table.branch, models.Organization))
     return stmt
 
 
