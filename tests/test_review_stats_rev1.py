@@ -103,3 +103,42 @@ async def test_a_joined_on_filter_as_of_a_past_day_reads_joined_on_only_once_rea
                                                         "filter": {"joinedFrom": "2018-01-01", "joinedTo": "2018-12-31"}}})
     assert "errors" not in today, today
     assert "2018" in [v["key"] for v in today["data"]["crossTab"]["rows"]], today
+
+
+async def test_letters_cost_one_statement_whatever_the_page_lists(api, engine, dated):
+    """A past drill page of A1 (as of 2022-06-30) costs the same statements whether none of its
+    members has been transferred out of A's branch since, or one, or two, but one: the letters of
+    the gone members are read in one statement (db.services.balance.with_letters)."""
+    from sqlalchemy import event
+
+    from tests.test_statistics_as_of import transfer_out
+
+    input_ = {"organizationId": gid("Organization", dated.orgs["a"]), "rows": "CHILD_ORGANIZATION",
+              "asOf": "2022-06-30"}
+    a1 = gid("Organization", dated.orgs["a1"])
+    await api.login("a_viewer")
+
+    async def statements() -> tuple[int, int]:
+        seen = []
+
+        def count(*_args):
+            seen.append(1)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            result = await api.as_("a_viewer", PAST_DRILL.replace(FIELDS, "id name version"), {"input": input_, "row": a1})
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        assert "errors" not in result, result
+        members = result["data"]["crossTab"]["members"]
+        assert members["totalCount"] == len(members["edges"]) == 5, members
+        return len(seen), sum(e["node"]["version"] == 0 for e in members["edges"])
+
+    none, letters = await statements()
+    assert letters == 0
+    await transfer_out(engine, "转移", dated.orgs["b1"].id, dt.date(2024, 1, 1))
+    one, letters = await statements()
+    assert letters == 1 and one == none + 1
+    await transfer_out(engine, "王芳", dated.orgs["b1"].id, dt.date(2024, 1, 1))
+    two, letters = await statements()
+    assert letters == 2 and two == one

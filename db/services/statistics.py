@@ -1175,10 +1175,7 @@ async def drill_page(session: AsyncSession, table: Table, row: str, column: str 
                   held=await _held(session, table))
     page = await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(tuple(r)[:2], order))
-    if not historical:
-        return Page(rows=[(member, path, organization_id, None) for member, path, organization_id, _now in page.rows],
-                    cursors=page.cursors, has_next_page=page.has_next_page)
-    return await with_letters(session, table.branch, page)
+    return await with_letters(session, table.branch, page)  # today: every member in the branch, no statement
 
 
 def check_drill(table: Table, row: str, column: str | None) -> None:
