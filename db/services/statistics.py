@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
@@ -570,6 +571,51 @@ READ_TODAYS_TREE = True
 WIDE_SCOPE = 100_000
 
 
+# A past day's prebuilt cross-tab over a subtree of this many members (today's folded count) and
+# up to WIDE_SCOPE runs without parallel workers and without hash joins on PostgreSQL
+# (serial_plan). Over the bench data's 30k subtree the planner ran its two parts (the members
+# unchanged since the day, the changed ones' states) as a parallel append once the statement's
+# cost passed db.engine's parallel_setup_cost, which it does or not from one generated tree to the
+# next: one worker then ran the members' part, slower than both parts serially, three processes on
+# two cores. And a kept day's rows were hash-joined after reading every kept row of the day (a
+# sequential scan of member_state_snapshot) where one index probe per organization of the scope
+# reads only the scope's: EXPLAIN ANALYZE 14.6 ms against 10.5 ms with the nested loop. Measured in
+# process (statistics.cross_tab over the bench data as of 2025-12-31, interleaved off and on, the
+# lowest of 4 medians of 40, 2026-12-01), ÷ today's table: W3 over 30,229 members not kept 2.55 →
+# 1.88, kept 2.11 → 1.59; W4 1.60 → 1.46 and 1.53 → 1.35. Over 10,043 members the plans are the
+# same either way and the two settings' round trips cost 0.4-0.6 ms (W3 not kept 1.91 → 2.06, kept
+# 1.61 → 1.80): hence the lower bound, between the two. At the root (1,000,000 members) the
+# parallel aggregate keeps W3 at ~0.3 s (today's 0.16 s is parallel too): the wide scopes keep
+# their workers. No subtree of the bench data lies between 30k and 1m members, so the upper bound
+# is WIDE_SCOPE's, not a measured crossover.
+SERIAL_PAST_MEMBERS = 20_000
+
+
+def serial_past(session: AsyncSession, organization: models.Organization, subtree: bool) -> bool:
+    """A past day's prebuilt cross-tab over `organization` runs serially (SERIAL_PAST_MEMBERS)."""
+    return (subtree and session.bind.dialect.name == "postgresql"
+            and SERIAL_PAST_MEMBERS <= (organization.subtree_member_count or 0) < WIDE_SCOPE)
+
+
+# serial_plan's settings, returning the connection's before (read first: the CTE), and back.
+_SERIAL_PLAN = text("WITH old AS MATERIALIZED (SELECT current_setting('max_parallel_workers_per_gather') AS w, "
+                    "current_setting('enable_hashjoin') AS h) "
+                    "SELECT w, h, set_config('max_parallel_workers_per_gather', '0', true), "
+                    "set_config('enable_hashjoin', 'off', true) FROM old")
+_RESET_PLAN = text("SELECT set_config('max_parallel_workers_per_gather', :w, true), "
+                   "set_config('enable_hashjoin', :h, true)")
+
+
+@asynccontextmanager
+async def serial_plan(session: AsyncSession):
+    """The statements inside run without parallel workers and without hash joins (PostgreSQL),
+    for the block only: set locally, then back to what they were. Within the request's
+    transaction either way (a failed statement's rollback drops them too). One round trip each."""
+    workers, hash_join = (await session.execute(_SERIAL_PLAN)).one()[:2]
+    yield
+    await session.execute(_RESET_PLAN, {"w": workers, "h": hash_join})
+
+
 def past_joined_on(as_of: dt.date):
     m = models.Member
     return case((m.joined_on <= as_of, m.joined_on), else_=None)
@@ -734,8 +780,12 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
     counts: dict[tuple[str, str], int] = {}
     # A prebuilt statement straight on the driver (db.fast); a generic one is built per request.
-    result = await (fast.rows(session, stmt, parameters, by_index=True) if prebuilt is not None
-                    else session.execute(stmt, parameters))
+    if historical and prebuilt is not None and serial_past(session, organization, spec.subtree):
+        async with serial_plan(session):
+            result = await fast.rows(session, stmt, parameters, by_index=True)
+    else:
+        result = await (fast.rows(session, stmt, parameters, by_index=True) if prebuilt is not None
+                        else session.execute(stmt, parameters))
     # By position: k0[, k1], n.
     if col_dim is not None:
         for row in result:
