@@ -81,6 +81,31 @@ async def test_the_settings_are_back_for_the_rest_of_the_transaction(engine, tre
         assert fresh == "on"
 
 
+async def test_the_settings_are_back_after_an_error_of_ours(engine, tree, monkeypatch):  # noqa: F811
+    """An exception raised after the statement (not the database's: the transaction stays usable)
+    still sets them back for the rest of the transaction."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner settings")
+    monkeypatch.setattr(statistics, "SERIAL_PAST_MEMBERS", 0)
+    rows = statistics.fast.rows
+
+    async def failing(*args, **kwargs):
+        result = await rows(*args, **kwargs)
+        if kwargs.get("by_index"):  # the cross-tab's statement (not the scope's lookup before it)
+            raise RuntimeError("after the statement")
+        return result
+
+    monkeypatch.setattr(statistics.fast, "rows", failing)
+    spec = CrossTabSpec(organization_id=tree.orgs["a"].id, rows="EDUCATION", columns="GENDER",
+                        as_of=dt.date.fromisoformat(DAY))
+    async with make_sessionmaker(engine)() as session:
+        with pytest.raises(RuntimeError):
+            await statistics.cross_tab(session, Branch(path=tree.orgs["root"].path), spec)
+        after = (await session.execute(text("SELECT current_setting('max_parallel_workers_per_gather'), "
+                                            "current_setting('enable_hashjoin')"))).one()
+        assert after[1] == "on" and after[0] != "0"
+
+
 async def test_only_mid_size_subtrees_and_postgresql(engine, tree):  # noqa: F811
     async with make_sessionmaker(engine)() as session:
         organization = tree.orgs["a"]

@@ -67,6 +67,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
 from sqlalchemy import Integer, String, and_, union_all, bindparam, case, cast, delete, exists, extract, false, func, literal, literal_column, or_, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.compiler import compiles
@@ -612,8 +613,15 @@ async def serial_plan(session: AsyncSession):
     for the block only: set locally, then back to what they were. Within the request's
     transaction either way (a failed statement's rollback drops them too). One round trip each."""
     workers, hash_join = (await session.execute(_SERIAL_PLAN)).one()[:2]
-    yield
-    await session.execute(_RESET_PLAN, {"w": workers, "h": hash_join})
+    aborted = False
+    try:
+        yield
+    except DBAPIError:
+        aborted = True  # the transaction is aborted: its rollback drops them, no statement would run
+        raise
+    finally:
+        if not aborted:  # an error of ours after the statement: the rest of the transaction as before
+            await session.execute(_RESET_PLAN, {"w": workers, "h": hash_join})
 
 
 def past_joined_on(as_of: dt.date):
