@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
@@ -788,10 +788,8 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     col_dim = dimension(spec.columns, ctx.cols) if spec.columns else None
     counts: dict[tuple[str, str], int] = {}
     # A prebuilt statement straight on the driver (db.fast); a generic one is built per request.
-    if historical and prebuilt is not None and serial_past(session, organization, spec.subtree):
-        async with serial_plan(session):
-            result = await fast.rows(session, stmt, parameters, by_index=True)
-    else:
+    serial = historical and prebuilt is not None and serial_past(session, organization, spec.subtree)
+    async with serial_plan(session) if serial else nullcontext():
         result = await (fast.rows(session, stmt, parameters, by_index=True) if prebuilt is not None
                         else session.execute(stmt, parameters))
     # By position: k0[, k1], n.
