@@ -179,3 +179,29 @@ async def test_a_member_transferred_out_of_the_branch_is_listed_with_its_organiz
         listed = {e["node"]["name"]: e["node"]["organization"]["name"] for e in out["members"]["edges"]}
         assert out["count"] == out["members"]["totalCount"] == len(listed), (who, out)
         assert listed.get("转移") == dated.orgs["a2"].name, (who, listed)
+
+
+async def test_one_request_builds_the_classification_and_reads_the_probes_once(api, dated, monkeypatch):
+    """A balance that lists every line's members (8 lines, a page and a count each) builds its
+    classification once and probes the period (same_tree) and the caller's branch then (_held) once
+    per request, not once per line; the next request builds afresh (its own read transaction), and
+    answers the same. As a VIEWER of A (the branch probes run) and over the root (they do not)."""
+    from db.services import balance as balance_service
+
+    calls: list[str] = []
+    for name in ("classified", "past_period", "held_then"):
+        original = getattr(balance_service, name)
+
+        def counting(*args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(balance_service, name, counting)
+    for who, organization in (("a_viewer", dated.orgs["a"]), ("root_admin", dated.orgs["root"])):
+        answers = []
+        for _ in range(2):
+            calls.clear()
+            answers.append(await balance(api, who, organization, *year(2024)))
+            # held_then: the day before `from` and `to`, once each.
+            assert sorted(calls) == ["classified", "held_then", "held_then", "past_period"], (who, calls)
+        assert answers[0] == answers[1]
