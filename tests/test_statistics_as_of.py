@@ -304,3 +304,27 @@ async def move_placement(engine, name: str, organization_id: int, day: dt.date) 
         session.add(models.MemberPlacement(member_id=member, organization_id=organization_id, valid_from=day))
         await session.flush()
         await repair_rollups(session)
+
+
+async def test_drilling_many_cells_of_one_past_table_builds_its_member_columns_once(api, dated, monkeypatch):
+    """A request drilling into every row of a past day's table (aliases) builds that day's member
+    columns for the drill-throughs once (Table.drill_columns), as many times as a request drilling
+    into one row; the counts are the table's row totals."""
+    calls = []
+    original = statistics.member_columns
+    monkeypatch.setattr(statistics, "member_columns", lambda *a, **k: calls.append(a) or original(*a, **k))
+    input_ = {"organizationId": gid("Organization", dated.orgs["a"]), "rows": "GENDER", "asOf": "2022-06-30"}
+    t = await table(api, "a_viewer", **input_)
+    keys = [v["key"] for v in t["rows"]]
+    assert len(keys) >= 2, t
+    built = []
+    for drilled in (keys[:1], keys):
+        calls.clear()
+        aliases = " ".join(f'd{i}: members(row: "{key}") {{ totalCount }}' for i, key in enumerate(drilled))
+        result = await api.as_("a_viewer", f"query($input: CrossTabInput!) {{ crossTab(input: $input) {{ {aliases} }} }}",
+                               {"input": input_})
+        assert "errors" not in result, result
+        assert [result["data"]["crossTab"][f"d{i}"]["totalCount"] for i in range(len(drilled))] == \
+            t["rowTotals"][:len(drilled)]
+        built.append(len(calls))
+    assert built[0] == built[1], built
