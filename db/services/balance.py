@@ -301,7 +301,9 @@ async def same_tree(session: AsyncSession, organization: models.Organization, su
 # and of the caller's branch then (_held). They are kept for the read transaction that asked: the
 # statement is a function of its arguments and of the module's switches (which do not change within
 # a request), the probes' answers of the transaction's snapshot. A new transaction (after a write)
-# starts afresh.
+# starts afresh. So a balance is asked in a read transaction only: one asked inside a write
+# transaction after that transaction moved the tree or kept a day would get the probes' answers
+# of before the change (no caller does; the memo would then need clearing at each write).
 _MEMO = "dangjian_balance_memo"
 
 
