@@ -222,6 +222,7 @@ async def test_writes_go_on_during_a_flood_of_wrong_passwords(api, world, engine
             started = time.perf_counter()
             results.append(await api.post(CREATE, {"o": a1, "name": f"洪水{n}", "id": new_id_number()}, token))
             latencies.append(time.perf_counter() - started)
+        finished_during_writes = len(sign_ins)
     finally:
         done.set()
         await asyncio.gather(*clients)
@@ -229,10 +230,12 @@ async def test_writes_go_on_during_a_flood_of_wrong_passwords(api, world, engine
     for result in results:
         assert error_codes(result) == [], result
         assert result["data"]["createMember"]["userErrors"] == [], result
-    # The flood happened: about 220 checks at most in 3.3 s for 20 clients of 0.3 s checks; a
-    # one-address flood is paced by the address throttle's one claim at a time per address
-    # (gql.resolvers.mutations.claim_address): 57 seen with the suite in two processes.
-    assert len(sign_ins) >= 40
+    # The flood happened while the writes went on: about 220 checks at most in 3.3 s for 20 clients
+    # of 0.3 s checks, but a one-address flood is paced by the address throttle's one claim (a short
+    # write) at a time per address (gql.resolvers.mutations.claim_address), so the count follows the
+    # machine's speed: 57 with the suite in two processes, 39 on a machine 3.3x slower (where a bound
+    # of 40 failed CI). One finished check per client during the writes is the flood's proof.
+    assert finished_during_writes >= 20, (finished_during_writes, len(sign_ins))
     for result in sign_ins:
         assert error_codes(result) == [], result
         assert result["data"]["login"]["token"] is None
