@@ -18,7 +18,7 @@ from db.tree import HEALTHY, invariant_violations
 from gql.app import create_app
 from gql.ids import to_global_id
 from gql.settings import Settings
-from tests.factories import PASSWORD, build_world
+from tests.factories import PASSWORD, build_world, load_world
 
 # One day for the whole run, the app's and the tests' (db.clock): a run that crosses midnight
 # UTC would otherwise compare expectations fixed at import with answers of the next day. Pinned
@@ -75,9 +75,8 @@ async def assert_healthy(engine) -> None:
         assert await invariant_violations(session) == HEALTHY
 
 
-# An empty SQLite database with every table, made by create_all once per process and copied for each
-# test (a file copy instead of create_all: ~80 ms less per SQLite test).
-_SQLITE_TEMPLATE: list = []
+# An empty SQLite database with every table (and one holding the world) is made once per process and
+# copied for each test (a file copy instead of create_all: ~80 ms less per SQLite test).
 _POSTGRES_DDL: list = []  # create_all's statements for PostgreSQL, collected once
 
 
@@ -104,38 +103,219 @@ def _postgres_ddl() -> str:
 QUERY_CACHE_SIZE = 5_000
 
 
-@pytest.fixture(params=BACKENDS)
-async def engine(request, tmp_path, tmp_path_factory):
-    if request.param == "sqlite":
-        template = _SQLITE_TEMPLATE[0] if _SQLITE_TEMPLATE else None
-        if template is None:
-            template = str(tmp_path_factory.mktemp("template") / "empty.db")
-            maker = make_engine(f"sqlite+aiosqlite:///{template}")
+# Schemas of this process that a finished test left as fresh (every row deleted, every sequence
+# restarted), ready for the next PostgreSQL test. Making a schema (CREATE SCHEMA and the DDL) and
+# dropping it cost ~120 ms of catalog work per test on a quiet machine and ~350 ms on a busy one
+# (measured 2026-12-01: 85 + 32 and 241 + 111 ms), against 6-23 ms for the reset; and each made
+# and dropped schema left ~165 dead rows in pg_class and ~500 in pg_attribute (autovacuum is off
+# on these machines). A schema is reused only when every relation the DDL made is still there,
+# none was analyzed or vacuumed (the planner's statistics stay those of a fresh schema) and they
+# are small (the reset's dead rows stay until a VACUUM): otherwise it is dropped as before. A
+# relation a test adds is not looked for (no test makes one; a column added or dropped would make
+# the next test's world copy fail loudly, not differently).
+_PG_POOL: list[str] = []
+_PG_RELATIONS: dict[str, list[int]] = {}  # schema -> the oids of the relations its DDL made
+_PG_REUSE_BYTES = 4 * 1024 * 1024  # above this (the DDL makes ~1.5 MB) a schema is dropped
+_PG_RELATIONS_OF = "SELECT array_agg(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1"
+_PG_STATE = """SELECT count(*), count(*) FILTER (WHERE relkind = 'r' AND reltuples >= 0),
+    coalesce(sum(pg_relation_size(oid)), 0) FROM pg_class WHERE oid = ANY($1::oid[])"""
+
+# The world (tests/factories.py build_world), and data that fixtures build on it (DATA_TEMPLATES:
+# the statistics tree), are built once per process and per engine kind, and copied into each
+# test's database that asks for them: a file copy for SQLite, one INSERT ... SELECT script from a
+# template schema for PostgreSQL. build_world's ~70 service calls took 79 ms (PostgreSQL) and
+# 300-550 ms (SQLite: aiosqlite's thread hop per statement) per test on this kind of machine, the
+# statistics tree 0.4-1 s more; the copy takes ~9 ms or a file copy. The objects a fixture returns
+# are then read back from the test's own database by their ids.
+_TEMPLATES: dict = {}  # (kind, name) -> its SQLite file or PostgreSQL schema; ("ids", name) -> ids
+DATA_TEMPLATES: dict = {}  # name -> async builder(engine, world) -> {key: organization id}
+
+
+def _sequences() -> list[tuple[str, str]]:
+    """(table, sequence) of every serial primary key, as create_all names them on PostgreSQL."""
+    found = []
+    for table in models.Base.metadata.sorted_tables:
+        key = list(table.primary_key.columns)
+        if len(key) == 1 and key[0].autoincrement in (True, "auto") and key[0].type._type_affinity.__name__ == "Integer":
+            found.append((table.name, f"{table.name}_{key[0].name}_seq"))
+    return found
+
+
+def _pg_reset_script(schema: str) -> str:
+    tables = [t.name for t in models.Base.metadata.sorted_tables]
+    return "\n".join(["BEGIN;", "SET LOCAL session_replication_role = replica;",  # no FK checks: every row goes
+                      *(f'DELETE FROM "{schema}"."{name}";' for name in reversed(tables)),
+                      *(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART;' for _, sequence in _sequences()),
+                      "COMMIT;"])
+
+
+def _pg_copy_script(schema: str, template: str) -> str:
+    tables = [t.name for t in models.Base.metadata.sorted_tables]
+    return "\n".join(["BEGIN;", "SET LOCAL session_replication_role = replica;",
+                      *(f'INSERT INTO "{schema}"."{name}" SELECT * FROM "{template}"."{name}";' for name in tables),
+                      *(f"""SELECT setval('"{schema}"."{sequence}"', last_value, is_called) FROM "{template}"."{sequence}";"""
+                        for _, sequence in _sequences()),
+                      "COMMIT;"])
+
+
+def data_template(name: str):
+    """Register a fixture's builder (engine, world) -> {key: organization id} whose rows are built
+    once per process on the world and copied for each test that asks for the fixture `name`."""
+    def register(builder):
+        DATA_TEMPLATES[name] = builder
+        return builder
+    return register
+
+
+def template_orgs(engine, name: str) -> dict | None:
+    """The organization ids a data template's builder returned, when this engine's database was
+    filled from that template; None when the fixture must build its data itself."""
+    return _TEMPLATES[("ids", name)] if _HOLDS.get(id(engine)) == name else None
+
+
+def _world_ids(world) -> dict:
+    return {kind: {key: row.id for key, row in getattr(world, kind).items()} for kind in ("orgs", "members", "accounts")}
+
+
+async def _fill(maker, name: str) -> None:
+    """Build template `name` into a database that holds the world's rows."""
+    if name != "world":
+        ids = await DATA_TEMPLATES[name](maker, await load_world(maker, _TEMPLATES[("ids", "world")]))
+        assert _TEMPLATES.setdefault(("ids", name), ids) == ids, "a template is built the same on both engines"
+
+
+async def _sqlite_template(tmp_path_factory, name: str | None) -> str:
+    key = ("sqlite", name)
+    if key not in _TEMPLATES:
+        path = str(tmp_path_factory.mktemp("template") / f"{name or 'empty'}.db")
+        if name is None:
+            maker = make_engine(f"sqlite+aiosqlite:///{path}")
             async with maker.begin() as connection:
                 await connection.run_sync(models.Base.metadata.create_all)
-            await maker.dispose()
-            _SQLITE_TEMPLATE.append(template)
+        else:
+            shutil.copyfile(await _sqlite_template(tmp_path_factory, None if name == "world" else "world"), path)
+            maker = make_engine(f"sqlite+aiosqlite:///{path}")
+            if name == "world":
+                ids = _world_ids(await build_world(maker))
+                assert _TEMPLATES.setdefault(("ids", "world"), ids) == ids, "the world is built the same on both engines"
+            await _fill(maker, name)
+        await maker.dispose()  # checkpoints the WAL: the template is one file
+        _TEMPLATES[key] = path
+    return _TEMPLATES[key]
+
+
+async def _pg_template(name: str) -> str:
+    key = ("postgresql", name)
+    if key not in _TEMPLATES:
+        base = None if name == "world" else await _pg_template("world")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        maker = make_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
+        async with maker.begin() as connection:
+            raw = await connection.get_raw_connection()
+            await raw.driver_connection.execute(f'CREATE SCHEMA "{schema}";\n' + _postgres_ddl() + ";\n"
+                                                + (_pg_copy_script(schema, base) if base else ""))
+        if name == "world":
+            ids = _world_ids(await build_world(maker))
+            assert _TEMPLATES.setdefault(("ids", "world"), ids) == ids, "the world is built the same on both engines"
+        await _fill(maker, name)
+        await maker.dispose()
+        _TEMPLATES[key] = schema
+    return _TEMPLATES[key]
+
+
+def pytest_sessionfinish(session):
+    """Drop this process's pooled schemas and its template schemas (each xdist worker has its own)."""
+    names = list(_PG_POOL) + [schema for (kind, _), schema in _TEMPLATES.items() if kind == "postgresql"]
+    if not names or not POSTGRES_URL:
+        return
+
+    async def drop() -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        try:
+            await connection.execute(";".join(f'DROP SCHEMA IF EXISTS "{name}" CASCADE' for name in names))
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+    _PG_POOL.clear()
+
+
+# Engines whose database was filled from a template: id(engine) -> the template's name.
+_HOLDS: dict[int, str] = {}
+
+
+def _template_for(request) -> str | None:
+    """The template a test's database starts from: the one data template among its fixtures (on
+    the world), else the world when it asks for it, else none. A module whose fixtures write before
+    the world is made (tests/test_as_of_snapshot.py keeps its days in an empty database) sets
+    WORLD_FROM_TEMPLATE = False: its world and data are built in place."""
+    names = request.fixturenames
+    if "world" not in names or not getattr(request.module, "WORLD_FROM_TEMPLATE", True):
+        return None
+    data = [name for name in DATA_TEMPLATES if name in names]
+    return data[0] if len(data) == 1 else "world"
+
+
+@pytest.fixture(params=BACKENDS)
+async def engine(request, tmp_path, tmp_path_factory):
+    name = _template_for(request)
+    if request.param == "sqlite":
+        template = await _sqlite_template(tmp_path_factory, name)
         shutil.copyfile(template, tmp_path / "test.db")
         engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db", query_cache_size=QUERY_CACHE_SIZE)
+        if name:
+            _HOLDS[id(engine)] = name
         yield engine
+        _HOLDS.pop(id(engine), None)
         await assert_healthy(engine)
         await engine.dispose()
         return
-    schema_name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    async with admin.begin() as connection:
-        await connection.exec_driver_sql(f'CREATE SCHEMA "{schema_name}"')
+    template = await _pg_template(name) if name else None
+    fresh = not _PG_POOL
+    schema_name = f"t_{uuid.uuid4().hex[:12]}" if fresh else _PG_POOL.pop()
     engine = make_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema_name}},
                          query_cache_size=QUERY_CACHE_SIZE)
-    async with engine.begin() as connection:
-        raw = await connection.get_raw_connection()
-        await raw.driver_connection.execute(_postgres_ddl())  # asyncpg: a script, one round trip
+    script = [f'CREATE SCHEMA "{schema_name}";', _postgres_ddl() + ";"] if fresh else []
+    if template:
+        script.append(_pg_copy_script(schema_name, template))
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        if script:
+            await raw.execute("\n".join(script))  # asyncpg: a script, one round trip
+        if fresh:
+            _PG_RELATIONS[schema_name] = await raw.fetchval(_PG_RELATIONS_OF, schema_name)
+    if name:
+        _HOLDS[id(engine)] = name
     yield engine
-    await assert_healthy(engine)
-    await engine.dispose()
-    async with admin.begin() as connection:
-        await connection.exec_driver_sql(f'DROP SCHEMA "{schema_name}" CASCADE')
-    await admin.dispose()
+    _HOLDS.pop(id(engine), None)
+    try:
+        await assert_healthy(engine)
+    finally:  # a schema whose rollups broke is emptied (or dropped) all the same
+        reuse = await _empty_or_drop(engine, schema_name)
+        await engine.dispose()
+        if reuse:
+            _PG_POOL.append(schema_name)
+        else:
+            del _PG_RELATIONS[schema_name]
+
+
+async def _empty_or_drop(engine, schema_name: str) -> bool:
+    """Empty the test's schema for the next test (True) or drop it (False): see _PG_POOL."""
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        relations = _PG_RELATIONS[schema_name]
+        present, analyzed, size = await raw.fetchrow(_PG_STATE, relations)
+        if present == len(relations) and analyzed == 0 and size <= _PG_REUSE_BYTES:
+            try:
+                await raw.execute(_pg_reset_script(schema_name))
+                return True
+            except Exception:  # not allowed to (a role without superuser): dropped as before
+                if raw.is_in_transaction():
+                    await raw.execute("ROLLBACK")
+        await raw.execute(f'DROP SCHEMA "{schema_name}" CASCADE')
+        return False
 
 
 @pytest.fixture
@@ -155,7 +335,9 @@ async def client(engine, settings):
 
 @pytest.fixture
 async def world(engine):
-    return await build_world(engine)
+    if id(engine) not in _HOLDS:  # built in place (see _template_for), or asked for by getfixturevalue
+        return await build_world(engine)
+    return await load_world(engine, _TEMPLATES[("ids", "world")])
 
 
 class Api:

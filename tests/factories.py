@@ -102,6 +102,19 @@ async def build_world(engine: AsyncEngine) -> World:
     return world
 
 
+async def load_world(engine: AsyncEngine, ids: dict) -> World:
+    """The world's objects read from a database that holds its rows (copied from a template that
+    build_world made: tests/conftest.py), by their ids; detached, every column loaded."""
+    from sqlalchemy import select
+
+    world = World()
+    async with make_sessionmaker(engine)() as session:
+        for kind, model in (("orgs", models.Organization), ("members", models.Member), ("accounts", models.Account)):
+            rows = {row.id: row for row in await session.scalars(select(model).where(model.id.in_(ids[kind].values())))}
+            getattr(world, kind).update({key: rows[row_id] for key, row_id in ids[kind].items()})
+    return world
+
+
 async def make_varied_members(session, organizations, count: int, seed: int = 9) -> list[models.Member]:
     """`count` members spread over `organizations` with varied fields (gender, ages from 22 to 85,
     education, ethnicity, job position, technical title, every category, both affiliations; some

@@ -26,6 +26,9 @@ ASKED = ["2024-03-01", "2024-02-29", "2024-05-31", "2024-01-01", "2024-06-30", "
          "2018-04-01", "2017-03-01", "2016-02-01", "2016-01-01", "2014-01-01", "2023-01-01", "2025-10-10",
          "2025-09-01", "2025-03-01", "2025-06-30", "2025-07-01", "2023-07-01", "2010-07-01", "2015-01-01",
          "2015-01-02", "2000-01-01", "2013-06-15", "2023-12-31", "2024-09-01", "2024-09-30", "2024-10-01"]
+# The days are kept in an empty database, before the world's rows are written (the flush hook
+# keeps their states): the world is built in place, not copied from the template (tests/conftest.py).
+WORLD_FROM_TEMPLATE = False
 DAYS = sorted({dt.date.fromisoformat(d) for d in ASKED} | {dt.date(year, 12, 31) for year in range(2000, 2026)})
 
 

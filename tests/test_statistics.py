@@ -9,10 +9,10 @@ import itertools
 
 import pytest
 
-from db import clock
+from db import clock, models
 from db.engine import make_sessionmaker
 from db.services.statistics import MEMBER_DIMENSIONS, ORGANIZATION_DIMENSIONS
-from tests.conftest import error_codes, gid
+from tests.conftest import data_template, error_codes, gid, template_orgs
 from tests.factories import make_account, make_member, make_org, make_varied_members, set_member_status
 
 CROSS_TAB = """query($input: CrossTabInput!) { crossTab(input: $input) {
@@ -23,7 +23,18 @@ COUNT = """query($id: ID!, $filter: MemberFilter) { organization(id: $id) { memb
 @pytest.fixture
 async def tree(engine, world):
     """The world, a level deeper under A1, with ~120 varied members, some of them left, transferred
-    out, flowing out or pending, and a few MEMBER accounts."""
+    out, flowing out or pending, and a few MEMBER accounts. Built once per process and copied for
+    each test (tests/conftest.py data_template), or in place where the module asks for it."""
+    built = template_orgs(engine, "tree")
+    if built is None:
+        built = await build_tree(engine, world)
+    async with make_sessionmaker(engine)() as session:
+        world.orgs.update({key: await session.get(models.Organization, org_id) for key, org_id in built.items()})
+    return world
+
+
+@data_template("tree")
+async def build_tree(engine, world) -> dict:
     async with make_sessionmaker(engine)() as session, session.begin():
         a1 = world.orgs["a1"]
         world.orgs["a11"] = await make_org(session, a1, "中共示范市甲区第一支部第一党小组", "001", type="BRANCH")
@@ -37,7 +48,7 @@ async def tree(engine, world):
     await set_member_status(engine, [m.id for m in made[10:14]], "LEFT")
     await set_member_status(engine, [m.id for m in made[14:17]], "TRANSFERRED_OUT")
     await set_member_status(engine, [m.id for m in made[17:20]], "FLOWING_OUT")
-    return world
+    return {key: world.orgs[key].id for key in ("a11", "a_pending")}
 
 
 def member_org(world, member):
