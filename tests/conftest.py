@@ -1,5 +1,8 @@
-"""Every test gets a fresh database: an SQLite file always, and PostgreSQL as well when
-TEST_DATABASE_URL is set or a local server answers (one schema per test)."""
+"""Every test gets a database of its own with no rows but those it asks for: an SQLite file always,
+and PostgreSQL as well when TEST_DATABASE_URL is set or a local server answers (a schema of its
+own for the test's length, emptied afterwards for a later test of the same process: _PG_POOL).
+The world and the data fixtures build on it are copied from templates built once per process
+(_TEMPLATES)."""
 from __future__ import annotations
 
 import asyncio
