@@ -216,13 +216,14 @@ async def test_writes_go_on_during_a_flood_of_wrong_passwords(api, world, engine
     try:
         await asyncio.sleep(0.3)  # the flood is under way
         latencies, results = [], []
+        checks_before = len(hasher.checked)
         began = time.perf_counter()
         while time.perf_counter() - began < 3.0 or len(results) < 10:  # through ~10 checks per client
             n = len(results)
             started = time.perf_counter()
             results.append(await api.post(CREATE, {"o": a1, "name": f"洪水{n}", "id": new_id_number()}, token))
             latencies.append(time.perf_counter() - started)
-        finished_during_writes = len(sign_ins)
+        checks_during_writes = len(hasher.checked) - checks_before
     finally:
         done.set()
         await asyncio.gather(*clients)
@@ -230,12 +231,15 @@ async def test_writes_go_on_during_a_flood_of_wrong_passwords(api, world, engine
     for result in results:
         assert error_codes(result) == [], result
         assert result["data"]["createMember"]["userErrors"] == [], result
-    # The flood happened while the writes went on: about 220 checks at most in 3.3 s for 20 clients
-    # of 0.3 s checks, but a one-address flood is paced by the address throttle's one claim (a short
-    # write) at a time per address (gql.resolvers.mutations.claim_address), so the count follows the
-    # machine's speed: 57 with the suite in two processes, 39 on a machine 3.3x slower (where a bound
-    # of 40 failed CI). One finished check per client during the writes is the flood's proof.
-    assert finished_during_writes >= 20, (finished_during_writes, len(sign_ins))
+    # The flood happened while the writes went on: password checks (0.3 s each) started between the
+    # first write and the last. Not many: about 220 at most in 3.3 s for 20 clients, but a
+    # one-address flood is paced by the address throttle's one claim (a short write) at a time per
+    # address (gql.resolvers.mutations.claim_address), so the count follows the machine's speed.
+    # Measured: 27 checks during the writes on SQLite (60 sign-ins in all) and 157 on PostgreSQL.
+    # The bound before (40 sign-ins in all, of which 20 are always still in flight when the writes
+    # end) failed CI on SQLite with 39 on a machine 3.3x slower; 5 checks of 0.3 s are the flood's
+    # proof, the writes' latency below its point.
+    assert checks_during_writes >= 5, (checks_during_writes, len(sign_ins))
     for result in sign_ins:
         assert error_codes(result) == [], result
         assert result["data"]["login"]["token"] is None
