@@ -14,6 +14,7 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import Integer
 
 from db import clock, models
 from db.engine import make_engine, make_sessionmaker
@@ -139,7 +140,7 @@ def _sequences() -> list[tuple[str, str]]:
     found = []
     for table in models.Base.metadata.sorted_tables:
         key = list(table.primary_key.columns)
-        if len(key) == 1 and key[0].autoincrement in (True, "auto") and key[0].type._type_affinity.__name__ == "Integer":
+        if len(key) == 1 and key[0].autoincrement in (True, "auto") and isinstance(key[0].type, Integer):
             found.append((table.name, f"{table.name}_{key[0].name}_seq"))
     return found
 
@@ -181,10 +182,12 @@ def _world_ids(world) -> dict:
 
 
 async def _fill(maker, name: str) -> None:
-    """Build template `name` into a database that holds the world's rows."""
-    if name != "world":
+    """Build template `name` into a database that is empty ("world") or holds the world's rows."""
+    if name == "world":
+        ids = _world_ids(await build_world(maker))
+    else:
         ids = await DATA_TEMPLATES[name](maker, await load_world(maker, _TEMPLATES[("ids", "world")]))
-        assert _TEMPLATES.setdefault(("ids", name), ids) == ids, "a template is built the same on both engines"
+    assert _TEMPLATES.setdefault(("ids", name), ids) == ids, "a template is built the same on both engines"
 
 
 async def _sqlite_template(tmp_path_factory, name: str | None) -> str:
@@ -198,9 +201,6 @@ async def _sqlite_template(tmp_path_factory, name: str | None) -> str:
         else:
             shutil.copyfile(await _sqlite_template(tmp_path_factory, None if name == "world" else "world"), path)
             maker = make_engine(f"sqlite+aiosqlite:///{path}")
-            if name == "world":
-                ids = _world_ids(await build_world(maker))
-                assert _TEMPLATES.setdefault(("ids", "world"), ids) == ids, "the world is built the same on both engines"
             await _fill(maker, name)
         await maker.dispose()  # checkpoints the WAL: the template is one file
         _TEMPLATES[key] = path
@@ -217,9 +217,6 @@ async def _pg_template(name: str) -> str:
             raw = await connection.get_raw_connection()
             await raw.driver_connection.execute(f'CREATE SCHEMA "{schema}";\n' + _postgres_ddl() + ";\n"
                                                 + (_pg_copy_script(schema, base) if base else ""))
-        if name == "world":
-            ids = _world_ids(await build_world(maker))
-            assert _TEMPLATES.setdefault(("ids", "world"), ids) == ids, "the world is built the same on both engines"
         await _fill(maker, name)
         await maker.dispose()
         _TEMPLATES[key] = schema
