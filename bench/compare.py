@@ -551,17 +551,42 @@ async def wait_ready(server: Server, seconds: float = 120) -> None:
     raise SystemExit(f"{server.name} did not answer within {seconds:.0f} s; see {server.log}")
 
 
+# Worker processes of each contender served by the product on PostgreSQL.
+PRODUCT_WORKERS = {"dangjian": 1, "dangjian-w2": 2, "dangjian-warm": 1, "dangjian-w2-warm": 2, "dangjian-base": 1}
+POSTGRAPHILE_POOL = 10  # pg-pool's default, which PostGraphile v4 keeps (it queues requests beyond it)
+BENCH_OWN_CONNECTIONS = 8  # this process's engines, a sign-in's second connection, psql: a margin
+
+
+def pool_sizes(contenders: list[str], connections: int, max_connections: int, reserved: int) -> tuple[int, int]:
+    """(pool, overflow) per worker process of the product, from the server's connection budget.
+
+    Every contender runs at once and a pool keeps what it opened, so the product's workers share
+    `max_connections` with PostGraphile's pool and the bare-SQL pool. A worker under `connections`
+    concurrent requests holds one connection per request in flight: a pool smaller than that
+    closes an overflow connection on nearly every check-in and opens a new one for the next request
+    (asyncpg's connect, its SSL probe included). With the pool at 8 (this function's fixed
+    predecessor), py-spy over a cached W3-100 worker at c=16 found 16% of its samples in asyncpg's
+    connect and 4% in closing connections. So: as large as the load, within the budget; the
+    overflow gets what is left. A --baseline checkout reads no overflow setting (it opens as many
+    again as its pool), so it is counted twice."""
+    processes = sum(PRODUCT_WORKERS.get(c, 0) * (2 if c == "dangjian-base" else 1) for c in contenders)
+    if not processes:
+        return connections, 0
+    budget = (max_connections - reserved - BENCH_OWN_CONNECTIONS
+              - (POSTGRAPHILE_POOL if "postgraphile" in contenders else 0) - (connections if "sql" in contenders else 0))
+    pool = max(2, min(connections, budget // processes))
+    overflow = max(0, min(pool, (budget - processes * pool) // processes))
+    return pool, overflow
+
+
 def start_dangjian(name: str, database_url: str, workers: int, root: Path = PROJECT_ROOT,
-                   cached: bool = False) -> Server:
+                   cached: bool = False, pool: tuple[int, int] = (8, 8)) -> Server:
     """The product from the checkout at `root` (this one, or --baseline's for a before/after run),
-    with the response cache on (warm) or off (cold)."""
+    with the response cache on (warm) or off (cold), and `pool` (pool_sizes) per worker."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DANGJIAN_PASSWORD_PROFILE": "production",
            "PYTHONPATH": str(root), "DANGJIAN_RESPONSE_CACHE": "2000" if cached else "0",
-           # Six worker processes share the local server's 100 connections with PostGraphile and
-           # the bare-SQL pool: 8 kept (and 8 more at a peak) each, where the product's 16 + 16
-           # gave "too many clients" (13,116 failed requests in one run).
-           "DANGJIAN_DB_POOL_SIZE": "8"}
+           "DANGJIAN_DB_POOL_SIZE": str(pool[0]), "DANGJIAN_DB_MAX_OVERFLOW": str(pool[1])}
     command = [sys.executable, "-m", "gql.serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers), "--no-access-log"]
     return start(name, command, env, port, cwd=root)
@@ -734,19 +759,28 @@ async def run(args) -> int:
     pool = None
     try:
         database_url = role_url(data.schema)
+        connection = await asyncpg.connect(PG_URL)
+        try:
+            budget = [int(await connection.fetchval(f"SHOW {name}"))
+                      for name in ("max_connections", "superuser_reserved_connections")]
+        finally:
+            await connection.close()
+        sizes = pool_sizes(contenders, max(args.connections), *budget)
+        print(f"  product's pool per worker: {sizes[0]} connections, {sizes[1]} more at a peak "
+              f"(max_connections {budget[0]})", flush=True)
         for name in contenders:
             if name == "dangjian":
-                servers[name] = start_dangjian(name, database_url, 1)
+                servers[name] = start_dangjian(name, database_url, 1, pool=sizes)
             elif name == "dangjian-w2":
-                servers[name] = start_dangjian(name, database_url, 2)
+                servers[name] = start_dangjian(name, database_url, 2, pool=sizes)
             elif name == "dangjian-warm":
-                servers[name] = start_dangjian(name, database_url, 1, cached=True)
+                servers[name] = start_dangjian(name, database_url, 1, cached=True, pool=sizes)
             elif name == "dangjian-w2-warm":
-                servers[name] = start_dangjian(name, database_url, 2, cached=True)
+                servers[name] = start_dangjian(name, database_url, 2, cached=True, pool=sizes)
             elif name == "dangjian-base":
                 if not args.baseline:
                     raise SystemExit("dangjian-base needs --baseline DIR (a checkout of the code to compare against)")
-                servers[name] = start_dangjian(name, database_url, 1, Path(args.baseline).resolve())
+                servers[name] = start_dangjian(name, database_url, 1, Path(args.baseline).resolve(), pool=sizes)
             elif name == "dangjian-sqlite":
                 servers[name] = start_dangjian(name, f"sqlite+aiosqlite:///{sqlite_file}", 1)
             elif name == "postgraphile":

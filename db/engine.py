@@ -109,8 +109,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-# PostgreSQL connections a worker process keeps open (and as many more at a peak).
+# PostgreSQL connections a worker process keeps open, and how many more it opens at a peak (as many
+# again unless DANGJIAN_DB_MAX_OVERFLOW says otherwise). An overflow connection is closed when it
+# comes back to a full pool: a load that keeps more requests in flight than POOL_SIZE opens and
+# closes a connection for most of its requests.
 POOL_SIZE = int(os.environ.get("DANGJIAN_DB_POOL_SIZE", "16"))
+MAX_OVERFLOW = int(os.environ.get("DANGJIAN_DB_MAX_OVERFLOW", str(POOL_SIZE)))
 
 
 def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
@@ -130,7 +134,7 @@ def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
     # check-in: at 16 concurrent requests a worker opened and closed a PostgreSQL connection for
     # most requests (bench/compare.py, cached W1 at c=16: 473 req/s against 936 at c=1).
     kwargs.setdefault("pool_size", POOL_SIZE)
-    kwargs.setdefault("max_overflow", POOL_SIZE)
+    kwargs.setdefault("max_overflow", MAX_OVERFLOW)
     engine = create_async_engine(url, connect_args=connect_args, pool_recycle=POOL_RECYCLE_SECONDS, **kwargs)
     _ping_when_idle(engine)
     return engine
