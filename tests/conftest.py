@@ -188,6 +188,32 @@ async def _fill(maker, name: str) -> None:
     else:
         ids = await DATA_TEMPLATES[name](maker, await load_world(maker, _TEMPLATES[("ids", "world")]))
     assert _TEMPLATES.setdefault(("ids", name), ids) == ids, "a template is built the same on both engines"
+    _TEMPLATES[("rows", name)] = await row_counts(maker)
+
+
+def _row_counts_sql() -> str:
+    return " UNION ALL ".join(f"SELECT '{t.name}', count(*) FROM \"{t.name}\"" for t in models.Base.metadata.sorted_tables)
+
+
+async def row_counts(engine) -> dict[str, int]:
+    """Rows per table (the engine's schema), in one statement."""
+    async with engine.connect() as connection:
+        return {name: n for name, n in (await connection.exec_driver_sql(_row_counts_sql())).all()}
+
+
+async def assert_template_untouched(engine) -> None:
+    """The database copied from a template holds the template's rows still, when the world fixture
+    hands it out. A fixture that wrote before it (one that does not ask for the world and comes
+    first) did so on top of the copied world, where in place it wrote into an empty database:
+    such a module sets WORLD_FROM_TEMPLATE = False (tests/test_as_of_snapshot.py). Counted per
+    table: an insert or a delete shows, an update of a copied row does not."""
+    name = _HOLDS[id(engine)]
+    now = await row_counts(engine)
+    then = _TEMPLATES[("rows", name)]
+    changed = {table: (then[table], now[table]) for table in then if then[table] != now[table]}
+    assert not changed, (f"rows were written before the world fixture, on top of the copied {name!r} template "
+                         f"(table: template rows, now): {changed}; a module whose fixtures write before the "
+                         f"world sets WORLD_FROM_TEMPLATE = False")
 
 
 async def _sqlite_template(tmp_path_factory, name: str | None) -> str:
@@ -350,6 +376,7 @@ async def world(engine):
     if id(engine) not in _HOLDS:  # built in place (see _template_for), or asked for by getfixturevalue
         # read back like a copied world's: fresh objects, every column loaded, either way
         return await load_world(engine, _world_ids(await build_world(engine)))
+    await assert_template_untouched(engine)
     return await load_world(engine, _TEMPLATES[("ids", "world")])
 
 
