@@ -133,6 +133,7 @@ _PG_STATE = """SELECT count(*), count(*) FILTER (WHERE relkind = 'r' AND reltupl
 # are then read back from the test's own database by their ids.
 _TEMPLATES: dict = {}  # (kind, name) -> its SQLite file or PostgreSQL schema; ("ids", name) -> ids
 DATA_TEMPLATES: dict = {}  # name -> async builder(engine, world) -> {key: organization id}
+_TEMPLATE_ROWS: dict = {}  # (dialect, name) -> {table: rows} as the template was built
 
 
 def _sequences() -> list[tuple[str, str]]:
@@ -188,7 +189,7 @@ async def _fill(maker, name: str) -> None:
     else:
         ids = await DATA_TEMPLATES[name](maker, await load_world(maker, _TEMPLATES[("ids", "world")]))
     assert _TEMPLATES.setdefault(("ids", name), ids) == ids, "a template is built the same on both engines"
-    _TEMPLATES[("rows", name)] = await row_counts(maker)
+    _TEMPLATE_ROWS[(maker.dialect.name, name)] = await row_counts(maker)  # per engine: their paths may differ
 
 
 def _row_counts_sql() -> str:
@@ -209,7 +210,7 @@ async def assert_template_untouched(engine) -> None:
     table: an insert or a delete shows, an update of a copied row does not."""
     name = _HOLDS[id(engine)]
     now = await row_counts(engine)
-    then = _TEMPLATES[("rows", name)]
+    then = _TEMPLATE_ROWS[(engine.dialect.name, name)]
     changed = {table: (then[table], now[table]) for table in then if then[table] != now[table]}
     assert not changed, (f"rows were written before the world fixture, on top of the copied {name!r} template "
                          f"(table: template rows, now): {changed}; a module whose fixtures write before the "
