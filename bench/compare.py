@@ -557,8 +557,10 @@ POSTGRAPHILE_POOL = 10  # pg-pool's default, which PostGraphile v4 keeps (it que
 BENCH_OWN_CONNECTIONS = 8  # this process's engines, a sign-in's second connection, psql: a margin
 
 
-def pool_sizes(contenders: list[str], connections: int, max_connections: int, reserved: int) -> tuple[int, int]:
-    """(pool, overflow) per worker process of the product, from the server's connection budget.
+def pool_sizes(contenders: list[str], connections: int, max_connections: int,
+               reserved: int) -> tuple[int, int] | None:
+    """(pool, overflow) per worker process of the product on PostgreSQL, from the server's
+    connection budget; None when no contender is one.
 
     Every contender runs at once and a pool keeps what it opened, so the product's workers share
     `max_connections` with PostGraphile's pool and the bare-SQL pool. A worker under `connections`
@@ -567,26 +569,34 @@ def pool_sizes(contenders: list[str], connections: int, max_connections: int, re
     (asyncpg's connect, its SSL probe included). With the pool at 8 (this function's fixed
     predecessor), py-spy over a cached W3-100 worker at c=16 found 16% of its samples in asyncpg's
     connect and 4% in closing connections. So: as large as the load, within the budget; the
-    overflow gets what is left. A --baseline checkout reads no overflow setting (it opens as many
-    again as its pool), so it is counted twice."""
+    overflow gets what is left. A --baseline checkout from before DANGJIAN_DB_MAX_OVERFLOW opens as
+    many again as its pool, so it is counted twice. A budget that cannot give every worker 2
+    connections stops the run (SystemExit) rather than fail it with "too many clients"."""
     processes = sum(PRODUCT_WORKERS.get(c, 0) * (2 if c == "dangjian-base" else 1) for c in contenders)
+    others = (POSTGRAPHILE_POOL if "postgraphile" in contenders else 0) + (connections if "sql" in contenders else 0)
+    budget = max_connections - reserved - BENCH_OWN_CONNECTIONS - others
+    if budget < 2 * processes:
+        raise SystemExit(f"the PostgreSQL server's max_connections ({max_connections}, {reserved} reserved) cannot hold "
+                         f"these contenders at {connections} connections: {others} for PostGraphile and bare SQL, "
+                         f"{BENCH_OWN_CONNECTIONS} for the harness, 2 at least for each of {processes} product worker "
+                         f"processes; use fewer contenders or connections")
     if not processes:
-        return connections, 0
-    budget = (max_connections - reserved - BENCH_OWN_CONNECTIONS
-              - (POSTGRAPHILE_POOL if "postgraphile" in contenders else 0) - (connections if "sql" in contenders else 0))
-    pool = max(2, min(connections, budget // processes))
-    overflow = max(0, min(pool, (budget - processes * pool) // processes))
+        return None
+    pool = min(connections, budget // processes)
+    overflow = min(pool, (budget - processes * pool) // processes)
     return pool, overflow
 
 
 def start_dangjian(name: str, database_url: str, workers: int, root: Path = PROJECT_ROOT,
-                   cached: bool = False, pool: tuple[int, int] = (8, 8)) -> Server:
+                   cached: bool = False, pool: tuple[int, int] | None = None) -> Server:
     """The product from the checkout at `root` (this one, or --baseline's for a before/after run),
-    with the response cache on (warm) or off (cold), and `pool` (pool_sizes) per worker."""
+    with the response cache on (warm) or off (cold), and `pool` (pool_sizes) per worker on
+    PostgreSQL (None: the product's defaults, as for SQLite, which has no pool to size)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DANGJIAN_PASSWORD_PROFILE": "production",
-           "PYTHONPATH": str(root), "DANGJIAN_RESPONSE_CACHE": "2000" if cached else "0",
-           "DANGJIAN_DB_POOL_SIZE": str(pool[0]), "DANGJIAN_DB_MAX_OVERFLOW": str(pool[1])}
+           "PYTHONPATH": str(root), "DANGJIAN_RESPONSE_CACHE": "2000" if cached else "0"}
+    if pool is not None:
+        env.update({"DANGJIAN_DB_POOL_SIZE": str(pool[0]), "DANGJIAN_DB_MAX_OVERFLOW": str(pool[1])})
     command = [sys.executable, "-m", "gql.serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers), "--no-access-log"]
     return start(name, command, env, port, cwd=root)
@@ -766,8 +776,13 @@ async def run(args) -> int:
         finally:
             await connection.close()
         sizes = pool_sizes(contenders, max(args.connections), *budget)
-        print(f"  product's pool per worker: {sizes[0]} connections, {sizes[1]} more at a peak "
-              f"(max_connections {budget[0]})", flush=True)
+        if sizes is not None:
+            print(f"  product's pool per worker: {sizes[0]} connections, {sizes[1]} more at a peak "
+                  f"(max_connections {budget[0]})", flush=True)
+            if sizes[0] < max(args.connections):
+                print(f"  warning: a worker at {max(args.connections)} connections will open and close overflow "
+                      f"connections (its pool holds {sizes[0]}): fewer contenders at once measure it better",
+                      flush=True)
         for name in contenders:
             if name == "dangjian":
                 servers[name] = start_dangjian(name, database_url, 1, pool=sizes)
