@@ -38,7 +38,10 @@ What it does, every step bounded in time and every socket on 127.0.0.1:
    a closed loop: `wrk` (Debian package) for the HTTP servers, N asyncio loops for bare SQL; at each
    connection count, in interleaved rounds (every contender once per round, then again); the
    figures are medians over the rounds. Prints req/s, p50, p99 and dangjian ÷ PostGraphile, with the
-   load average; appends JSON lines to var/bench/results/compare-<time>.jsonl.
+   load average, and the CPU per request of each contender's server processes, of PostgreSQL's
+   backends and of the client (wrk, or this process for bare SQL), read from /proc around each
+   measurement (cpu_split): whether a server is bound by its own core or waits on PostgreSQL;
+   appends JSON lines to var/bench/results/compare-<time>.jsonl.
 
 Workloads:
 - W0: a signed-in `{ __typename }` (PostGraphile: the same, signed out): no field reads the database,
@@ -75,6 +78,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -647,6 +651,69 @@ class Measure:
     p99_ms: float
     requests: int
     errors: int
+    # CPU per request (ms) during the measurement: the contender's server processes, PostgreSQL's
+    # backends, the load generator (cpu_split).
+    cpu: dict | None = None
+
+
+# ------------------------------------------------------------------ where the CPU goes
+#
+# Why: at 16 connections the contenders share the machine's cores with PostgreSQL and the load
+# generator, so req/s alone does not say whether a server is bound by its own CPU or waits for
+# PostgreSQL. On 2026-12-02 the split (a scratch script first) showed a cold W3-100 worker at 96% of
+# its core with 1.50 ms of CPU per request against PostGraphile's 0.43 ms, and at W3-10k PostgreSQL
+# spending 3.3 ms per request for the product as for bare SQL while the worker sat at 55%: two
+# different reasons for one ratio.
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_snapshot() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command, parent pid, CPU seconds: user + system, all its threads) from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                line = stat.read()
+        except OSError:  # gone meanwhile
+            continue
+        command = line[line.index("(") + 1:line.rindex(")")]
+        fields = line[line.rindex(")") + 2:].split()
+        found[int(entry)] = (command, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS)
+    return found
+
+
+def _tree(root: int, snapshot: dict) -> set[int]:
+    pids, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, (_, parent, _) in snapshot.items():
+            if parent in pids and pid not in pids:
+                pids.add(pid)
+                grew = True
+    return pids
+
+
+def cpu_split(before: dict, after: dict, server_pid: int | None, client_seconds: float,
+              requests: int) -> dict | None:
+    """CPU ms per request of the server (its process tree), PostgreSQL (every `postgres` process)
+    and the client, between two cpu_snapshot()s. A process started between them counts whole (a
+    backend PostGraphile's pool opened again after its 10 s idle timeout); one that ended between
+    them is not counted (a backend that disconnected): the figures are floors."""
+    if not requests:
+        return None
+
+    def spent(pids) -> float:
+        return sum(after[p][2] - (before[p][2] if p in before and before[p][0] == after[p][0] else 0)
+                   for p in pids if p in after)
+
+    server = spent(_tree(server_pid, after)) if server_pid else None
+    postgres = spent(p for p, (command, _, _) in after.items() if command.startswith("postgres"))
+    per = 1000 / requests
+    return {"server": round(server * per, 3) if server is not None else None,
+            "postgres": round(postgres * per, 3), "client": round(client_seconds * per, 3)}
 
 
 def wrk_script(body: dict, token: str | None) -> str:
@@ -853,11 +920,21 @@ async def run(args) -> int:
 
         async def measure(name: str, workload: str, connections: int, seconds: float) -> Measure:
             kind = workload.split("-")[0]
-            if name == "sql":
-                return await run_sql(pool, kind, data.codes[workload], connections, seconds)
+            before, own, children = cpu_snapshot(), resource.getrusage(resource.RUSAGE_SELF), \
+                resource.getrusage(resource.RUSAGE_CHILDREN)
+            if name == "sql":  # the client is this process's loops; no server but PostgreSQL
+                m = await run_sql(pool, kind, data.codes[workload], connections, seconds)
+                used = resource.getrusage(resource.RUSAGE_SELF)
+                client = used.ru_utime + used.ru_stime - own.ru_utime - own.ru_stime
+                m.cpu = cpu_split(before, cpu_snapshot(), None, client, m.requests)
+                return m
             query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
             body = {"query": query, "variables": variables(kind, data.codes[workload], data.ids)}
-            return await run_wrk(servers[name], body, tokens.get(name), connections, seconds)
+            m = await run_wrk(servers[name], body, tokens.get(name), connections, seconds)
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, reaped (the servers are not)
+            client = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
+            m.cpu = cpu_split(before, cpu_snapshot(), servers[name].process.pid, client, m.requests)
+            return m
 
         # Warm-up: each contender, each workload, once at the highest connection count.
         for workload in args.workloads:
@@ -883,7 +960,8 @@ async def run(args) -> int:
                         record = {"kind": "measure", "round": round_no, "workload": workload, "c": connections,
                                   "contender": name, "rps": round(m.requests_per_second, 2),
                                   "p50_ms": round(m.p50_ms, 3), "p99_ms": round(m.p99_ms, 3),
-                                  "requests": m.requests, "errors": m.errors, "loadavg": load}
+                                  "requests": m.requests, "errors": m.errors, "loadavg": load,
+                                  "cpu_ms_per_request": m.cpu}
                         with results_file.open("a") as out:
                             out.write(json.dumps(record) + "\n")
                         print(f"  [{done}/{total}] round {round_no} {workload:7} c={connections:<3} {name:16} "
@@ -916,7 +994,8 @@ async def run(args) -> int:
 
 
 def summarize(measured, args, contenders: list[str]) -> dict:
-    """Two tables: req/s with the ratios to PostGraphile, and p50 / p99 latency (medians over rounds)."""
+    """Three tables: req/s with the ratios to PostGraphile, p50 / p99 latency, and where the CPU went
+    (cpu_split), each the median over the rounds."""
     ours = [c for c in contenders if c.startswith("dangjian")]
     ratios = ours if "postgraphile" in contenders else []
     # Time ÷ bare-SQL time: in a closed loop at a fixed connection count, time per request is
@@ -929,6 +1008,9 @@ def summarize(measured, args, contenders: list[str]) -> dict:
     if "postgraphile" in contenders and "dangjian" in contenders:
         head.append("dangjian p50 ÷ PostGraphile p50")
     latency = ["latency (median of rounds)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = ["workload", "c", *contenders]
+    cpu = ["CPU ms per request, server / PostgreSQL / client (medians of rounds; cpu_split)", "",
+           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows = []
     for workload in args.workloads:
         for connections in args.connections:
@@ -960,8 +1042,20 @@ def summarize(measured, args, contenders: list[str]) -> dict:
                 row["dangjian_p50/postgraphile_p50"] = round(slower, 2)
                 cells.append(f"{slower:.1f}×" if slower == slower else "—")
             latency.append(f"| {workload} | {connections} | " + " | ".join(cells) + " |")
+            cells = []
+            for name in contenders:
+                splits = [m.cpu for m in measured.get((workload, connections, name), []) if m.cpu]
+                if not splits:
+                    cells.append("—")
+                    continue
+                part = {k: statistics.median(s[k] for s in splits) if splits[0][k] is not None else None
+                        for k in ("server", "postgres", "client")}
+                if name in row:
+                    row[name]["cpu_ms"] = part
+                cells.append(" / ".join("—" if part[k] is None else f"{part[k]:.2f}" for k in ("server", "postgres", "client")))
+            cpu.append(f"| {workload} | {connections} | " + " | ".join(cells) + " |")
             rows.append(row)
-    return {"rows": rows, "table": "\n".join(throughput + [""] + latency)}
+    return {"rows": rows, "table": "\n".join(throughput + [""] + latency + [""] + cpu)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
