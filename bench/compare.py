@@ -851,18 +851,14 @@ async def run(args) -> int:
                       f"connections (its pool holds {sizes[0]}): fewer contenders at once measure it better",
                       flush=True)
         for name in contenders:
-            if name == "dangjian":
-                servers[name] = start_dangjian(name, database_url, 1, pool=sizes)
-            elif name == "dangjian-w2":
-                servers[name] = start_dangjian(name, database_url, 2, pool=sizes)
-            elif name == "dangjian-warm":
-                servers[name] = start_dangjian(name, database_url, 1, cached=True, pool=sizes)
-            elif name == "dangjian-w2-warm":
-                servers[name] = start_dangjian(name, database_url, 2, cached=True, pool=sizes)
-            elif name == "dangjian-base":
-                if not args.baseline:
-                    raise SystemExit("dangjian-base needs --baseline DIR (a checkout of the code to compare against)")
-                servers[name] = start_dangjian(name, database_url, 1, Path(args.baseline).resolve(), pool=sizes)
+            if name in PRODUCT_WORKERS:
+                root = PROJECT_ROOT
+                if name == "dangjian-base":
+                    if not args.baseline:
+                        raise SystemExit("dangjian-base needs --baseline DIR (a checkout of the code to compare against)")
+                    root = Path(args.baseline).resolve()
+                servers[name] = start_dangjian(name, database_url, PRODUCT_WORKERS[name], root,
+                                               cached=name.endswith("-warm"), pool=sizes)
             elif name == "dangjian-sqlite":
                 servers[name] = start_dangjian(name, f"sqlite+aiosqlite:///{sqlite_file}", 1)
             elif name == "postgraphile":
@@ -920,20 +916,20 @@ async def run(args) -> int:
 
         async def measure(name: str, workload: str, connections: int, seconds: float) -> Measure:
             kind = workload.split("-")[0]
-            before, own, children = cpu_snapshot(), resource.getrusage(resource.RUSAGE_SELF), \
-                resource.getrusage(resource.RUSAGE_CHILDREN)
-            if name == "sql":  # the client is this process's loops; no server but PostgreSQL
-                m = await run_sql(pool, kind, data.codes[workload], connections, seconds)
-                used = resource.getrusage(resource.RUSAGE_SELF)
-                client = used.ru_utime + used.ru_stime - own.ru_utime - own.ru_stime
-                m.cpu = cpu_split(before, cpu_snapshot(), None, client, m.requests)
-                return m
-            query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
-            body = {"query": query, "variables": variables(kind, data.codes[workload], data.ids)}
-            m = await run_wrk(servers[name], body, tokens.get(name), connections, seconds)
-            used = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, reaped (the servers are not)
-            client = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
-            m.cpu = cpu_split(before, cpu_snapshot(), servers[name].process.pid, client, m.requests)
+            # The client's CPU: bare SQL's loops are this process; wrk is a child, reaped when it ends
+            # (the servers are children that do not end).
+            who = resource.RUSAGE_SELF if name == "sql" else resource.RUSAGE_CHILDREN
+            before, started = cpu_snapshot(), resource.getrusage(who)
+            if name == "sql":
+                m, server_pid = await run_sql(pool, kind, data.codes[workload], connections, seconds), None
+            else:
+                query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
+                body = {"query": query, "variables": variables(kind, data.codes[workload], data.ids)}
+                m = await run_wrk(servers[name], body, tokens.get(name), connections, seconds)
+                server_pid = servers[name].process.pid
+            used = resource.getrusage(who)
+            client = used.ru_utime + used.ru_stime - started.ru_utime - started.ru_stime
+            m.cpu = cpu_split(before, cpu_snapshot(), server_pid, client, m.requests)
             return m
 
         # Warm-up: each contender, each workload, once at the highest connection count.

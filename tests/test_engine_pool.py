@@ -62,3 +62,20 @@ def test_no_product_worker_no_pool():
 def test_a_budget_too_small_stops_the_run(contenders, connections):
     with pytest.raises(SystemExit, match="max_connections"):
         pool_sizes(contenders, connections, 100, 3)
+
+
+def test_the_cpu_split_counts_a_server_tree_postgres_and_new_backends():
+    from bench.compare import cpu_split
+
+    before = {10: ("python", 1, 5.0), 11: ("python", 10, 2.0), 20: ("postgres", 1, 1.0),
+              21: ("postgres", 20, 3.0), 22: ("postgres", 20, 9.0), 30: ("node", 1, 7.0)}
+    after = {10: ("python", 1, 6.0), 11: ("python", 10, 2.5), 12: ("python", 11, 0.5),  # a new grandchild
+             20: ("postgres", 1, 1.0), 21: ("postgres", 20, 4.0),  # 22 ended: not counted
+             23: ("postgres", 20, 0.5),  # a backend opened during the window counts whole
+             30: ("node", 1, 9.0)}
+    split = cpu_split(before, after, 10, client_seconds=0.1, requests=100)
+    assert split == {"server": 20.0, "postgres": 15.0, "client": 1.0}  # ms per request
+    assert cpu_split(before, after, None, 0.1, 100)["server"] is None
+    assert cpu_split(before, after, 10, 0.1, 0) is None
+    # A pid reused by another command between the readings counts whole, as a new process.
+    assert cpu_split({10: ("wrk", 1, 4.0)}, {10: ("python", 1, 1.0)}, 10, 0, 1)["server"] == 1000.0
