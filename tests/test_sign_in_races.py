@@ -218,7 +218,14 @@ async def test_writes_go_on_during_a_flood_of_wrong_passwords(api, world, engine
         latencies, results = [], []
         checks_before = len(hasher.checked)
         began = time.perf_counter()
-        while time.perf_counter() - began < 3.0 or len(results) < 10:  # through ~10 checks per client
+        # Writes go on for 3 s and 10 writes at least, and until 5 password checks have started
+        # since the first (the flood's proof), or 30 s: how many checks start in 3 s follows the
+        # machine's load, since a one-address flood is paced by the address throttle's one claim
+        # (a short write) at a time (gql.resolvers.mutations.claim_address). Measured on SQLite:
+        # 12-27 checks in the 3 s alone, 19 with both cores busy elsewhere, 3 under CI's parallel
+        # workers on a slower machine (which failed the fixed 3 s before).
+        while (time.perf_counter() - began < 3.0 or len(results) < 10
+               or len(hasher.checked) - checks_before < 5) and time.perf_counter() - began < 30.0:
             n = len(results)
             started = time.perf_counter()
             results.append(await api.post(CREATE, {"o": a1, "name": f"洪水{n}", "id": new_id_number()}, token))
@@ -232,13 +239,8 @@ async def test_writes_go_on_during_a_flood_of_wrong_passwords(api, world, engine
         assert error_codes(result) == [], result
         assert result["data"]["createMember"]["userErrors"] == [], result
     # The flood happened while the writes went on: password checks (0.3 s each) started between the
-    # first write and the last. Not many: about 220 at most in 3.3 s for 20 clients, but a
-    # one-address flood is paced by the address throttle's one claim (a short write) at a time per
-    # address (gql.resolvers.mutations.claim_address), so the count follows the machine's speed.
-    # Measured: 27 checks during the writes on SQLite (60 sign-ins in all) and 157 on PostgreSQL.
-    # The bound before (40 sign-ins in all, of which 20 are always still in flight when the writes
-    # end) failed CI on SQLite with 39 on a machine 3.3x slower; 5 checks of 0.3 s are the flood's
-    # proof, the writes' latency below its point.
+    # first write and the last (about 220 at most in 3.3 s for 20 clients; measured 12-27 on SQLite
+    # and 68-157 on PostgreSQL). The writes' latency below is the point.
     assert checks_during_writes >= 5, (checks_during_writes, len(sign_ins))
     for result in sign_ins:
         assert error_codes(result) == [], result
