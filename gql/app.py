@@ -361,10 +361,14 @@ class GraphQLView(GraphQL):
         request.state.media_type = media_type
         try:
             if request.method == "POST":
-                if body_kind(request.headers.get("content-type")) is None:
+                kind = body_kind(request.headers.get("content-type"))
+                if kind is None:
                     return bad_request("POST 请求的 Content-Type 必须是 application/json（或 application/graphql）",
                                        415, "UNSUPPORTED_MEDIA_TYPE", media_type)
-                if cache is not None:
+                # A JSON body only: an application/graphql body is the query text itself, which the
+                # view parses as such (a reviewer's JSON sent as application/graphql was answered
+                # from the cache, where the view answers GRAPHQL_PARSE_FAILED).
+                if cache is not None and kind == "json":
                     engine = self.sessionmaker.kw["bind"]
                     body = await cache.fast_hit(await request.body(), request.headers.get("authorization"), engine,
                                                 await cursor_key(engine))
