@@ -39,8 +39,22 @@ async def cancel(info, data) -> Outcome:
         session, actor, _transfer_pk(data), data.date, data.reason))
 
 
+def uncacheable_transfers(info) -> None:
+    """A request that reads transfers is never answered from the response cache. A transfer shows
+    each side what no version of the caller's branch covers: the names and paths of the other
+    end and of both ends' ancestors (OrganizationRef: a rename above the caller's organization, or
+    in the other branch, moves none of its versions), and the letter's frozen copy of the member.
+    Called by every field that returns transfers (Query.transfers, Member.transfers, node/nodes);
+    the receiver's sight of a PENDING member's live record is covered by versions instead
+    (db.changes: a member's write marks the destination of its pending transfer)."""
+    info.context.uncacheable = True
+
+
 async def directory(info, search: str, first: int | None) -> list:
     viewer_of(info)
+    # The whole tree's active organizations, not the caller's branch: no branch version covers
+    # them (a new organization or a rename elsewhere moves none of the caller's), so never cached.
+    info.context.uncacheable = True
     try:
         return await info.context.db.read(lambda s: service.search_directory(s, search, first))
     except DomainError as exc:
@@ -51,6 +65,7 @@ async def page(info, transfer_filter, first, after):
     """transfers(filter:): at `organizationId` (default: the caller's own organization), SELF or
     SUBTREE (default SELF), INCOMING / OUTGOING / either, by status, overdue."""
     viewer = viewer_of(info)
+    uncacheable_transfers(info)
     size = checked_first(first)
     f = transfer_filter
     anchor_path = viewer.branch.path

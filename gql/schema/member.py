@@ -260,10 +260,12 @@ class Member(Node):
 
     @strawberry.field(description="组织关系转接 of the member the caller's branch reads (sent from it or to it), oldest first.")
     async def transfers(self, info: strawberry.Info) -> list[TransferType]:
+        from gql.resolvers.transfers import uncacheable_transfers
         from gql.schema.transfer import Transfer
 
         if self.letter_reach:
             return []
+        uncacheable_transfers(info)
         return [Transfer.of(view) for view in await info.context.loaders.member_transfers.load(self.pk)]
 
     @strawberry.field(description="流动, oldest first.")

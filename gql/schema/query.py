@@ -84,7 +84,7 @@ async def load_nodes(info, global_ids: list[str]) -> list:
             by_type.setdefault(item[0], []).append(item[1])
     for type_name in by_type:
         _check_type(info, type_name)
-    if "AuditEntry" in by_type:  # as auditLog: never from the response cache
+    if "AuditEntry" in by_type or "Transfer" in by_type:  # as auditLog and transfers: never from the response cache
         info.context.uncacheable = True
     loaders = info.context.loaders
     loaded = {}
