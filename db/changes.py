@@ -88,7 +88,8 @@ def touch(session, *, organizations=(), organization_rows=(), paths=(), row_path
       readers of the organization and above see it;
     - organization_rows / row_paths: the organization's place in the tree (path, code, depth):
       readers below it see it too (an ancestor's own write);
-    - members / accounts: rows of these, resolved to their organizations at commit."""
+    - members / accounts: rows of these, resolved to their organizations at commit (a member's,
+      and the destination of its PENDING transfer, whose branch reads the member until then)."""
     info = session.info
     touched = _touched(info)
     touched["organization"].update(i for i in organizations if i is not None)
@@ -145,6 +146,10 @@ def _touch_object(info, obj, deleted: bool = False) -> None:
         if paths or ids:
             return
     else:
+        # A member's own row, or a row of a member (its records, steps, placements): the member
+        # too, for the receiving end of its pending transfer (record()).
+        member_ids = [state.dict.get("id")] if isinstance(obj, models.Member) else _history_values(state, "member_id")
+        touched["member"].update(i for i in member_ids if i is not None)
         for key, kind in (("organization_id", "organization"), ("member_id", "member"), ("account_id", "account")):
             values = _history_values(state, key)
             if values:
@@ -211,8 +216,20 @@ def record(session: Session) -> None:
     row_paths = {p for p in touched.get("row_path", ()) if p.startswith("/")}
     organization_ids = set(touched.get("organization", ()))
     if touched.get("member"):
-        organization_ids.update(session.execute(
-            select(models.Member.organization_id).where(models.Member.id.in_(touched["member"]))).scalars())
+        # The members' organizations, and the destination of any PENDING transfer of theirs: the
+        # receiving branch reads such a member's live record until the transfer is decided
+        # (db.branch, the arriving sight), so an edit there must move its versions too (found by
+        # a reviewer: the receiver's cached member kept the old name and phone). A transfer sent
+        # concurrently locks the member row first (db.services.transfers), as the member's writes
+        # do (db.services.lifecycle.lock_members, member_records): whichever commits second sees
+        # the other's row here, or marks the destination itself.
+        m, t = models.Member, models.Transfer
+        members = sorted(touched["member"])
+        organization_ids.update(i for i in session.execute(
+            select(m.organization_id).where(m.id.in_(members))
+            .union_all(select(t.to_organization_id).where(t.member_id.in_(members), t.status == "PENDING",
+                                                          t.to_organization_id.is_not(None)))).scalars()
+            if i is not None)
     if touched.get("account"):
         organization_ids.update(session.execute(
             select(models.Account.organization_id).where(models.Account.id.in_(touched["account"]))).scalars())

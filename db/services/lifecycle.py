@@ -122,7 +122,7 @@ async def _write_member(session: AsyncSession, member: models.Member, changes: d
         .returning(m.version).execution_options(synchronize_session=False))).first()
     if row is None:
         raise DomainError("CONFLICT", "该党员已被他人修改，请刷新后重试", field)
-    touch(session, organizations=[member.organization_id])
+    touch(session, organizations=[member.organization_id], members=[member.id])
     _touch(member, {**changes, "version": row[0], "updated_at": now})
 
 
@@ -210,7 +210,7 @@ async def _apply_entry_changes(session: AsyncSession, member: models.Member, cha
     if columns:
         columns["completeness"] = completeness_percent_of(values)
     c = models.MemberCategoryStep
-    touch(session, organizations=[member.organization_id])
+    touch(session, organizations=[member.organization_id], members=[member.id])
     await session.execute(delete(c).where(c.member_id == member.id).execution_options(synchronize_session=False))
     history.add_category_steps(session, member.id,
                                history.initial_category_steps(values, await _placement_start(session, member.id)))
@@ -315,7 +315,7 @@ async def promote(session: AsyncSession, actor: Actor, member_id: int, to: str,
         .returning(m.version).execution_options(synchronize_session=False))).first()
     if row is None:
         raise DomainError("CONFLICT", "该党员已被他人发展，请刷新后重试", "memberId")
-    touch(session, organizations=[member.organization_id])
+    touch(session, organizations=[member.organization_id], members=[member.id])
     _touch(member, {"category": to, column: date, "completeness": completeness_percent_of(values),
                     "version": row[0]})
     history.add_category_steps(session, member.id, [(to, date)])
@@ -468,7 +468,8 @@ async def delete_rejected(session: AsyncSession, actor: Actor, member_ids: Seque
         elif member.id in linked:
             problems.add("NOT_ALLOWED", "该党员已关联账户，请先处理账户", ["memberIds", str(index)])
     problems.raise_if_any()
-    touch(session, organizations=[member.organization_id for member, _ in rows])
+    touch(session, organizations=[member.organization_id for member, _ in rows],
+          members=[member.id for member, _ in rows])
     for entity in (models.MemberPlacement, models.MemberCategoryStep, models.MemberStatusStep, models.StatusChange,
                    models.MemberRecord, models.MemberCorrection, models.Difficulty, models.LeaderPosition,
                    models.Flow, models.RepresentativeTerm, models.Volunteer):
@@ -500,7 +501,7 @@ async def convert_inflow(session: AsyncSession, actor: Actor, member_id: int) ->
         .returning(m.version).execution_options(synchronize_session=False))).first()
     if row is None:
         raise DomainError("CONFLICT", "该党员已被他人转为直管", "memberId")
-    touch(session, organizations=[member.organization_id])
+    touch(session, organizations=[member.organization_id], members=[member.id])
     _touch(member, {"affiliation": "DIRECT", "version": row[0]})
     return member, path
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any, Sequence
 
-from sqlalchemy import delete, exists, func, insert
+from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import clock, codes, models
@@ -111,7 +111,7 @@ async def add(session: AsyncSession, actor: Actor, member_ids: Sequence[int | No
     affected: set[int] = set()  # the organizations this write changes (their members' records)
     if wanted:
         stmt = (members_in(actor.branch, models.Member.id, models.Organization.path, models.Member.organization_id)
-                .where(models.Member.id.in_(wanted)))
+                .where(models.Member.id.in_(await _lock_members(session, actor.branch, wanted))))
         for member_id, path, organization_id in await session.execute(stmt):
             paths[member_id] = path
             affected.add(organization_id)
@@ -124,9 +124,25 @@ async def add(session: AsyncSession, actor: Actor, member_ids: Sequence[int | No
         seen.add(pk)
     problems.raise_if_any()
     rows = [{"member_id": pk, "kind": kind, **values} for pk in member_ids]
-    touch(session, organizations=affected)
+    touch(session, organizations=affected, members=member_ids)
     records = list(await session.scalars(insert(R).returning(R, sort_by_parameter_order=True), rows))
     return [(record, paths[record.member_id]) for record in records]
+
+
+async def _lock_members(session: AsyncSession, branch: Branch, member_ids) -> list[int]:
+    """The members of `member_ids` the branch reaches, locked (FOR NO KEY UPDATE, id order) before a
+    write of their records; the caller reads them again under the lock. Without it a record was
+    written for a member whose transfer was accepted meanwhile (on PostgreSQL the INSERT's foreign
+    key takes only KEY SHARE, which the acceptance's UPDATE does not wait for): the old branch
+    wrote to a member that had just left it, and marked the old branch's versions while the new
+    one read the record (found by a reviewer, tests/test_races.py). NO KEY UPDATE, as
+    db.services.history's: the fact inserts of another writer hold the row FOR KEY SHARE."""
+    m = models.Member
+    reached = list(await session.scalars(members_in(branch, m.id).where(m.id.in_(sorted(set(member_ids))))))
+    if reached:
+        await session.execute(select(m.id).where(m.id.in_(sorted(reached))).order_by(m.id)
+                              .with_for_update(key_share=True))
+    return reached
 
 
 async def _get(session: AsyncSession, branch: Branch, record_id: int | None,
@@ -155,9 +171,15 @@ async def delete_many(session: AsyncSession, actor: Actor, record_ids: Sequence[
     problems = Problems()
     wanted = [pk for pk in record_ids if pk is not None]
     found: dict[int, int] = {}
+    owners: set[int] = set()
     if wanted:
-        found = dict((await session.execute(via_member(actor.branch, R, R.id, models.Member.organization_id)
-                                            .where(R.id.in_(wanted)))).all())
+        reached = dict((await session.execute(via_member(actor.branch, R, R.id, R.member_id)
+                                              .where(R.id.in_(wanted)))).all())
+        await _lock_members(session, actor.branch, reached.values())
+        for pk, member_id, organization_id in await session.execute(
+                via_member(actor.branch, R, R.id, R.member_id, models.Member.organization_id).where(R.id.in_(wanted))):
+            found[pk] = organization_id
+            owners.add(member_id)
     seen: set[int] = set()
     for index, pk in enumerate(record_ids):
         if pk is None or pk not in found:
@@ -168,7 +190,7 @@ async def delete_many(session: AsyncSession, actor: Actor, record_ids: Sequence[
     if not record_ids:
         problems.add("INVALID", "请至少选择一条记录", ["recordIds"])
     problems.raise_if_any()
-    touch(session, organizations=found.values())
+    touch(session, organizations=found.values(), members=owners)
     await session.execute(delete(R).where(R.id.in_(wanted)).execution_options(synchronize_session=False))
     return sorted(set(found.values()))
 

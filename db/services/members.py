@@ -476,7 +476,7 @@ async def set_status(session: AsyncSession, member: models.Member, status: str, 
     if row is None:
         raise DomainError("CONFLICT", "该党员的状态已被他人修改，请刷新后重试", field)
     organization_id, version = row
-    touch(session, organizations=[organization_id])
+    touch(session, organizations=[organization_id], members=[member.id])
     for key, value in (("status", status), ("version", version), ("updated_at", now),
                        ("organization_id", organization_id), *(extra or {}).items()):
         set_committed_value(member, key, value)
