@@ -243,9 +243,13 @@ def record(session: Session) -> None:
         # (a key update, path is unique), so it waits for this write to commit, or this read
         # waits for the move and reads the new path. Without the lock a move committing between
         # this read and the commit would leave the marks on the old chain, while readers of the
-        # new parent already see the moved rows (tests/test_response_cache_review.py).
+        # new parent already see the moved rows (tests/test_response_cache_review.py). KEY SHARE
+        # only (read=True): `key_share=True` alone is FOR NO KEY UPDATE, which every count UPDATE of
+        # those rows waits for, and an acceptance (the sender's count, then the receiver's)
+        # deadlocked with a member write marking both ends in id order (a reviewer,
+        # tests/test_review_cache_sight.py).
         for i, path in session.execute(select(o.id, o.path).where(o.id.in_(organization_ids | row_ids))
-                                       .order_by(o.id).with_for_update(key_share=True)):
+                                       .order_by(o.id).with_for_update(read=True, key_share=True)):
             (row_paths if i in row_ids else paths).add(path)
             if i in row_ids and i in organization_ids:
                 paths.add(path)

@@ -157,6 +157,11 @@ async def update(session: AsyncSession, actor: Actor, record_id: int,
                  fields: dict[str, Any]) -> tuple[models.MemberRecord, str]:
     """updateMemberRecord: the record's fields, checked as a whole for its kind."""
     record, organization = await _get(session, actor.branch, record_id, "recordId")
+    # The member locked, then the record read again: an UPDATE of a record touches no member row,
+    # so a transfer sent meanwhile committed after this write's marks were resolved (its member's
+    # organization only) and the receiver kept a stale cached record (a reviewer).
+    await _lock_members(session, actor.branch, [record.member_id])  # gone from the branch: NOT_FOUND next
+    record, organization = await _get(session, actor.branch, record_id, "recordId")
     path = organization.path  # organization.id: the organization this write changes
     values = validate(record.kind, fields)
     for name, value in values.items():

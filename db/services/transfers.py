@@ -431,8 +431,11 @@ async def accept(session: AsyncSession, actor: Actor, transfer_id: int | None, d
     await session.execute(update(a).where(a.member_id == member.id).values(organization_id=destination.id)
                           .execution_options(synchronize_session=False))
     touch(session, organizations=[transfer.from_organization_id, destination.id])
-    await member_service.count_change(session, transfer.from_organization_id, "TRANSFERRING", None)
-    await member_service.count_change(session, destination.id, None, "ACTIVE")
+    # The two count rows in id order: two acceptances in opposite directions (A to B, B to A)
+    # updated them sender first and deadlocked (a reviewer's stress test on PostgreSQL).
+    for organization_id, old, new in sorted([(transfer.from_organization_id, "TRANSFERRING", None),
+                                             (destination.id, None, "ACTIVE")], key=lambda change: change[0]):
+        await member_service.count_change(session, organization_id, old, new)
     p = models.MemberPlacement
     await session.execute(update(p).where(p.member_id == member.id, p.valid_to.is_(None)).values(valid_to=date)
                           .execution_options(synchronize_session=False))
