@@ -139,6 +139,39 @@ async def test_the_receiver_reads_a_pending_member_fresh_after_the_sender_edits_
     assert cached == fresh and cached["data"]["member"]["records"]["totalCount"] >= 1
 
 
+def hold_statement(engine, prefix: str, n: int = 1):
+    """Hold the n-th statement containing `prefix` (upper case, whitespace folded) until `gate`."""
+    reached, gate, seen = asyncio.Event(), asyncio.Event(), [0]
+
+    def hold(_conn, _cursor, statement, _params, _context, _many):
+        if prefix in " ".join(statement.upper().split()):
+            seen[0] += 1
+            if seen[0] == n:
+                reached.set()
+                await_only(gate.wait())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", hold)
+    return reached, gate, hold
+
+
+async def second_waits_for_first(engine, prefix: str, first, second) -> None:
+    """Run the write `first` (a coroutine) up to its statement containing `prefix`, hold it there,
+    start `second()`: it must wait (a lock) until `first` goes on; then both succeed."""
+    reached, gate, hold = hold_statement(engine, prefix)
+    try:
+        held = asyncio.ensure_future(first)
+        await asyncio.wait_for(reached.wait(), 10)
+        waiting = asyncio.ensure_future(second())
+        done, _ = await asyncio.wait([waiting], timeout=1.0)
+        assert not done, "the second write did not wait for the first"
+        gate.set()
+        await held
+        await waiting
+    finally:
+        gate.set()
+        event.remove(engine.sync_engine, "before_cursor_execute", hold)
+
+
 RECORDS = """query($id: ID!) { node(id: $id) { ... on Member { name organization { name }
   records(first: 10) { totalCount edges { node { kind date } } } } } }"""
 
@@ -154,29 +187,12 @@ async def test_a_record_added_while_the_transfer_is_accepted_waits_for_it(engine
         await cached_api.login(who)
     transfer = await send_a1_first_to_b1(cached_api, world)
     member = gid("Member", world.members["a1_first"])
-    reached, gate = asyncio.Event(), asyncio.Event()
-
-    def hold(_conn, _cursor, statement, _params, _context, _many):
-        if statement.lstrip().upper().startswith("INSERT INTO MEMBER_RECORD") and not reached.is_set():
-            reached.set()
-            await_only(gate.wait())
-
-    event.listen(engine.sync_engine, "before_cursor_execute", hold)
-    try:
-        add = asyncio.ensure_future(ok(cached_api, "a_operator", "addMemberRecords", "AddMemberRecordsInput",
-                                       {"memberIds": [member], "kind": "DUES",
-                                        "fields": {"date": "2024-03-15", "amount": "12.50"}}, "records { id }"))
-        await asyncio.wait_for(reached.wait(), 10)
-        accept = asyncio.ensure_future(ok(cached_api, "b_admin", "acceptTransfer", "DecideTransferInput",
-                                          {"transferId": transfer, "date": clock.today().isoformat()}))
-        done, _ = await asyncio.wait([accept], timeout=1.0)
-        assert not done, "the acceptance did not wait for the record's write"
-        gate.set()
-        await add
-        await accept
-    finally:
-        gate.set()
-        event.remove(engine.sync_engine, "before_cursor_execute", hold)
+    await second_waits_for_first(
+        engine, "INSERT INTO MEMBER_RECORD",
+        ok(cached_api, "a_operator", "addMemberRecords", "AddMemberRecordsInput",
+           {"memberIds": [member], "kind": "DUES", "fields": {"date": "2024-03-15", "amount": "12.50"}}, "records { id }"),
+        lambda: ok(cached_api, "b_admin", "acceptTransfer", "DecideTransferInput",
+                   {"transferId": transfer, "date": clock.today().isoformat()}))
     cached, fresh = await both(cached_api, fresh_api, "b_admin", RECORDS, {"id": member})
     assert cached == fresh
     assert cached["data"]["node"]["records"]["totalCount"] == 1
@@ -224,21 +240,6 @@ LOCK_AT_COMMIT = "SELECT ORGANIZATION.ID, ORGANIZATION.PATH FROM ORGANIZATION WH
 NOTES = """query($id: ID!) { member(id: $id) { records(first: 10) { edges { node { note } } } } }"""
 
 
-def hold_statement(engine, prefix: str, n: int = 1):
-    """Hold the n-th statement containing `prefix` (upper case, whitespace folded) until `gate`."""
-    reached, gate, seen = asyncio.Event(), asyncio.Event(), [0]
-
-    def hold(_conn, _cursor, statement, _params, _context, _many):
-        if prefix in " ".join(statement.upper().split()):
-            seen[0] += 1
-            if seen[0] == n:
-                reached.set()
-                await_only(gate.wait())
-
-    event.listen(engine.sync_engine, "before_cursor_execute", hold)
-    return reached, gate, hold
-
-
 def mutation_of(name: str, input_type: str, selection: str = "") -> str:
     return (f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {selection} "
             f"userErrors {{ code field message }} }} }}")
@@ -257,21 +258,11 @@ async def test_a_record_updated_while_a_transfer_is_sent_is_seen_by_the_receiver
     added = await ok(cached_api, "a_operator", "addMemberRecords", "AddMemberRecordsInput",
                      {"memberIds": [member], "kind": "ACTIVITY", "fields": {"date": "2024-03-15", "note": "old"}},
                      "records { id }")
-    reached, gate, hold = hold_statement(engine, LOCK_AT_COMMIT)
-    try:
-        update = asyncio.ensure_future(ok(cached_api, "a_operator", "updateMemberRecord", "UpdateMemberRecordInput",
-                                          {"recordId": added["records"][0]["id"],
-                                           "fields": {"date": "2024-03-15", "note": "new"}}))
-        await asyncio.wait_for(reached.wait(), 10)
-        send = asyncio.ensure_future(send_a1_first_to_b1(cached_api, world))
-        done, _ = await asyncio.wait([send], timeout=1.0)
-        assert not done, "the transfer did not wait for the record's update"
-        gate.set()
-        await update
-        await send
-    finally:
-        gate.set()
-        event.remove(engine.sync_engine, "before_cursor_execute", hold)
+    await second_waits_for_first(
+        engine, LOCK_AT_COMMIT,
+        ok(cached_api, "a_operator", "updateMemberRecord", "UpdateMemberRecordInput",
+           {"recordId": added["records"][0]["id"], "fields": {"date": "2024-03-15", "note": "new"}}),
+        lambda: send_a1_first_to_b1(cached_api, world))
     await asked_twice(cached_api, fresh_api, "b_admin", NOTES, {"id": member})
     cached, _ = await both(cached_api, fresh_api, "b_admin", NOTES, {"id": member})
     assert cached["data"]["member"]["records"]["edges"][0]["node"]["note"] == "new"
