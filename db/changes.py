@@ -225,11 +225,13 @@ def record(session: Session) -> None:
         # the other's row here, or marks the destination itself.
         m, t = models.Member, models.Transfer
         members = sorted(touched["member"])
-        organization_ids.update(i for i in session.execute(
-            select(m.organization_id).where(m.id.in_(members))
-            .union_all(select(t.to_organization_id).where(t.member_id.in_(members), t.status == "PENDING",
-                                                          t.to_organization_id.is_not(None)))).scalars()
-            if i is not None)
+        for start in range(0, len(members), 5_000):  # bound parameters per statement (asyncpg: 32,767)
+            chunk = members[start:start + 5_000]
+            organization_ids.update(i for i in session.execute(
+                select(m.organization_id).where(m.id.in_(chunk))
+                .union_all(select(t.to_organization_id).where(t.member_id.in_(chunk), t.status == "PENDING",
+                                                              t.to_organization_id.is_not(None)))).scalars()
+                if i is not None)
     if touched.get("account"):
         organization_ids.update(session.execute(
             select(models.Account.organization_id).where(models.Account.id.in_(touched["account"]))).scalars())
