@@ -135,7 +135,7 @@ async def _lock_members(session: AsyncSession, branch: Branch, member_ids) -> li
     written for a member whose transfer was accepted meanwhile (on PostgreSQL the INSERT's foreign
     key takes only KEY SHARE, which the acceptance's UPDATE does not wait for): the old branch
     wrote to a member that had just left it, and marked the old branch's versions while the new
-    one read the record (found by a reviewer, tests/test_races.py). NO KEY UPDATE, as
+    one read the record (found by a reviewer, tests/test_review_cache_sight.py). NO KEY UPDATE, as
     db.services.history's: the fact inserts of another writer hold the row FOR KEY SHARE."""
     m = models.Member
     reached = list(await session.scalars(members_in(branch, m.id).where(m.id.in_(sorted(set(member_ids))))))
