@@ -41,6 +41,8 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.session import HELD
+
 # Off only in tests (tests/test_fast_reads.py): every statement through session.execute.
 ENABLED = True
 
@@ -101,7 +103,9 @@ async def rows(session: AsyncSession, stmt, parameters: dict[str, Any], by_index
     `by_index`: the caller reads the rows by position only, so asyncpg's records are returned as
     they are, not as named tuples (W4-10k: 216 rows, a named tuple each, 3% of the request's
     Python calls)."""
-    connection = await session.connection()
+    # The request's connection held by gql.db.Db (db.session.Held), or the session's own.
+    holding = session.info.get(HELD)
+    connection = holding.connection if holding is not None else await session.connection()
     dialect = connection.dialect
     if ENABLED and dialect.driver == "asyncpg":
         key = (id(stmt), dialect.name)
@@ -113,7 +117,7 @@ async def rows(session: AsyncSession, stmt, parameters: dict[str, Any], by_index
                 plan = _PLANS[key] = _plan(stmt, dialect)
                 _KEEP.append(stmt)
         if plan is not None:
-            raw = await connection.get_raw_connection()
+            raw = holding.fairy if holding is not None else await connection.get_raw_connection()
             driver, adapted = raw.driver_connection, raw.dbapi_connection
             begin = getattr(adapted, "_start_transaction", None)
             if driver.is_in_transaction() or (begin is not None and adapted._transaction is None):

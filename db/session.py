@@ -10,8 +10,8 @@
 """
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from db.engine import WRITE_OPTION
 
@@ -39,9 +39,110 @@ SNAPSHOT_LOCK_HELD = "dangjian_snapshot_lock"  # Session.info key: the transacti
 POSTGRES_READ = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
+# Session.info key of the request's Held connection (PostgreSQL, gql.db.Db).
+HELD = "dangjian_held"
+
+
+class Held:
+    """A request's pooled PostgreSQL connection, taken once by gql.db.Db and kept until the
+    request's close; its session is bound to it, and its read transaction is begun on asyncpg.
+
+    Why: a cold request's transaction through the session (the session's checkout of a pooled
+    connection with the read's isolation as execution options, its BEGIN, and at close the
+    session's ROLLBACK and check-in with the isolation reset) cost 0.59 ms of CPU per request
+    around two one-row statements, against 0.25-0.29 ms for the same checkout, BEGIN, statements
+    and ROLLBACK on the pool's connection and asyncpg (a loop in process over bench.compare's data,
+    2026-12-02). So the request's Db takes a SQLAlchemy Connection from the pool once; its session
+    is bound to that Connection (SQLAlchemy's "join a session into an external connection"), so
+    the session's statements and db.fast's run on the same connection; the read transaction
+    (REPEATABLE READ, READ ONLY: one snapshot, as begin_read's) is begun here on asyncpg and
+    handed to SQLAlchemy's asyncpg adapter as its transaction, so that whatever the session runs
+    while it is open runs inside it, and the session's own commit or rollback ends it. A request
+    that reads only through db.fast never starts a session transaction: its close is the ROLLBACK
+    on asyncpg and the check-in.
+
+    The read's isolation is never set on the Connection (SQLAlchemy's isolation_level execution
+    option would stay on it for the request's later writes, and setting it rolls back what is
+    open): the transaction object carries it. A write ends an open read first (begin_write), and
+    begins as before: READ COMMITTED, the adapter's default."""
+
+    __slots__ = ("connection", "fairy", "driver", "adapter")
+
+    def __init__(self, connection: AsyncConnection):
+        self.connection = connection
+        self.fairy = connection.sync_connection.connection  # the pool's proxied connection
+        self.driver = self.fairy.driver_connection  # asyncpg's
+        self.adapter = self.fairy.dbapi_connection  # SQLAlchemy's asyncpg adapter
+
+    @classmethod
+    async def take(cls, engine: AsyncEngine) -> "Held":
+        connection = engine.connect()
+        await connection.start()
+        return cls(connection)
+
+    def in_transaction(self) -> bool:
+        return self.adapter._transaction is not None
+
+    async def begin_read(self) -> None:
+        """BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, unless a transaction is open."""
+        adapter = self.adapter
+        if adapter._transaction is not None:
+            return
+        async with adapter._execute_mutex:
+            try:
+                transaction = self.driver.transaction(isolation="repeatable_read", readonly=True)
+                await transaction.start()
+            except Exception as error:
+                await self.failed("BEGIN", error)
+            adapter._transaction = transaction
+
+    async def failed(self, sql: str, error: Exception, parameters=None):
+        """Raise asyncpg's `error` as SQLAlchemy raises it; a dead connection is invalidated, and
+        with it the pool's generation of connections (what SQLAlchemy's own statements do on a
+        disconnect: tests/test_review_session2.py)."""
+        closed = self.driver.is_closed()
+        engine = self.connection.sync_engine
+        if closed:
+            self.adapter._transaction = None
+            engine.pool._invalidate(self.fairy, error)
+            await self.connection.invalidate(error)
+        raise exc.DBAPIError.instance(
+            sql, parameters, error, Exception, dialect=engine.dialect, ismulti=False,
+            hide_parameters=engine.hide_parameters, connection_invalidated=closed) from error
+
+    async def end(self) -> None:
+        """ROLLBACK of a transaction begun here or by the adapter that the session does not own."""
+        adapter = self.adapter
+        transaction, adapter._transaction = adapter._transaction, None
+        if transaction is not None:
+            try:
+                await transaction.rollback()
+            except Exception as error:
+                await self.failed("ROLLBACK", error)
+
+    async def release(self) -> None:
+        """End what is open and give the connection back to the pool."""
+        try:
+            await self.end()
+        finally:
+            await self.connection.close()
+
+    async def discard(self) -> None:
+        """The connection out of the pool for good (after a failure)."""
+        self.adapter._transaction = None
+        try:
+            await self.connection.invalidate()
+        finally:
+            await self.connection.close()
+
+
 async def begin_read(session: AsyncSession) -> None:
     """Open the session's read transaction unless one is open (a snapshot on both engines)."""
     if session.in_transaction():
+        return
+    holding = session.info.get(HELD)
+    if holding is not None:
+        await holding.begin_read()
         return
     if session.bind.dialect.name == "postgresql":
         await session.connection(execution_options=POSTGRES_READ)
@@ -57,6 +158,9 @@ async def begin_write(session: AsyncSession, exclusive: bool = False) -> None:
     snapshot."""
     if session.in_transaction():
         await session.commit()
+    holding = session.info.get(HELD)
+    if holding is not None:
+        await holding.end()  # a read that only db.fast's statements used
     connection = await session.connection(execution_options={WRITE_OPTION: True})
     if connection.dialect.name == "postgresql":
         await connection.execute(LOCK_EXCLUSIVE if exclusive else LOCK_SHARED)

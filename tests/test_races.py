@@ -375,7 +375,7 @@ async def test_reads_are_one_read_only_snapshot(engine):
             assert tuple((await db.write(lambda s: s.execute(text(settings)))).one()) == ("read committed", "off")
         else:
             assert (await db.read(lambda s: s.execute(text("SELECT 1")))).scalar_one() == 1
-            assert db.session.in_transaction()
+            assert db._session.in_transaction()
     finally:
         await db.close()
 

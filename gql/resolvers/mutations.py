@@ -40,20 +40,18 @@ async def _outside_transactions(info, steps) -> Outcome:
 async def _read_briefly(info, work):
     """`work` in a read transaction of its own, ended before this returns (no write lock on
     SQLite, no connection kept on PostgreSQL while a password is checked after it)."""
-    async def once(session):
-        await session.commit()  # the token lookup's read, if any
-        try:
-            return await work(session)
-        finally:
-            await session.commit()
-
-    return await info.context.db.read(once)
+    db = info.context.db
+    await db.idle()  # the token lookup's read, if any
+    try:
+        return await db.read(work)
+    finally:
+        await db.idle()
 
 
 async def _end_read(info) -> None:
     """End the read transaction the request opened to look up its token, before a password is
     hashed: it would otherwise stay open (a pooled connection on PostgreSQL) for the whole hash."""
-    await info.context.db.read(lambda session: session.commit())
+    await info.context.db.idle()
 
 
 ADDRESS_THROTTLED = "这个网络地址的登录尝试过多，请 15 分钟后再试"
