@@ -24,6 +24,14 @@ What it does, every step bounded in time and every socket on 127.0.0.1:
    range [path, path minus its last '/' plus '0'), db/tree.py) so that it answers the same
    questions: organization_subtree_member_count(o) and organization_subtree_members(o) as computed
    columns.
+   `postgraphile-signed` (W0, W3, W4 only) is the same PostGraphile signed in, as a deployment over
+   party-member data would be and as the product always is: a JSON Web Token verified in process
+   (jwtSecret, HS256), whose claims PostGraphile sets per request in a transaction (BEGIN, one
+   SELECT set_config(...), the query, COMMIT: its documented way), and the cross-tab functions
+   answer only for an organization inside the token's `branch` claim, as the product checks the
+   scope organization against the caller's branch. The product's cold request does the same work
+   in kind: a token looked up, a transaction around the reads, the branch checked. Without it the
+   ratio compares a signed-in, scoped request with an anonymous one.
 3. The product served as documented for production: `python -m gql.serve` (1 worker, and 2
    workers as `dangjian-w2`; `--no-access-log`), DATABASE_URL at the bench schema, production
    password profile, the exact response cache (gql.cache) off: these are the cold figures. The
@@ -72,13 +80,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import math
 import os
 import platform
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -136,10 +148,17 @@ STAT_WORKLOADS = [f"{kind}-{size}" for kind in ("W3", "W4") for size in SIZES]
 POSTGRAPHILE_KINDS = ("W0", "W1", "W2", "W3", "W4")
 
 
+# PostGraphile signed in (postgraphile-signed): the branch-checked cross-tab functions only.
+SIGNED_KINDS = ("W0", "W3", "W4")
+POSTGRAPHILES = ("postgraphile", "postgraphile-signed")
+
+
 def supports(contender: str, workload: str) -> bool:
     kind = workload.split("-")[0]
     if contender == "sql":
         return kind != "W0"
+    if contender == "postgraphile-signed":
+        return kind in SIGNED_KINDS
     return contender != "postgraphile" or kind in POSTGRAPHILE_KINDS
 CONTENDERS = {
     "dangjian": "python -m gql.serve, 1 worker, PostgreSQL, response cache off (cold)",
@@ -149,6 +168,8 @@ CONTENDERS = {
     "dangjian-sqlite": "1 worker, SQLite, cache off",
     "dangjian-base": "python -m gql.serve, 1 worker, PostgreSQL, served from the --baseline checkout",
     "postgraphile": "PostGraphile v4 + connection-filter, 1 node process",
+    "postgraphile-signed": "the same signed in: a JWT (jwtSecret), its claims set per request in a transaction, "
+                           "the cross-tab's organization checked against the caller's branch (W0, W3, W4)",
     "sql": "bare SQL over asyncpg (2 statements per request), no HTTP",
 }
 
@@ -180,6 +201,33 @@ POSTGRAPHILE_QUERY = {
     "W4": "query($code: String!) { organizationByCode(code: $code) { subtreeMemberCells { "
           "groupedAggregates(groupBy: [CHILD_ORGANIZATION, AGE_BAND]) { keys distinctCount { memberId } } } } }",
 }
+# postgraphile-signed: the same cross-tabs through functions that also check the organization
+# against the caller's branch, the JWT's `branch` claim (what the product's scope check does).
+POSTGRAPHILE_SIGNED_QUERY = {
+    "W0": POSTGRAPHILE_QUERY["W0"],
+    "W3": POSTGRAPHILE_QUERY["W3"].replace("subtreeMemberRows", "branchMemberRows"),
+    "W4": POSTGRAPHILE_QUERY["W4"].replace("subtreeMemberCells", "branchMemberCells"),
+}
+
+
+def query_for(contender: str, kind: str) -> str:
+    if contender == "postgraphile-signed":
+        return POSTGRAPHILE_SIGNED_QUERY[kind]
+    return (POSTGRAPHILE_QUERY if contender == "postgraphile" else DANGJIAN_QUERY)[kind]
+
+
+def jwt_for(secret: str, branch: str) -> str:
+    """An HS256 JSON Web Token as PostGraphile's jwtSecret verifies it (audience "postgraphile"),
+    with the caller's branch (the root's path: the bench's ADMIN) as a claim, valid for a day."""
+    def part(value) -> str:
+        raw = value if isinstance(value, bytes) else json.dumps(value, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    head = part({"alg": "HS256", "typ": "JWT"}) + "." + part(
+        {"aud": "postgraphile", "sub": ADMIN, "branch": branch, "exp": int(time.time()) + 86_400})
+    return head + "." + part(hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest())
+
+
 # The subtree range is db/tree.py's: [path, path without its last '/' + '0'); the path column compares
 # bytewise (COLLATE "C").
 def postgraphile_functions(schema: str) -> list[str]:
@@ -241,7 +289,22 @@ LANGUAGE sql STABLE AS $$
   FROM {s}.member m JOIN {s}.organization d ON d.id = m.organization_id
   WHERE d.path >= o.path AND d.path < left(o.path, -1) || '0' AND m.status IN ({statuses})
 $$""",
+        *branch_checked(s),
     ]
+
+
+def branch_checked(s: str) -> list[str]:
+    """organization_branch_member_rows / _cells: the two cross-tab functions, answering only for an
+    organization inside the caller's branch (the JWT's claim `branch`, a path: the organization's
+    path starts with it); with no claim the setting is missing and the statement fails."""
+    made = []
+    for kind in ("rows", "cells"):
+        made.append(f"""CREATE OR REPLACE FUNCTION {s}.organization_branch_member_{kind}(o {s}.organization)
+RETURNS SETOF {s}.member_cell LANGUAGE sql STABLE AS $$
+  SELECT * FROM {s}.organization_subtree_member_{kind}(o)
+  WHERE starts_with(o.path, current_setting('jwt.claims.branch'))
+$$""")
+    return made
 
 
 SUBTREE_COUNT = ("(SELECT coalesce(sum(d.direct_member_count), 0) FROM organization d "
@@ -295,8 +358,11 @@ def normalize(contender: str, workload: str, data: dict):
     kind = workload.split("-")[0]
     if kind == "W0":
         return data["__typename"]
-    if contender == "postgraphile":
+    if contender in POSTGRAPHILES:
         org = data["organizationByCode"]
+        if contender == "postgraphile-signed" and kind in ("W3", "W4"):
+            org = {"subtreeMemberRows" if kind == "W3" else "subtreeMemberCells":
+                   org["branchMemberRows" if kind == "W3" else "branchMemberCells"]}
         if kind == "W1":
             return (org["name"], org["subtreeMemberCount"],
                     [(c["name"], c["subtreeMemberCount"]) for c in org["organizationsByParentId"]["nodes"]])
@@ -577,7 +643,8 @@ def pool_sizes(contenders: list[str], connections: int, max_connections: int,
     many again as its pool, so it is counted twice. A budget that cannot give every worker 2
     connections stops the run (SystemExit) rather than fail it with "too many clients"."""
     processes = sum(PRODUCT_WORKERS.get(c, 0) * (2 if c == "dangjian-base" else 1) for c in contenders)
-    others = (POSTGRAPHILE_POOL if "postgraphile" in contenders else 0) + (connections if "sql" in contenders else 0)
+    others = (POSTGRAPHILE_POOL * sum(c in POSTGRAPHILES for c in contenders)
+              + (connections if "sql" in contenders else 0))
     budget = max_connections - reserved - BENCH_OWN_CONNECTIONS - others
     if budget < 2 * processes:
         raise SystemExit(f"the PostgreSQL server's max_connections ({max_connections}, {reserved} reserved) cannot hold "
@@ -619,7 +686,7 @@ def install_postgraphile() -> Path:
     return modules
 
 
-def start_postgraphile(schema: str) -> Server:
+def start_postgraphile(schema: str, name: str = "postgraphile", jwt_secret: str | None = None) -> Server:
     modules = install_postgraphile()
     port = free_port()
     # The server settings the product's engine sets (db/engine.py), for the same plans.
@@ -627,7 +694,16 @@ def start_postgraphile(schema: str) -> Server:
     url = f"{PG_URL}?options={options.replace(' ', '%20').replace('=', '%3D')}"
     env = {**os.environ, "NODE_PATH": str(modules), "NODE_ENV": "production"}
     script = Path(__file__).with_name("postgraphile_server.js")
-    return start("postgraphile", ["node", str(script), url, schema, str(port)], env, port)
+    return start(name, ["node", str(script), url, schema, str(port), *([jwt_secret] if jwt_secret else [])],
+                 env, port)
+
+
+async def root_path(schema: str) -> str:
+    connection = await asyncpg.connect(PG_URL, server_settings={"search_path": schema})
+    try:
+        return await connection.fetchval("SELECT path FROM organization WHERE parent_id IS NULL")
+    finally:
+        await connection.close()
 
 
 async def sign_in(server: Server) -> str:
@@ -863,9 +939,14 @@ async def run(args) -> int:
                 servers[name] = start_dangjian(name, f"sqlite+aiosqlite:///{sqlite_file}", 1)
             elif name == "postgraphile":
                 servers[name] = start_postgraphile(data.schema)
+            elif name == "postgraphile-signed":
+                secret = secrets.token_hex(32)
+                servers[name] = start_postgraphile(data.schema, name, secret)
         for server in servers.values():
             await wait_ready(server)
         tokens = {name: await sign_in(server) for name, server in servers.items() if name.startswith("dangjian")}
+        if "postgraphile-signed" in servers:
+            tokens["postgraphile-signed"] = jwt_for(secret, await root_path(data.schema))
         if "sql" in contenders:
             pool = await asyncpg.create_pool(
                 PG_URL, min_size=max(args.connections), max_size=max(args.connections),
@@ -883,7 +964,7 @@ async def run(args) -> int:
                         async with pool.acquire() as connection:
                             answers.setdefault(workload, {})[name] = await sql_answer(connection, kind, data.codes[workload])
                         continue
-                    query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
+                    query = query_for(name, kind)
                     headers = {"Authorization": f"Bearer {tokens[name]}"} if name in tokens else {}
                     response = await http.post(servers[name].url, headers=headers, json={
                         "query": query, "variables": variables(kind, data.codes[workload], data.ids)})
@@ -923,7 +1004,7 @@ async def run(args) -> int:
             if name == "sql":
                 m, server_pid = await run_sql(pool, kind, data.codes[workload], connections, seconds), None
             else:
-                query = (POSTGRAPHILE_QUERY if name == "postgraphile" else DANGJIAN_QUERY)[kind]
+                query = query_for(name, kind)
                 body = {"query": query, "variables": variables(kind, data.codes[workload], data.ids)}
                 m = await run_wrk(servers[name], body, tokens.get(name), connections, seconds)
                 server_pid = servers[name].process.pid
@@ -994,11 +1075,12 @@ def summarize(measured, args, contenders: list[str]) -> dict:
     (cpu_split), each the median over the rounds."""
     ours = [c for c in contenders if c.startswith("dangjian")]
     ratios = ours if "postgraphile" in contenders else []
+    signed = ours if "postgraphile-signed" in contenders else []
     # Time ÷ bare-SQL time: in a closed loop at a fixed connection count, time per request is
     # 1 / throughput, so the ratio is SQL's req/s over the contender's.
     floors = [c for c in contenders if c != "sql"] if "sql" in contenders else []
     head = ["workload", "c", *contenders, *(f"{c} ÷ PostGraphile" for c in ratios),
-            *(f"{c} time ÷ SQL" for c in floors)]
+            *(f"{c} ÷ PostGraphile signed in" for c in signed), *(f"{c} time ÷ SQL" for c in floors)]
     throughput = ["req/s (median of rounds)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     head = ["workload", "c", *(f"{c} p50 / p99 ms" for c in contenders)]
     if "postgraphile" in contenders and "dangjian" in contenders:
@@ -1025,6 +1107,11 @@ def summarize(measured, args, contenders: list[str]) -> dict:
             for name in ratios:
                 ratio = med[name][0] / med["postgraphile"][0] if med["postgraphile"][0] else float("nan")
                 row[f"{name}/postgraphile"] = round(ratio, 3)
+                cells.append(f"{ratio:.2f}" if ratio == ratio else "—")
+            for name in signed:
+                theirs = med["postgraphile-signed"][0]
+                ratio = med[name][0] / theirs if theirs == theirs and theirs else float("nan")
+                row[f"{name}/postgraphile-signed"] = round(ratio, 3) if ratio == ratio else None
                 cells.append(f"{ratio:.2f}" if ratio == ratio else "—")
             for name in floors:
                 slower = med["sql"][0] / med[name][0] if med[name][0] else float("nan")

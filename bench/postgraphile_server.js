@@ -1,6 +1,11 @@
 // PostGraphile v4 over the bench schema, for `python -m bench compare` (bench/compare.py starts it).
 //
-//     node bench/postgraphile_server.js DATABASE_URL SCHEMA PORT
+//     node bench/postgraphile_server.js DATABASE_URL SCHEMA PORT [JWT_SECRET]
+//
+// With JWT_SECRET (the contender postgraphile-signed): signed in as PostGraphile's documented way
+// is, a JSON Web Token (HS256, audience "postgraphile") in the Authorization header, verified in
+// process; its claims become transaction-local settings (jwt.claims.*), so every request runs in
+// BEGIN; SELECT set_config(...); the query; COMMIT.
 //
 // Run with NODE_PATH pointing at the packages installed at run time (var/bench/node/node_modules:
 // postgraphile@4, postgraphile-plugin-connection-filter@2 and @graphile/pg-aggregates@0.1, never
@@ -13,7 +18,7 @@ const { postgraphile } = require("postgraphile");
 const ConnectionFilterPlugin = require("postgraphile-plugin-connection-filter");
 const PgAggregatesPlugin = require("@graphile/pg-aggregates").default;
 
-const [, , databaseUrl, schema, port] = process.argv;
+const [, , databaseUrl, schema, port, jwtSecret] = process.argv;
 if (!databaseUrl || !schema || !port) {
   console.error("usage: node postgraphile_server.js DATABASE_URL SCHEMA PORT");
   process.exit(2);
@@ -29,6 +34,7 @@ const middleware = postgraphile(databaseUrl, schema, {
   disableQueryLog: true,
   retryOnInitFail: false,
   extendedErrors: ["hint", "detail", "errcode"],
+  ...(jwtSecret ? { jwtSecret } : {}),
 });
 
 http.createServer(middleware).listen(Number(port), "127.0.0.1", () => {

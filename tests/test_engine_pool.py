@@ -32,6 +32,8 @@ MARGIN = 8  # bench.compare.BENCH_OWN_CONNECTIONS
     # One worker beside PostGraphile and bare SQL: the pool as large as the load.
     (["dangjian", "postgraphile", "sql"], (16, 16)),
     (["dangjian", "dangjian-warm", "postgraphile", "sql"], (16, 15)),
+    # PostGraphile signed in beside it: a second node process with its own pool of 10.
+    (["dangjian", "dangjian-warm", "postgraphile", "postgraphile-signed", "sql"], (16, 10)),
     # Six worker processes: what the budget allows, no overflow left.
     (["dangjian", "dangjian-w2", "dangjian-warm", "dangjian-w2-warm", "postgraphile", "sql"], (10, 0)),
 ])
@@ -40,7 +42,31 @@ def test_the_benchmark_shares_the_servers_connections(contenders, expected):
     assert (pool, overflow) == expected
     processes = sum({"dangjian": 1, "dangjian-w2": 2, "dangjian-warm": 1, "dangjian-w2-warm": 2}.get(c, 0)
                     for c in contenders)
-    assert processes * (pool + overflow) + 10 + 16 + MARGIN + 3 <= 100
+    postgraphiles = sum(c.startswith("postgraphile") for c in contenders)
+    assert processes * (pool + overflow) + 10 * postgraphiles + 16 + MARGIN + 3 <= 100
+
+
+def test_the_signed_in_postgraphile_gets_a_token_it_verifies():
+    """bench.compare.jwt_for: HS256 over the header and claims as PostGraphile's jwtSecret checks
+    them (audience "postgraphile"), with the caller's branch as the claim its functions read."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    from bench.compare import jwt_for
+
+    token = jwt_for("s3cret", "/1/")
+    head, claims, signature = token.split(".")
+
+    def decoded(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(decoded(head)) == {"alg": "HS256", "typ": "JWT"}
+    body = json.loads(decoded(claims))
+    assert body["aud"] == "postgraphile" and body["branch"] == "/1/" and body["exp"] > time.time()
+    assert decoded(signature) == hmac.new(b"s3cret", f"{head}.{claims}".encode(), hashlib.sha256).digest()
 
 
 def test_a_baseline_checkout_is_counted_with_its_own_overflow():
