@@ -111,14 +111,23 @@ class Held:
             hide_parameters=engine.hide_parameters, connection_invalidated=closed) from error
 
     async def end(self) -> None:
-        """ROLLBACK of a transaction begun here or by the adapter that the session does not own."""
+        """ROLLBACK of a transaction begun here or by the adapter that the session does not own.
+        A ROLLBACK that fails or is cut off leaves the connection invalidated: never back in the
+        pool inside its transaction (a reviewer's cancelled idle() left one idle in transaction,
+        holding a snapshot and its locks)."""
         adapter = self.adapter
-        transaction, adapter._transaction = adapter._transaction, None
-        if transaction is not None:
-            try:
-                await transaction.rollback()
-            except Exception as error:
-                await self.failed("ROLLBACK", error)
+        transaction = adapter._transaction
+        if transaction is None:
+            return
+        try:
+            await transaction.rollback()
+        except BaseException as error:
+            adapter._transaction = None
+            self.connection.sync_connection.invalidate(error)  # closed at once, never pooled again
+            if isinstance(error, Exception):
+                await self.failed("ROLLBACK", error)  # raised as SQLAlchemy raises it
+            raise
+        adapter._transaction = None
 
     async def release(self) -> None:
         """End what is open and give the connection back to the pool."""

@@ -89,7 +89,12 @@ class Db:
         """End the request's transaction and, on PostgreSQL, give its pooled connection back
         until its next read or write: before slow work that needs no database (a password's
         check or hash), so that a flood of sign-ins does not hold the pool (a session's commit
-        alone gave it back before connections were held, tests/test_sign_in_races.py)."""
+        alone gave it back before connections were held, tests/test_sign_in_races.py). Run to
+        its end even when the caller is cancelled, as reads and writes are: a ROLLBACK cut off
+        halfway would leave the connection in its transaction."""
+        await _uncancellable(self._idle_locked())
+
+    async def _idle_locked(self) -> None:
         async with self._lock:
             await self._idle()
 
@@ -173,6 +178,11 @@ class Db:
             return result
 
     async def close(self) -> None:
+        """End what is open and give the connection back (run to its end if the caller is
+        cancelled: a request's timeout)."""
+        await _uncancellable(self._close())
+
+    async def _close(self) -> None:
         async with self._lock:
             self._closed = True
             session, self._session = self._session, None

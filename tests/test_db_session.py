@@ -93,3 +93,51 @@ async def test_the_session_closes_when_the_client_is_gone(engine, settings):
     with pytest.raises(OSError):
         await _call(app, send)
     assert pool.checkedout() == before
+
+
+# ------------------------------------------------------------------ the held connection (PostgreSQL)
+#
+# gql.db.Db holds the request's pooled connection and begins its read on asyncpg (db.session.Held):
+# whatever cuts a request short, the connection goes back to the pool out of its transaction.
+
+async def _in_transaction_in_pool(engine) -> list:
+    """Pooled (checked-in) connections that asyncpg or SQLAlchemy's adapter think are in a
+    transaction."""
+    queue = engine.sync_engine.pool._pool._queue._queue
+    return [record for record in list(queue) if record.dbapi_connection is not None
+            and (record.dbapi_connection.driver_connection.is_in_transaction()
+                 or record.dbapi_connection._transaction is not None)]
+
+
+@pytest.mark.parametrize("step", ["idle", "close"])
+async def test_a_cancelled_idle_or_close_leaves_no_transaction_open(engine, step):
+    """A reviewer's find: idle() was not shielded, and a cancellation in the middle of its ROLLBACK
+    put the connection back in the pool idle in its transaction (its snapshot and locks held: the
+    suite's DROP SCHEMA waited on it). Cancelled after every number of event-loop turns."""
+    if engine.dialect.name != "postgresql":
+        return
+    import asyncio
+
+    maker = make_sessionmaker(engine)
+    pool = engine.sync_engine.pool
+    for turns in range(12):
+        before = pool.checkedout()
+        db = Db(maker)
+        assert await db.read(lambda session: session.scalar(text("SELECT 1"))) == 1
+        task = asyncio.ensure_future(db.idle() if step == "idle" else db.close())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        await db.close()
+        assert pool.checkedout() == before, turns
+        assert await _in_transaction_in_pool(engine) == [], turns
+        after = Db(maker)
+        try:
+            assert await after.read(lambda session: session.scalar(text("SELECT 2"))) == 2
+        finally:
+            await after.close()
+
