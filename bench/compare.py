@@ -205,8 +205,9 @@ POSTGRAPHILE_QUERY = {
 # against the caller's branch, the JWT's `branch` claim (what the product's scope check does).
 POSTGRAPHILE_SIGNED_QUERY = {
     "W0": POSTGRAPHILE_QUERY["W0"],
-    "W3": POSTGRAPHILE_QUERY["W3"].replace("subtreeMemberRows", "branchMemberRows"),
-    "W4": POSTGRAPHILE_QUERY["W4"].replace("subtreeMemberCells", "branchMemberCells"),
+    # Aliased to the anonymous fields' names: one normalize() for both.
+    "W3": POSTGRAPHILE_QUERY["W3"].replace("subtreeMemberRows", "subtreeMemberRows: branchMemberRows"),
+    "W4": POSTGRAPHILE_QUERY["W4"].replace("subtreeMemberCells", "subtreeMemberCells: branchMemberCells"),
 }
 
 
@@ -360,9 +361,6 @@ def normalize(contender: str, workload: str, data: dict):
         return data["__typename"]
     if contender in POSTGRAPHILES:
         org = data["organizationByCode"]
-        if contender == "postgraphile-signed" and kind in ("W3", "W4"):
-            org = {"subtreeMemberRows" if kind == "W3" else "subtreeMemberCells":
-                   org["branchMemberRows" if kind == "W3" else "branchMemberCells"]}
         if kind == "W1":
             return (org["name"], org["subtreeMemberCount"],
                     [(c["name"], c["subtreeMemberCount"]) for c in org["organizationsByParentId"]["nodes"]])

@@ -44,6 +44,14 @@ async def _uncancellable(work: Coroutine[Any, Any, R]) -> R:
         raise
 
 
+async def _discard_held(held: Held) -> None:
+    """The request's connection out of the pool for good, after a failure; its own failure is logged."""
+    try:
+        await held.discard()
+    except Exception:
+        log.warning("discarding the request's connection failed", exc_info=True)
+
+
 class RequestFinished(RuntimeError):
     """A read or write asked of a request's Db after its close()."""
 
@@ -110,10 +118,7 @@ class Db:
                     await held.release()
                 except Exception:
                     log.warning("giving the request's connection back failed; it is discarded", exc_info=True)
-                    try:
-                        await held.discard()
-                    except Exception:
-                        log.warning("discarding the request's connection failed", exc_info=True)
+                    await _discard_held(held)
 
     def _in_transaction(self, session: AsyncSession) -> bool:
         return session.in_transaction() or (self._held is not None and self._held.in_transaction())
@@ -150,10 +155,7 @@ class Db:
             except Exception:
                 log.warning("discarding the request's session failed", exc_info=True)
         if held is not None:
-            try:
-                await held.discard()
-            except Exception:
-                log.warning("discarding the request's connection failed", exc_info=True)
+            await _discard_held(held)
 
     async def write(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
         """Run `work` in one write transaction: committed when it returns, rolled back when it raises."""
@@ -200,7 +202,4 @@ class Db:
                 log.warning("closing the request's session failed; its connection is discarded", exc_info=True)
                 await session.invalidate()
                 if held is not None:
-                    try:
-                        await held.discard()
-                    except Exception:
-                        log.warning("discarding the request's connection failed", exc_info=True)
+                    await _discard_held(held)
