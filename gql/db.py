@@ -29,7 +29,7 @@ R = TypeVar("R")
 log = logging.getLogger("dangjian.db")
 
 
-async def _uncancellable(work: Coroutine[Any, Any, R]) -> R:
+async def uncancellable(work: Coroutine[Any, Any, R]) -> R:
     """Run `work` to its end even when the caller is cancelled (graphql-core cancels the sibling
     fields of a field that failed): a statement cut off halfway would leave the request's
     connection broken. The cancellation is passed on once the work is done."""
@@ -100,7 +100,7 @@ class Db:
         alone gave it back before connections were held, tests/test_sign_in_races.py). Run to
         its end even when the caller is cancelled, as reads and writes are: a ROLLBACK cut off
         halfway would leave the connection in its transaction."""
-        await _uncancellable(self._idle_locked())
+        await uncancellable(self._idle_locked())
 
     async def _idle_locked(self) -> None:
         async with self._lock:
@@ -124,7 +124,7 @@ class Db:
         return session.in_transaction() or (self._held is not None and self._held.in_transaction())
 
     async def read(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
-        return await _uncancellable(self._read(work))
+        return await uncancellable(self._read(work))
 
     async def _read(self, work):
         async with self._lock:
@@ -159,7 +159,7 @@ class Db:
 
     async def write(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
         """Run `work` in one write transaction: committed when it returns, rolled back when it raises."""
-        return await _uncancellable(self._write(work))
+        return await uncancellable(self._write(work))
 
     async def _write(self, work):
         async with self._lock:
@@ -182,7 +182,7 @@ class Db:
     async def close(self) -> None:
         """End what is open and give the connection back (run to its end if the caller is
         cancelled: a request's timeout)."""
-        await _uncancellable(self._close())
+        await uncancellable(self._close())
 
     async def _close(self) -> None:
         async with self._lock:

@@ -34,7 +34,7 @@ from gql.auth.errors import AppError
 from gql.auth.text import control_character
 from gql.auth.viewer import Viewer
 from gql.context import viewer_for_request
-from gql.db import Db
+from gql.db import Db, uncancellable
 from gql.ids import pk_of
 from gql.resolvers.member import member_query
 
@@ -288,6 +288,11 @@ async def roster(request: Request) -> Response:
             async for partition in rows:
                 count += len(partition)
                 yield sheets.csv_bytes(partition)
+            # The streaming session's connection back before the audit entry takes one: holding
+            # both, as many downloads ending together as the pool holds waited for each other
+            # until the pool's timeout (a reviewer's test, a pool of two).
+            await rows.aclose()
+            await session.close()
             await record_export(request, viewer, "members.csv", parameters, count)
         finally:
             await rows.aclose()
@@ -314,7 +319,24 @@ async def roster(request: Request) -> Response:
             book.close()
 
     body = csv_body() if kind == "csv" else xlsx_body()
-    return StreamingResponse(body, media_type=CSV if kind == "csv" else XLSX, headers=attachment(filename))
+    return ClosingStreamingResponse(body, media_type=CSV if kind == "csv" else XLSX, headers=attachment(filename))
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that closes its body generator however the stream ends. A client gone
+    while the response waited in `send` (its socket full) leaves the generator suspended at its
+    `yield`: Starlette drops it there, and its `finally` (the roster's session close) ran only when
+    the cyclic garbage collector found the generator, its connection idle in its transaction until
+    then (a reviewer's test: 5 s later still checked out; with the collector paused, the next query
+    on a pool of one failed on the pool's timeout). Run to its end when the request is cancelled."""
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await uncancellable(close())
 
 
 # ------------------------------------------------------------------ statistics

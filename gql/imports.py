@@ -82,6 +82,12 @@ async def import_members(request: Request) -> Response:
             await db.read(lambda s: imports.target(s, viewer.branch, organization_id))
         except imports.Refused as exc:
             raise HttpError(exc.status, exc.code, exc.message) from exc
+        # The connection goes back to the pool while the file is parsed: the parse is slow work
+        # that needs no database, and a read held across it kept a pooled connection idle in its
+        # transaction for the parse's length (a reviewer: two imports parsing on a pool of two
+        # left a plain query waiting for the pool's timeout, a 500). The write checks the target
+        # again under its lock (db.services.imports.write).
+        await db.idle()
         try:
             checked = await asyncio.to_thread(_parse, data, settings.import_max_rows)
         except BadFile as exc:
