@@ -120,7 +120,7 @@ async def test_a_kept_end_on_fact_days_answers_as_the_history(api, engine, dated
             await history.build_snapshot(session, day)
     used = []
     original = balance.classified
-    monkeypatch.setattr(balance, "classified", lambda *args: used.append(args[-1]) or original(*args))
+    monkeypatch.setattr(balance, "classified", lambda *args, **kwargs: used.append(args[-1]) or original(*args, **kwargs))
     # `to` kept with the day before `from` not kept, kept, one day long, and ending on a death, a
     # suspension and a withdrawal (two more periods of the same kinds cost the suite 20 s).
     periods = [(dt.date(2023, 1, 1), dt.date(2023, 1, 1)), (dt.date(2022, 12, 31), dt.date(2024, 6, 1)),

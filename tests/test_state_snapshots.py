@@ -169,7 +169,7 @@ async def test_a_balance_whose_ends_are_kept_reads_their_rows_and_answers_as_the
 
     used = []
     original = balance.classified
-    monkeypatch.setattr(balance, "classified", lambda *args: used.append(args[-2:]) or original(*args))
+    monkeypatch.setattr(balance, "classified", lambda *args, **kwargs: used.append(args[-2:]) or original(*args, **kwargs))
     for day in (dt.date(2014, 12, 31), dt.date(2015, 12, 31)):
         await keep(engine, day)
         for name in ("a", "a1"):

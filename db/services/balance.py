@@ -48,6 +48,7 @@ ends and on no line, from their member rows; the history is read for the others 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -157,12 +158,15 @@ async def _was_under(session: AsyncSession, organization_id: int, ancestor_id: i
 
 
 def classified(organization: models.Organization, subtree: bool, start: dt.date, end: dt.date,
-               same_tree: bool = False, kept_before: bool = False, kept_end: bool = False):
+               same_tree: bool = False, kept_before: bool = False, kept_end: bool = False,
+               seen: tuple = (None, None)):
     """Subquery (member_id, counted_before, counted_after, kind) over the members counted at either
     end (kind NULL for those counted at both). `same_tree`: the scope's tree has not changed since
     the day before `from` (statistics.past_day): both ends' trees are today's, by path.
     `kept_before`, `kept_end`: the day before `from`, `to`, is a kept day (its states read from its
-    rows)."""
+    rows). `seen`: seen_condition of the day before `from` and of `to` (None: every organization
+    of that day's tree counts), narrowing each end's tree to the organizations the caller's branch
+    held that day or holds today."""
     m, p, o = models.Member, models.MemberPlacement, models.Organization
     before = start - dt.timedelta(days=1)
     if subtree and same_tree:
@@ -170,8 +174,8 @@ def classified(organization: models.Organization, subtree: bool, start: dt.date,
         # few hundred rows and then scanned all 1,000,000 members for 100 (285 ms).
         scope0 = scope1 = select(o.id).where(within(o.path, organization.path))
     elif subtree:
-        scope0 = select(subtree_as_of(organization.id, before, "scope_before").c.id)
-        scope1 = select(subtree_as_of(organization.id, end, "scope_after").c.id)
+        scope0 = _seen_scope(subtree_as_of(organization.id, before, "scope_before"), seen[0], "seen_before")
+        scope1 = _seen_scope(subtree_as_of(organization.id, end, "scope_after"), seen[1], "seen_after")
     else:
         scope0 = scope1 = select(literal(organization.id))
 
@@ -320,12 +324,34 @@ def _memo(session: AsyncSession) -> dict:
 
 
 def _classified(session: AsyncSession, organization: models.Organization, subtree: bool, start: dt.date,
-                end: dt.date, ends: tuple[bool, ...]):
-    """classified(...) built once per read transaction for the same scope, period and ends."""
-    memo, key = _memo(session), ("classified", organization.id, subtree, start, end, tuple(ends))
+                end: dt.date, ends: tuple[bool, ...], seen: "Seen" = None):
+    """classified(...) built once per read transaction for the same scope, period, ends and sight."""
+    seen = seen or Seen()
+    memo, key = _memo(session), ("classified", organization.id, subtree, start, end, tuple(ends), seen.key)
     if key not in memo:
-        memo[key] = classified(organization, subtree, start, end, *ends)
+        memo[key] = classified(organization, subtree, start, end, *ends, seen=seen.conditions)
     return memo[key]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What of a balance's two trees the caller may count (seen_condition of each end); `key`: what
+    decides it (the branch and held_then's two answers), for the memo."""
+    conditions: tuple = (None, None)
+    key: tuple | None = None
+
+
+async def _seen(session: AsyncSession, branch: Branch | None, organization, subtree: bool, start: dt.date,
+                end: dt.date, ends: tuple[bool, ...]) -> Seen:
+    """The caller's sight of the balance's two trees. Nothing to narrow over SELF (the scope is in
+    the branch today) or when the scope's tree has not changed since the day before `from`
+    (same_tree: every organization of either end's tree is in the scope, so in the branch, today)."""
+    if branch is None or not subtree or ends[0]:
+        return Seen()
+    held = await _held(session, branch, organization, start, end)
+    conditions = (seen_condition(branch, held[0], start - dt.timedelta(days=1), "seen_branch_before"),
+                  seen_condition(branch, held[1], end, "seen_branch_after"))
+    return Seen(conditions, (branch, held)) if conditions != (None, None) else Seen()
 
 
 def unchanged_count(organization: models.Organization, subtree: bool, before: dt.date):
@@ -342,12 +368,14 @@ def unchanged_count(organization: models.Organization, subtree: bool, before: dt
 
 
 async def summary(session: AsyncSession, organization: models.Organization, subtree: bool, start: dt.date,
-                  end: dt.date) -> tuple[int, dict[str, int], int]:
+                  end: dt.date, branch: Branch | None = None) -> tuple[int, dict[str, int], int]:
     """(start count, {kind: count}, end count): one GROUP BY statement (and, the tree unchanged since
-    the day before `from`, one count of the members unchanged since: in both ends, no line)."""
+    the day before `from`, one count of the members unchanged since: in both ends, no line).
+    `branch`: the caller's (None: the whole tree's, for system jobs)."""
     ends = await same_tree(session, organization, subtree, start, end)
     unchanged_tree = ends[0]
-    c = _classified(session, organization, subtree, start, end, ends)
+    c = _classified(session, organization, subtree, start, end, ends,
+                    await _seen(session, branch, organization, subtree, start, end, ends))
     stmt = select(c.c.kind, func.count(), func.sum(c.c.counted_before), func.sum(c.c.counted_after)).group_by(c.c.kind)
     first = last = 0
     if unchanged_tree:
@@ -363,13 +391,13 @@ async def summary(session: AsyncSession, organization: models.Organization, subt
 
 
 def _line(session, branch, organization, subtree, start, end, kind, *columns, ends: tuple[bool, ...] = (),
-          held: tuple[bool | None, bool | None] = (True, True)):
+          held: tuple[bool | None, bool | None] = (True, True), seen: "Seen" = None):
     """The members of one line, each with the organization that placed it in the scope (an
     increase: at the end; a decrease: at the start), as a past date's drill-through lists them:
     a member since transferred out of the caller's branch is listed with that organization, inside
     the branch. One counted through an organization since moved out of the caller's branch does not
     exist for the caller (nor does that organization): in the line's count, not in its list."""
-    c = _classified(session, organization, subtree, start, end, ends)
+    c = _classified(session, organization, subtree, start, end, ends, seen)
     m, o = models.Member, models.Organization
     placed = case((c.c.counted_after == 1, c.c.org1), else_=c.c.org0)
     stmt = (select(*columns).select_from(c).join(m, m.id == c.c.member_id)
@@ -398,6 +426,38 @@ def listed(branch: Branch, held: bool | None, day: dt.date, name: str, o):
         return now
     then = branch_then(branch, day, name)
     return true() if then is None else or_(o.id.in_(select(then.c.id)), now)
+
+
+def seen_condition(branch: Branch, held: bool | None, day: dt.date, name: str):
+    """What a caller may count of a scope's tree as of a past `day`: a function of an organization
+    table (its `id` and `path` columns) giving the SQL condition that the organization was in the
+    caller's branch that day or is in it today; None where every organization of that tree is
+    (held_then's answer `held` True: the scope was in the branch that day, so its whole tree was).
+
+    Without it a VIEWER counted organizations its branch never held (a reviewer, 2026-12-02,
+    tests/test_review_past_sight.py): one that hung under the scope that day and had left it before
+    the scope moved into the caller's branch, with its global id as a cross-tab row's key. One that
+    was in the branch that day and has moved out since is still counted (the branch's record of that
+    day), and not listed (README, "Statistics")."""
+    if held is True:
+        return None
+
+    def condition(organization):
+        now = branch.holds(organization.c.path)
+        if held is None:  # no organization of that tree was in the branch that day
+            return now
+        then = branch_then(branch, day, name)
+        return now if then is None else or_(now, organization.c.id.in_(select(then.c.id)))
+
+    return condition
+
+
+def _seen_scope(tree, seen, name: str):
+    """SELECT id of a tree's CTE, narrowed by a seen_condition (None: the whole tree)."""
+    if seen is None:
+        return select(tree.c.id)
+    organization = models.Organization.__table__.alias(name)
+    return select(tree.c.id).join(organization, organization.c.id == tree.c.id).where(seen(organization))
 
 
 # Core aliases built once: an ORM alias (aliased(models.Organization)) per statement cost ~3 ms of
@@ -485,10 +545,11 @@ async def line_page(session: AsyncSession, branch: Branch, organization, subtree
     """A page of (member, organization path, organization id, letter) of one line, the organization
     that placed the member in the scope (see _line), in tree order; `letter`: see with_letters."""
     order = MemberOrder()
+    ends = await same_tree(session, organization, subtree, start, end)
     stmt = _line(session, branch, organization, subtree, start, end, kind, models.Member, models.Organization.path,
-                 models.Organization.id, in_branch_now(branch).label("in_branch_now"),
-                 ends=await same_tree(session, organization, subtree, start, end),
-                 held=await _held(session, branch, organization, start, end))
+                 models.Organization.id, in_branch_now(branch).label("in_branch_now"), ends=ends,
+                 held=await _held(session, branch, organization, start, end),
+                 seen=await _seen(session, branch, organization, subtree, start, end, ends))
     page = await keyset_page(session, stmt, member_service.sort_keys(order), first, after,
                              lambda r: member_service.key_values(tuple(r)[:2], order))
     return await with_letters(session, branch, page)
@@ -496,9 +557,10 @@ async def line_page(session: AsyncSession, branch: Branch, organization, subtree
 
 async def line_count(session: AsyncSession, branch: Branch, organization, subtree: bool, start: dt.date,
                      end: dt.date, kind: str) -> int:
-    stmt = _line(session, branch, organization, subtree, start, end, kind, func.count(models.Member.id),
-                 ends=await same_tree(session, organization, subtree, start, end),
-                 held=await _held(session, branch, organization, start, end))
+    ends = await same_tree(session, organization, subtree, start, end)
+    stmt = _line(session, branch, organization, subtree, start, end, kind, func.count(models.Member.id), ends=ends,
+                 held=await _held(session, branch, organization, start, end),
+                 seen=await _seen(session, branch, organization, subtree, start, end, ends))
     return int((await session.execute(stmt)).scalar_one())
 
 
@@ -507,5 +569,5 @@ async def balance(session: AsyncSession, branch: Branch, organization_id: int | 
     """(scope organization, start count, {kind: count}, end count); NOT_FOUND outside the branch."""
     check(start, end)
     organization = await scope_organization(session, branch, organization_id)
-    first, kinds, last = await summary(session, organization, subtree, start, end)
+    first, kinds, last = await summary(session, organization, subtree, start, end, branch)
     return organization, first, kinds, last

@@ -759,6 +759,7 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
                            else await past_day(session, organization, as_of, spec.subtree))
     parameters: dict = {}
     prebuilt = None
+    held = _UNKNOWN  # balance.held_then's answer for the scope and day, once asked
     if not historical:
         prebuilt = _today_statement(spec, organization, as_of)
     elif same_tree:
@@ -786,6 +787,16 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
         else:
             history_cols = member_columns(as_of, True, organization, spec.subtree, same_tree, True, tree)
         history_part = _counts(spec, replace(ctx, cols=history_cols))
+        if spec.subtree and not same_tree:
+            # Only what the caller's branch held that day or holds today (balance.seen_condition);
+            # the scope's tree unchanged since that day (same_tree) is in the branch today.
+            from db.services.balance import held_then, seen_condition
+
+            held = await held_then(session, branch, organization.id, as_of)
+            seen = seen_condition(branch, held, as_of, "seen_branch")
+            if seen is not None:
+                visible = seen(models.Organization.__table__)
+                rows_part, history_part = rows_part.where(visible), history_part.where(visible)
         parts = rows_part.union_all(history_part).subquery("parts")
         keys = [parts.c.k0] + ([parts.c.k1] if spec.columns else [])
         stmt = select(*keys, func.sum(parts.c.n).label("n")).group_by(*keys)
@@ -816,7 +827,7 @@ async def cross_tab(session: AsyncSession, branch: Branch, spec: CrossTabSpec,
     column_totals = [sum(column) for column in zip(*cells)] if cells else [0] * len(columns)
     return Table(spec=spec, organization=organization, as_of=as_of, rows=rows, columns=columns, cells=cells,
                  row_totals=row_totals, column_totals=column_totals, total=sum(row_totals), paths=ctx.paths,
-                 historical=historical, branch=branch, same_tree=same_tree)
+                 historical=historical, branch=branch, same_tree=same_tree, held=held)
 
 
 MOVED_OUT_LABEL = "（已划出本级管辖的党组织）"

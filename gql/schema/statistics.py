@@ -75,7 +75,9 @@ class CrossTabInput:
         "dated parents (organization moves): SUBTREE is the organization and its descendants at the end of\n"
         "that day, CHILD_ORGANIZATION the direct child that held the member's organization that day (labels\n"
         "are today's names); an organization moved into the scope since counts from its move on, one moved\n"
-        "out counts until it. 党龄 and JOIN_YEAR count joinedOn only once reached; LEVEL (an organization's\n"
+        "out counts until it. Only the organizations of that tree that the caller's branch held that day or\n"
+        "holds today are counted (memberBalance's ends likewise). 党龄 and JOIN_YEAR count joinedOn only\n"
+        "once reached; LEVEL (an organization's\n"
         "depth) and the other attributes (gender, education, ...) are today's. ORGANIZATIONS: as they are\n"
         "today. A date after today or before 1900-01-01 is BAD_USER_INPUT."))
 
