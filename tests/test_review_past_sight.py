@@ -60,9 +60,9 @@ async def move(api, org: str, parent: int, day: str, suffix: str) -> None:
                                                     "date": day, "codeSuffix": suffix}}), "moveOrganization")
 
 
-async def test_a_past_day_counts_nothing_of_an_organization_never_in_the_callers_branch(api, world):
-    """X under B with a child C; C moved up under B on 2020-01-01 (still B's); X moved under A on
-    2021-01-01. C was never in A's branch. A's VIEWER, X as of 2019-06-30 and X's balance of 2020."""
+async def never_held(api, world) -> tuple[str, str]:
+    """(X, C): X under B with a child C, one member in X and three in C since 2018-01-01; C moved up
+    under B on 2020-01-01 (still B's); X moved under A on 2021-01-01. C was never in A's branch."""
     o = world.orgs
     x = await organization(api, o["b"], "乙区第九支部委员会", "009")
     c = await organization(api, x, "乙区第九支部下属小组", "001")
@@ -71,6 +71,13 @@ async def test_a_past_day_counts_nothing_of_an_organization_never_in_the_callers
         await member(api, "b_admin", c, f"乙丙{i}")
     await move(api, c, o["b"], "2020-01-01", "077")
     await move(api, x, o["a"], "2021-01-01", "009")
+    return x, c
+
+
+async def test_a_past_day_counts_nothing_of_an_organization_never_in_the_callers_branch(api, world):
+    """X under B with a child C; C moved up under B on 2020-01-01 (still B's); X moved under A on
+    2021-01-01. C was never in A's branch. A's VIEWER, X as of 2019-06-30 and X's balance of 2020."""
+    x, c = await never_held(api, world)
     result = await api.as_("a_viewer", TABLE, {"input": {"organizationId": x, "rows": "CHILD_ORGANIZATION",
                                                          "asOf": "2019-06-30"}})
     assert "errors" not in result, result
@@ -82,7 +89,7 @@ async def test_a_past_day_counts_nothing_of_an_organization_never_in_the_callers
     assert (summary["start"], summary["end"]) == (1, 1), summary
     assert all(line["count"] == line["members"]["totalCount"] == 0 for line in summary["decreases"]), summary
     # B's VIEWER still counts C under X as of that day (X and C were B's then).
-    theirs = await api.as_("b_viewer", TABLE, {"input": {"organizationId": gid("Organization", o["b"]),
+    theirs = await api.as_("b_viewer", TABLE, {"input": {"organizationId": gid("Organization", world.orgs["b"]),
                                                          "rows": "CHILD_ORGANIZATION", "asOf": "2019-06-30"}})
     assert theirs["data"]["crossTab"]["total"] >= 4, theirs
 
@@ -96,14 +103,7 @@ PARTY_TOTAL = """query($input: CrossTabInput!) { crossTab(input: $input) { total
 async def test_the_narrowed_balance_chains_and_agrees_with_the_cross_tab(api, world):
     """The same moves, A's VIEWER over X: start + increases - decreases = end for each period, each
     period's end is the next one's start, and each end is the cross-tab's party members that day."""
-    o = world.orgs
-    x = await organization(api, o["b"], "乙区第九支部委员会", "009")
-    c = await organization(api, x, "乙区第九支部下属小组", "001")
-    await member(api, "b_admin", x, "乙甲")
-    for i in range(3):
-        await member(api, "b_admin", c, f"乙丙{i}")
-    await move(api, c, o["b"], "2020-01-01", "077")
-    await move(api, x, o["a"], "2021-01-01", "009")
+    x, _ = await never_held(api, world)
     periods = [("2018-01-01", "2019-12-31"), ("2020-01-01", "2020-06-30"), ("2020-07-01", "2021-01-01"),
                ("2021-01-02", "2022-12-31")]
     previous_end = None
