@@ -74,9 +74,29 @@ async def never_held(api, world) -> tuple[str, str]:
     return x, c
 
 
-async def test_a_past_day_counts_nothing_of_an_organization_never_in_the_callers_branch(api, world):
+def force_the_walk(monkeypatch) -> None:
+    """balance.held_then answers False where it would answer None ("the branch's organization was
+    inside the scope's tree that day"), so that seen_condition takes its other way: in the branch
+    today, or in the walk down the branch of that day (branch_then), as in that rare case."""
+    from db.services import balance
+
+    real = balance.held_then
+
+    async def held_or_walk(*args):
+        return True if await real(*args) else False
+
+    monkeypatch.setattr(balance, "held_then", held_or_walk)
+
+
+@pytest.mark.parametrize("walk", [False, True])
+async def test_a_past_day_counts_nothing_of_an_organization_never_in_the_callers_branch(api, world, monkeypatch,
+                                                                                         walk):
     """X under B with a child C; C moved up under B on 2020-01-01 (still B's); X moved under A on
-    2021-01-01. C was never in A's branch. A's VIEWER, X as of 2019-06-30 and X's balance of 2020."""
+    2021-01-01. C was never in A's branch. A's VIEWER, X as of 2019-06-30 and X's balance of 2020.
+    `walk`: the same through the walk down A's branch of that day (force_the_walk), which holds
+    neither X nor C that day."""
+    if walk:
+        force_the_walk(monkeypatch)
     x, c = await never_held(api, world)
     result = await api.as_("a_viewer", TABLE, {"input": {"organizationId": x, "rows": "CHILD_ORGANIZATION",
                                                          "asOf": "2019-06-30"}})
